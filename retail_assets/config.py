@@ -1,0 +1,149 @@
+"""The one validated configuration of a simulation run.
+
+Everything the data depends on lives here: the same ``SimulationConfig`` (and so the same
+seed) always produces the same tables. Bad input fails at construction, before any file is
+written, with a message naming the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PresetName = Literal["tiny", "small", "mid_market", "enterprise", "ecommerce"]
+
+
+class ScalePreset(BaseModel):
+    """Volumes of one preset (the reference system's scale table, plus ``tiny`` for tests)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customers: int
+    products: int
+    locations: int
+    days: int
+    events_per_day: int
+
+
+PRESETS: dict[str, ScalePreset] = {
+    "tiny": ScalePreset(customers=1_500, products=80, locations=13, days=21, events_per_day=200),
+    "small": ScalePreset(customers=5_000, products=500, locations=13, days=90, events_per_day=1_000),
+    "mid_market": ScalePreset(customers=50_000, products=2_000, locations=25, days=365, events_per_day=10_000),
+    "enterprise": ScalePreset(customers=500_000, products=10_000, locations=50, days=730, events_per_day=100_000),
+    "ecommerce": ScalePreset(
+        customers=2_000_000, products=50_000, locations=100, days=730, events_per_day=1_000_000
+    ),
+}
+
+ENV_PREFIX = "RETAIL_"
+
+
+class ConfigError(ValueError):
+    """Invalid configuration: the message lists each bad field, its value and what is allowed."""
+
+
+class SimulationConfig(BaseModel):
+    """Seed, calendar, scale and inventory-policy parameters of one synthetic lakehouse."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = Field(42, ge=0, le=2**63 - 1, description="Root of every random stream.")
+    start_date: dt.date = Field(dt.date(2025, 1, 1), description="First daily partition.")
+    preset: PresetName = Field("small", description="Scale preset: tiny, small, mid_market, enterprise, ecommerce.")
+    days: int | None = Field(None, ge=1, le=3660, description="Days in the default range (preset's if unset).")
+    customers: int | None = Field(None, ge=1, le=50_000_000, description="Override of the preset's customers.")
+    products: int | None = Field(None, ge=1, le=1_000_000, description="Override of the preset's products.")
+    locations: int | None = Field(
+        None, ge=3, le=500, description="Override of the preset's locations (at least 1 store, 1 warehouse, 1 DC)."
+    )
+    events_per_day: int | None = Field(None, ge=0, description="Override of the preset's clickstream volume.")
+
+    target_stockout_rate: float = Field(0.075, ge=0.0, le=1.0, description="Share of positions out of stock.")
+    cart_abandonment_increase: float = Field(0.10, ge=0.0, le=1.0)
+    return_delay_days: tuple[int, int] = Field((1, 3), description="Restock delay of a return, min and max days.")
+    low_inventory_threshold: int = Field(5, ge=0, le=10_000)
+    return_rate: float = Field(0.15, ge=0.0, le=1.0, description="Share of sold units that come back.")
+    cart_abandonment_base_rate: float = Field(0.68, ge=0.0, le=1.0)
+    warmup_days: int = Field(56, ge=0, le=730, description="Days simulated before start_date, not written.")
+
+    lakehouse_path: Path = Field(Path("lakehouse"), description="Folder holding the Delta tables.")
+
+    @field_validator("return_delay_days")
+    @classmethod
+    def _delay_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1 <= low <= high <= 14:
+            raise ValueError(f"must be (min, max) with 1 <= min <= max <= 14, got {value}")
+        return value
+
+    @field_validator("lakehouse_path")
+    @classmethod
+    def _writable(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a folder; choose a folder path")
+        ancestor = value
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise ValueError(f"{ancestor} is not writable; choose a folder you can write to")
+        return value
+
+    # ----------------------------------------------------------------- derived values
+    @property
+    def scale(self) -> ScalePreset:
+        """The preset with this config's overrides applied."""
+        base = PRESETS[self.preset]
+        overrides = {
+            name: getattr(self, name)
+            for name in ("customers", "products", "locations", "days", "events_per_day")
+            if getattr(self, name) is not None
+        }
+        return base.model_copy(update=overrides)
+
+    @property
+    def end_date(self) -> dt.date:
+        """Last day of the default range (inclusive)."""
+        return self.start_date + dt.timedelta(days=self.scale.days - 1)
+
+    def day_ordinal(self, day: dt.date) -> int:
+        """Days since start_date (0 for the first partition, negative during warm-up)."""
+        return (day - self.start_date).days
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def build(cls, **values) -> "SimulationConfig":
+        """Validate ``values``; raise ConfigError listing every bad field and its allowed range."""
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            raise ConfigError(describe_validation_error(error)) from None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "SimulationConfig":
+        """Read ``RETAIL_<FIELD>`` variables (e.g. RETAIL_PRESET=mid_market); unset ones keep defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is None or raw == "":
+                continue
+            values[name] = tuple(int(part) for part in raw.split(",")) if name == "return_delay_days" else raw
+        return cls.build(**values)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per bad field: name, value received, and the constraint it broke."""
+    lines = ["Invalid retail-assets configuration:"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "config"
+        received = item.get("input")
+        shown = "" if isinstance(received, dict) else f" = {received!r}"
+        message = item["msg"].removeprefix("Value error, ")
+        hint = SimulationConfig.model_fields.get(str(item["loc"][0]) if item["loc"] else "")
+        extra = f" ({hint.description})" if hint is not None and hint.description else ""
+        lines.append(f"  - {field}{shown}: {message}{extra}")
+    return "\n".join(lines)

@@ -1,0 +1,260 @@
+"""One simulated day: ``state(D-1) + world + day D -> tables for day D + state(D)``.
+
+Order of events within a day:
+1. Morning: replenishment orders and return restocks due today go on the shelf; pickups
+   ordered yesterday are collected (their sale rows are dated today); returns due today come
+   back (restocked 1-3 days later).
+2. Trading: customers' requests are served at each position in order of arrival (random
+   times, random tie-break): min(requested, what is left). Requests that get nothing are lost.
+3. Evening: demand and sales rates are updated, the (s, S) policy orders what is needed,
+   and the end-of-day snapshot is taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retail_assets.sim import catalog as cat
+from retail_assets.sim import inventory as inv
+from retail_assets.sim import records
+from retail_assets.sim.demand import Requests, generate_requests
+from retail_assets.sim.rng import Streams
+from retail_assets.sim.timeline import DayCalendar
+from retail_assets.sim.world import World
+
+DEMAND_SCAN_DAYS = 14  # days of unconstrained demand used to seed the planning rates
+
+
+@dataclass(frozen=True)
+class DayTables:
+    day: int
+    date_key: int
+    sales: pa.Table
+    lost_sales: pa.Table
+    inventory: pa.Table
+
+
+class Simulator:
+    """The world, its calendar and its random streams: everything a day step needs besides state."""
+
+    def __init__(self, world: World, first_day: int | None = None, last_day: int | None = None):
+        config = world.config
+        self.world = world
+        self.config = config
+        self.streams = Streams(config.seed)
+        first = -config.warmup_days - DEMAND_SCAN_DAYS if first_day is None else first_day
+        last = config.scale.days + 400 if last_day is None else last_day
+        self.calendar = DayCalendar(config.start_date, min(first, -config.warmup_days - DEMAND_SCAN_DAYS), last)
+        locations = world.locations
+        self.n_locations = len(locations)
+        self.position_location = np.tile(np.arange(self.n_locations), len(world.products))
+        self.position_product = np.repeat(np.arange(len(world.products)), self.n_locations)
+        self.tax_rate = np.array(
+            [cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in records.location_state_codes(world)]
+        )
+
+    # ------------------------------------------------------------------ start of the world
+    def initial_state(self) -> inv.InventoryState:
+        """State at the end of the day before the warm-up: shelves stocked to the policy level.
+
+        Planning rates come from a scan of unconstrained demand just before the warm-up; the
+        warm-up then runs the full simulation so day 0 starts in steady state.
+        """
+        n_pos = self.world.n_positions
+        first_warmup = -self.config.warmup_days
+        base_demand = np.zeros(n_pos)
+        for day in range(first_warmup - DEMAND_SCAN_DAYS, first_warmup):
+            requests = generate_requests(self.world, self.streams, self.calendar, day)
+            demanded = inv.position_sums(self._positions(requests), requests.quantity, n_pos)
+            base_demand += demanded / self._season_affinity(day)
+        state_rate = base_demand / DEMAND_SCAN_DAYS
+        planning_rate = self._planning_rate(state_rate, first_warmup)
+        reorder_point, order_up_to = self._policy(
+            planning_rate, first_warmup, np.full(self.n_locations, self.config.target_stockout_rate)
+        )
+        launched = self.world.products.launch_day[self.position_product] < first_warmup
+        state = inv.InventoryState(
+            day=first_warmup - 1,
+            on_hand=np.where(launched, order_up_to, 0).astype(np.int32),
+            reserved=np.zeros(n_pos, dtype=np.int32),
+            inbound=np.zeros((inv.RING, n_pos), dtype=np.int32),
+            restock=np.zeros((inv.RING, n_pos), dtype=np.int32),
+            reorder_point=reorder_point,
+            order_up_to=order_up_to,
+            demand_rate=state_rate,
+            sales_rate=state_rate * self._season_affinity(first_warmup),
+            stockout_days=np.zeros(n_pos, dtype=np.int32),
+            last_receipt_day=np.full(n_pos, inv.NO_DAY, dtype=np.int32),
+            service_adjustment=np.ones(self.n_locations),
+            review_stockout_days=np.zeros(self.n_locations, dtype=np.int64),
+            review_sellable_days=np.zeros(self.n_locations, dtype=np.int64),
+            scheduled_sales=records.empty_scheduled(),
+        )
+        return state
+
+    def state_at_start(self) -> inv.InventoryState:
+        """State at the end of day -1: the initial state run through the warm-up."""
+        state = self.initial_state()
+        for day in range(-self.config.warmup_days, 0):
+            self.step(state, day, emit=False)
+        return state
+
+    # ------------------------------------------------------------------ one day
+    def step(self, state: inv.InventoryState, day: int, emit: bool = True) -> DayTables | None:
+        """Advance ``state`` (in place) through ``day``; return the day's tables when ``emit``."""
+        if state.day != day - 1:
+            raise ValueError(f"state is at day {state.day}, cannot simulate day {day}")
+        world, streams, n_pos = self.world, self.streams, self.world.n_positions
+        date_key = self.calendar.date_key(day)
+        slot = day % inv.RING
+
+        # 1. Morning: receipts, restocks, pickups collected, returns arriving.
+        received = state.inbound[slot].copy()
+        restocked = state.restock[slot].copy()
+        state.inbound[slot] = 0
+        state.restock[slot] = 0
+        state.on_hand += received + restocked
+        state.last_receipt_day[received > 0] = day
+        due, state.scheduled_sales = records.split_due(state.scheduled_sales, day)
+        due_positions = self._row_positions(due)
+        due_quantity = due.column("quantity_sold").to_numpy()
+        due_is_return = due.column("is_return").to_numpy(zero_copy_only=False)
+        collected = inv.position_sums(due_positions[~due_is_return], due_quantity[~due_is_return], n_pos)
+        state.on_hand -= collected.astype(np.int32)
+        state.reserved -= collected.astype(np.int32)
+        restock_day = due.column("restock_day").to_numpy()[due_is_return]
+        np.add.at(state.restock, (restock_day % inv.RING, due_positions[due_is_return]), -due_quantity[due_is_return])
+
+        # 2. Trading: random arrival order decides who gets the last units.
+        requests = generate_requests(world, streams, self.calendar, day)
+        positions = self._positions(requests)
+        tie_break = streams.bits("arrival", day, requests.line_id) >> np.uint64(8)
+        priority = requests.time_slot.astype(np.uint64) << np.uint64(56) | tie_break
+        granted, available_before = inv.allocate(positions, requests.quantity, priority, state.available)
+        is_pickup = requests.fulfillment == cat.FULFILL_PICKUP
+        sold_now = inv.position_sums(positions, np.where(is_pickup, 0, granted), n_pos)
+        reserved_now = inv.position_sums(positions, np.where(is_pickup, granted, 0), n_pos)
+        state.on_hand -= sold_now.astype(np.int32)
+        state.reserved += reserved_now.astype(np.int32)
+
+        # 3. Evening: rates, stockout spells, replenishment, snapshot.
+        demanded = inv.position_sums(positions, requests.quantity, n_pos)
+        units_sold = sold_now + collected
+        alpha = inv.DEMAND_SMOOTHING
+        products = world.products
+        product_of = self.position_product
+        sellable = (products.launch_day[product_of] <= day) & (day <= products.end_of_life_day[product_of])
+        deseasonalised = (1 - alpha) * state.demand_rate + alpha * demanded / self._season_affinity(day)
+        state.demand_rate = np.where(sellable, deseasonalised, state.demand_rate)
+        state.sales_rate = (1 - alpha) * state.sales_rate + alpha * units_sold
+        is_stockout = sellable & (state.available == 0)
+        state.stockout_days = np.where(is_stockout, state.stockout_days + 1, 0).astype(np.int32)
+        location_of = self.position_location
+        state.review_stockout_days += np.bincount(location_of, weights=is_stockout, minlength=self.n_locations).astype(np.int64)
+        state.review_sellable_days += np.bincount(location_of, weights=sellable, minlength=self.n_locations).astype(np.int64)
+        self._replenish(state, day)
+        state.day = day
+        if not emit:
+            self._schedule_sales(state, requests, granted, available_before, due, day, date_key, keep_rows=False)
+            return None
+
+        sales = self._schedule_sales(state, requests, granted, available_before, due, day, date_key, keep_rows=True)
+        lost = records.lost_sales(world, self.calendar, requests, granted, day)
+        snapshot = records.inventory_snapshot(
+            self, state, day, is_stockout, received, units_sold, restocked
+        )
+        return DayTables(day=day, date_key=date_key, sales=sales, lost_sales=lost, inventory=snapshot)
+
+    # ------------------------------------------------------------------ helpers
+    def _positions(self, requests: Requests) -> np.ndarray:
+        return requests.product.astype(np.int64) * self.n_locations + requests.location
+
+    def _row_positions(self, rows: pa.Table) -> np.ndarray:
+        product = rows.column("product_key").to_numpy().astype(np.int64) - 1
+        return product * self.n_locations + rows.column("location_key").to_numpy() - 1
+
+    def _policy(
+        self, rate: np.ndarray, day: int, location_targets: np.ndarray, positions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        locations = self.world.locations
+        positions = np.arange(len(rate)) if positions is None else positions
+        loc = self.position_location[positions]
+        return inv.policy_levels(
+            rate, locations.lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
+            location_targets[loc], self.streams.uniform("policy_mix", day, positions),
+        )
+
+    def _season_affinity(self, day: int) -> np.ndarray:
+        """Per position: how much the product sells in ``day``'s season (1 = average)."""
+        affinity = cat.SEASON_AFFINITY[self.world.products.season, self.calendar.season_index(day)]
+        return affinity[self.position_product]
+
+    def _planning_rate(self, base_rate: np.ndarray, day: int, positions: np.ndarray | None = None) -> np.ndarray:
+        """Deseasonalised demand rate x the season affinity expected while the next order sells."""
+        positions = np.arange(len(base_rate)) if positions is None else positions
+        locations = self.world.locations
+        loc = self.position_location[positions]
+        horizon = day + locations.lead_days[loc] + locations.cover_days[loc] // 2
+        product_season = self.world.products.season[self.position_product[positions]]
+        return base_rate * cat.SEASON_AFFINITY[product_season, self.calendar.season_indexes(horizon)]
+
+    def _location_targets(self, state: inv.InventoryState) -> np.ndarray:
+        return np.minimum(self.config.target_stockout_rate * state.service_adjustment, inv.MAX_PLANNING_TARGET)
+
+    def _replenish(self, state: inv.InventoryState, day: int) -> None:
+        """Weekly policy review, launch orders, and (s, S) orders for positions at or below s."""
+        products, locations = self.world.products, self.world.locations
+        product_of, location_of = self.position_product, self.position_location
+        if day % inv.POLICY_REVIEW_DAYS == 0:
+            inv.adjust_service(state, self.config.target_stockout_rate)
+            planning_rate = self._planning_rate(state.demand_rate, day)
+            state.reorder_point, state.order_up_to = self._policy(planning_rate, day, self._location_targets(state))
+        base_lead = locations.lead_days[location_of]
+        launching = products.launch_day[product_of] - base_lead == day
+        if launching.any():
+            self._seed_launch_rates(state, day, launching)
+        launched = products.launch_day[product_of] <= day
+        orderable = launched & (day < products.clearance_from_day[product_of])
+        position = state.available + state.in_transit + state.restock.sum(axis=0, dtype=np.int32)
+        reorder = orderable & (position <= state.reorder_point)
+        quantity = np.where(reorder, np.maximum(state.order_up_to - position, 0), 0)
+        quantity = np.where(launching, state.order_up_to, quantity)
+        ordering = np.flatnonzero(quantity > 0)
+        lead = np.where(
+            launching[ordering],
+            base_lead[ordering],
+            inv.lead_times(base_lead[ordering], self.streams.uniform("lead_time", day, ordering)),
+        )
+        np.add.at(state.inbound, ((day + lead) % inv.RING, ordering), quantity[ordering].astype(np.int32))
+
+    def _seed_launch_rates(self, state: inv.InventoryState, day: int, launching: np.ndarray) -> None:
+        """A new product's base rate: its popularity x the location's base demand per unit popularity."""
+        products = self.world.products
+        current = state.demand_rate.reshape(-1, self.n_locations)
+        live = (products.launch_day <= day) & (day <= products.end_of_life_day)
+        per_popularity = current[live].sum(axis=0) / max(products.popularity[live].sum(), 1e-9)
+        prior = (products.popularity[:, None] * per_popularity[None, :]).reshape(-1)
+        state.demand_rate = np.where(launching, prior, state.demand_rate)
+        state.sales_rate = np.where(launching, prior * self._season_affinity(day), state.sales_rate)
+        positions = np.flatnonzero(launching)
+        planning_rate = self._planning_rate(state.demand_rate[positions], day, positions)
+        s, big_s = self._policy(planning_rate, day, self._location_targets(state), positions)
+        state.reorder_point[positions] = s
+        state.order_up_to[positions] = big_s
+
+    def _schedule_sales(self, state, requests, granted, available_before, due, day, date_key, keep_rows):
+        """Today's sale rows (immediate sales + collected pickups + returns due); new pickups and
+        future returns go into the schedule. Returns today's rows when ``keep_rows``."""
+        immediate, pickups = records.sale_rows(self, requests, granted, available_before, day, date_key)
+        collected = records.collected_pickups(due)
+        sold_today = pa.concat_tables([immediate, collected])
+        returns = records.decide_returns(self, sold_today, day)
+        state.scheduled_sales = pa.concat_tables([state.scheduled_sales, pickups, returns])
+        if not keep_rows:
+            return None
+        due_returns = due.filter(pc.field("is_return"))
+        return records.finish_sales(pa.concat_tables([sold_today, due_returns]))

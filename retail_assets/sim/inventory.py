@@ -1,0 +1,165 @@
+"""Position side of a day: stock state, random allocation, replenishment policy.
+
+A position is one product at one location, index ``product * n_locations + location``.
+Inbound replenishment orders and return restocks are ring buffers indexed by
+``day % RING``: a unit scheduled for day D sits in slot D % RING until the morning of D.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pyarrow as pa
+
+RING = 16  # longest lead time or restock delay must be < RING days
+NO_DAY = np.iinfo(np.int32).min  # "never" for day columns
+DEMAND_SMOOTHING = 1.0 / 28.0  # EWMA weight of today's demand in the demand rate
+MIN_DEMAND_RATE = 0.02  # floor on the planning rate, units per day
+POLICY_REVIEW_DAYS = 7  # reorder points are recomputed weekly, as planning systems do
+LEAD_JITTER_PROBS = np.array([0.2, 0.6, 0.2])  # lead time -1, +0, +1 day
+# Service feedback: each weekly review scales a location's planning target by
+# (target / achieved) ** GAIN, as planners tune safety stock to the service they observe.
+SERVICE_FEEDBACK_GAIN = 0.6
+SERVICE_ADJUSTMENT_BOUNDS = (0.25, 6.0)
+MAX_PLANNING_TARGET = 0.5
+
+
+@dataclass
+class InventoryState:
+    """Everything day D+1 needs from day D: the inventory checkpoint."""
+
+    day: int  # last simulated day ordinal
+    on_hand: np.ndarray  # int32 [positions], includes reserved units
+    reserved: np.ndarray  # int32 [positions], held for click-and-collect orders
+    inbound: np.ndarray  # int32 [RING, positions], replenishment arriving on day = slot
+    restock: np.ndarray  # int32 [RING, positions], returned units back on shelf on day = slot
+    reorder_point: np.ndarray  # int32
+    order_up_to: np.ndarray  # int32, the max stock level
+    demand_rate: np.ndarray  # float64, EWMA of true (unconstrained) units demanded per day
+    sales_rate: np.ndarray  # float64, EWMA of units sold per day
+    stockout_days: np.ndarray  # int32, consecutive days out of stock so far
+    last_receipt_day: np.ndarray  # int32, NO_DAY if never replenished
+    service_adjustment: np.ndarray  # float64 [locations], multiplies the stockout target
+    review_stockout_days: np.ndarray  # int64 [locations], position-days out since last review
+    review_sellable_days: np.ndarray  # int64 [locations], sellable position-days since last review
+    scheduled_sales: pa.Table  # future sales rows: pickups to collect and returns to come
+
+    @property
+    def available(self) -> np.ndarray:
+        return self.on_hand - self.reserved
+
+    @property
+    def in_transit(self) -> np.ndarray:
+        return self.inbound.sum(axis=0, dtype=np.int64).astype(np.int32)
+
+    def copy(self) -> "InventoryState":
+        return InventoryState(
+            **{f.name: (getattr(self, f.name).copy() if isinstance(getattr(self, f.name), np.ndarray)
+                        else getattr(self, f.name)) for f in fields(self)}
+        )
+
+
+def allocate(
+    position: np.ndarray, quantity: np.ndarray, priority: np.ndarray, available: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Serve competing requests for each position in ``priority`` order.
+
+    A request gets min(requested, what is left). Returns (granted units, units available just
+    before the request was served). Fully vectorised: sort by (position, priority), then an
+    exclusive running sum of requested units inside each position's group.
+    """
+    order = np.lexsort((priority, position))
+    pos_sorted, qty_sorted = position[order], quantity[order].astype(np.int64)
+    running = np.cumsum(qty_sorted)
+    group_start = np.ones(len(order), dtype=bool)
+    group_start[1:] = pos_sorted[1:] != pos_sorted[:-1]
+    start_index = np.maximum.accumulate(np.where(group_start, np.arange(len(order)), 0))
+    requested_before = running - qty_sorted - (running[start_index] - qty_sorted[start_index])
+    left_before = np.maximum(available[pos_sorted].astype(np.int64) - requested_before, 0)
+    granted_sorted = np.minimum(qty_sorted, left_before)
+    granted = np.empty(len(order), dtype=np.int32)
+    before = np.empty(len(order), dtype=np.int32)
+    granted[order] = granted_sorted
+    before[order] = left_before
+    return granted, before
+
+
+def position_sums(position: np.ndarray, values: np.ndarray, n_positions: int) -> np.ndarray:
+    return np.bincount(position, weights=values, minlength=n_positions).astype(np.int64)
+
+
+def policy_levels(
+    rate: np.ndarray,
+    lead_days: np.ndarray,
+    cover_days: np.ndarray,
+    min_order: np.ndarray,
+    target: np.ndarray,
+    mix_u: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder point s and order-up-to level S of an (s, S) policy, per position.
+
+    The order quantity covers ``cover_days`` of demand. With Poisson demand at ``rate``, the
+    expected share of days out of stock is (expected empty days while an order is in transit) /
+    (cycle length). s is the smallest stock whose share is within ``target``; since s is an
+    integer, a position whose share at s - 1 overshoots is set to s - 1 with the probability
+    (from ``mix_u``) that makes its expected share equal the target. This is where the stockout
+    rate comes from: safety stock, not a quota of empty shelves.
+    """
+    rate = np.maximum(rate, MIN_DEMAND_RATE)
+    order_qty = np.maximum(np.ceil(rate * cover_days), min_order).astype(np.int64)
+    cycle_days = order_qty / rate
+    max_lead = int(lead_days.max())
+    horizon = np.arange(1, max_lead)[:, None]  # days t after ordering with stock still exposed
+    exposed = horizon < lead_days[None, :]
+    mean = rate[None, :] * horizon
+    pmf = np.exp(-mean)
+    cdf = pmf.copy()  # P(D_t <= s - 1), advanced as s grows; starts at s = 1
+    reorder = np.zeros(len(rate), dtype=np.int64)
+    # s = 0 leaves the shelf empty for the whole lead time (the ordering day included).
+    previous_share = lead_days / cycle_days
+    target = np.broadcast_to(target, rate.shape)
+    pending = previous_share > target
+    s = 0
+    while pending.any():
+        s += 1
+        idx = np.flatnonzero(pending)
+        share = ((1.0 - cdf[:, idx]) * exposed[:, idx]).sum(axis=0) / cycle_days[idx]
+        done = share <= target[idx]
+        finished = idx[done]
+        over = previous_share[finished]
+        take_lower = mix_u[finished] < (target[finished] - share[done]) / np.maximum(over - share[done], 1e-12)
+        reorder[finished] = np.where(take_lower, s - 1, s)
+        pending[finished] = False
+        previous_share[idx] = share
+        pmf[:, idx] *= mean[:, idx] / s
+        cdf[:, idx] += pmf[:, idx]
+    return reorder.astype(np.int32), (reorder + order_qty).astype(np.int32)
+
+
+def adjust_service(state: InventoryState, target: float) -> None:
+    """Close the loop on achieved service: rescale each location's stockout target."""
+    achieved = state.review_stockout_days / np.maximum(state.review_sellable_days, 1)
+    observed = state.review_sellable_days > 0
+    ratio = target / np.maximum(achieved, target / 8)
+    low, high = SERVICE_ADJUSTMENT_BOUNDS
+    state.service_adjustment = np.where(
+        observed, np.clip(state.service_adjustment * ratio**SERVICE_FEEDBACK_GAIN, low, high), state.service_adjustment
+    )
+    state.review_stockout_days[:] = 0
+    state.review_sellable_days[:] = 0
+
+
+def lead_times(base: np.ndarray, jitter_u: np.ndarray) -> np.ndarray:
+    """Supplier lead time per order: the location's base, one day early or late at times."""
+    jitter = np.searchsorted(np.cumsum(LEAD_JITTER_PROBS), jitter_u, side="right") - 1
+    return np.clip(base + jitter, 1, RING - 1).astype(np.int32)
+
+
+def next_arrival_day(inbound: np.ndarray, day: int) -> np.ndarray:
+    """Day of the earliest pending receipt per position after ``day``, NO_DAY if none."""
+    result = np.full(inbound.shape[1], NO_DAY, dtype=np.int32)
+    for offset in range(RING - 1, 0, -1):
+        has = inbound[(day + offset) % RING] > 0
+        result[has] = day + offset
+    return result

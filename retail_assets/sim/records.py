@@ -1,0 +1,274 @@
+"""Arrow rows of a day: sales (immediate, pickups, returns), lost demand, inventory snapshot.
+
+Vectorised column building: ids are assembled with Arrow string kernels, categorical
+values by ``take`` on the small vocabulary arrays.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retail_assets import tables
+from retail_assets.sim import catalog as cat
+from retail_assets.sim import inventory as inv
+from retail_assets.sim.demand import CLEARANCE_MARKDOWN, SLOT_CUMULATIVE, Requests
+from retail_assets.sim.geography import US_CITIES
+
+if TYPE_CHECKING:
+    from retail_assets.sim.day import Simulator
+
+# Returns: digital orders come back more often and later than store purchases.
+RETURN_CHANNEL_FACTOR = {True: 1.45, False: 0.6}  # keyed by "was it fulfilled remotely"
+RETURN_MIX_NORMALISER = 1.05  # keeps the unit-weighted return rate near the configured one
+RETURN_LAG_DAYS = {True: (5, 24), False: (1, 14)}
+EXCHANGE_SHARE = 0.2  # in-store returns swapped for another size
+TERMINALS_PER_STORE, ASSOCIATES_PER_STORE = 6, 40
+
+INTERNAL_COLUMNS = (
+    pa.field("line_id", pa.int64()),  # keys the line's random draws
+    pa.field("due_day", pa.int32()),  # day ordinal the row is emitted
+    pa.field("restock_day", pa.int32()),  # day ordinal a return goes back on the shelf
+)
+_SALES_DATA_FIELDS = [f for f in tables.GOLD_SALES_FACT.arrow_schema if f.name not in ("etl_timestamp",)]
+SCHEDULED_SCHEMA = pa.schema(_SALES_DATA_FIELDS + list(INTERNAL_COLUMNS))
+
+
+def location_state_codes(world) -> np.ndarray:
+    return US_CITIES.state_code[world.locations.city]
+
+
+def empty_scheduled() -> pa.Table:
+    return SCHEDULED_SCHEMA.empty_table()
+
+
+def split_due(scheduled: pa.Table, day: int) -> tuple[pa.Table, pa.Table]:
+    """(rows due on ``day``, rows still in the future)."""
+    due_day = scheduled.column("due_day")
+    return scheduled.filter(pc.equal(due_day, day)), scheduled.filter(pc.greater(due_day, day))
+
+
+def _text(values) -> pa.Array:
+    return pa.array(values).cast(pa.string())
+
+
+def _join(*parts) -> pa.Array:
+    """Concatenate string literals and arrays element-wise."""
+    return pc.binary_join_element_wise(*[p if isinstance(p, str) else _text(p) for p in parts], "")
+
+
+def _vocab(vocabulary, codes: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    taken = pa.array(list(vocabulary), pa.string()).take(pa.array(np.where(codes < 0, 0, codes)))
+    if valid is None:
+        return taken
+    return pc.if_else(pa.array(valid), taken, pa.scalar(None, pa.string()))
+
+
+def _time_key(slot: np.ndarray) -> np.ndarray:
+    return ((slot // 4) * 100 + (slot % 4) * 15).astype(np.int32)
+
+
+def _money(values: np.ndarray) -> np.ndarray:
+    return np.round(values, 2)
+
+
+def sale_rows(
+    sim: "Simulator", requests: Requests, granted: np.ndarray, available_before: np.ndarray, day: int, date_key: int
+) -> tuple[pa.Table, pa.Table]:
+    """Rows of today's granted lines: (sold now, pickups collected tomorrow)."""
+    world, calendar = sim.world, sim.calendar
+    keep = np.flatnonzero(granted > 0)
+    quantity = granted[keep]
+    product, location = requests.product[keep], requests.location[keep]
+    order_number, line_number = requests.order_number[keep], requests.line_number[keep]
+    fulfillment = requests.fulfillment[keep]
+    is_pickup = fulfillment == cat.FULFILL_PICKUP
+    line_id = requests.line_id[keep]
+    pickup_slot = sim.streams.choice("pickup_slot", day, line_id, SLOT_CUMULATIVE[True])
+    slot = np.where(is_pickup, pickup_slot, requests.time_slot[keep])
+    collect_key = calendar.date_key(day + 1)
+    transaction_day = np.where(is_pickup, collect_key, date_key)
+
+    unit_price = requests.unit_price[keep]
+    revenue = _money(quantity * unit_price)
+    discount = _money(revenue * requests.discount_rate[keep])
+    net = _money(revenue - discount)
+    unit_cost = world.products.unit_cost[product]
+    in_store = fulfillment == cat.FULFILL_IN_STORE
+    location_key = world.locations.key[location]
+    promotion = requests.promotion[keep]
+    terminal = sim.streams.integers("terminal", day, line_id, 1, TERMINALS_PER_STORE)
+    associate = sim.streams.integers("associate", day, line_id, 1, ASSOCIATES_PER_STORE)
+    location_code = pc.utf8_lpad(_text(location_key), 3, "0")
+    order_id = _join("O", np.full(len(keep), date_key), "-", order_number)
+    columns = {
+        "sale_id": _join("S", np.full(len(keep), date_key), "-", order_number, "-", line_number),
+        "transaction_id": _join("T", transaction_day, "-", order_number),
+        "order_id": order_id,
+        "line_item_id": _text(line_number),
+        "customer_key": world.customers.key[requests.customer[keep]],
+        "product_key": world.products.key[product],
+        "location_key": location_key,
+        "date_key": transaction_day.astype(np.int32),
+        "order_date_key": np.full(len(keep), date_key, dtype=np.int32),
+        "time_key": _time_key(slot),
+        "channel_key": (requests.channel[keep] + 1).astype(np.int32),
+        "quantity_sold": quantity.astype(np.int32),
+        "quantity_requested": requests.quantity[keep],
+        "unit_price": unit_price,
+        "revenue": revenue,
+        "discount_amount": discount,
+        "net_sales_amount": net,
+        "tax_amount": _money(net * sim.tax_rate[location]),
+        "unit_cost": unit_cost,
+        "gross_margin": _money(net - quantity * unit_cost),
+        "is_return": np.zeros(len(keep), dtype=bool),
+        "original_sale_id": pa.nulls(len(keep), pa.string()),
+        "return_restocked_date_key": pa.nulls(len(keep), pa.int32()),
+        "is_inventory_constrained": quantity < requests.quantity[keep],
+        "inventory_at_purchase": available_before[keep],
+        "is_exchange": np.zeros(len(keep), dtype=bool),
+        "is_promotional": promotion >= 0,
+        "is_clearance": requests.is_clearance[keep],
+        "promotion_code": _vocab(calendar.promotion_codes, promotion, promotion >= 0),
+        "payment_method": _vocab(cat.PAYMENT_METHODS, requests.payment[keep]),
+        "fulfillment_type": _vocab(cat.FULFILLMENT_TYPES, fulfillment),
+        "pos_terminal_id": pc.if_else(pa.array(in_store), _join("POS-", location_code, "-", terminal), None),
+        "sales_associate_id": pc.if_else(pa.array(in_store), _join("SA-", location_code, "-", associate), None),
+        "source_system": pa.repeat(cat.SOURCE_SYSTEM, len(keep)),
+        "line_id": line_id,
+        "due_day": np.where(is_pickup, day + 1, day).astype(np.int32),
+        "restock_day": np.full(len(keep), -1, dtype=np.int32),
+    }
+    rows = pa.Table.from_pydict(columns, schema=SCHEDULED_SCHEMA)
+    return rows.filter(pa.array(~is_pickup)), rows.filter(pa.array(is_pickup))
+
+
+def collected_pickups(due: pa.Table) -> pa.Table:
+    return due.filter(pc.invert(due.column("is_return")))
+
+
+def decide_returns(sim: "Simulator", sold: pa.Table, day: int) -> pa.Table:
+    """Future return rows for the lines sold today, scheduled on their return day."""
+    world, config, streams = sim.world, sim.config, sim.streams
+    # Pickups collected today share line ids with today's orders: fold the pickup flag in.
+    remote = pc.not_equal(sold.column("fulfillment_type"), "in_store").to_numpy(zero_copy_only=False)
+    collected = pc.not_equal(sold.column("date_key"), sold.column("order_date_key")).to_numpy(zero_copy_only=False)
+    ids = sold.column("line_id").to_numpy() * 2 + collected
+    segment = world.customers.segment[sold.column("customer_key").to_numpy() - 1]
+    channel_factor = np.where(remote, RETURN_CHANNEL_FACTOR[True], RETURN_CHANNEL_FACTOR[False])
+    probability = config.return_rate * channel_factor * cat.SEGMENT_RETURN_FACTOR[segment] / RETURN_MIX_NORMALISER
+    returned = np.flatnonzero(streams.uniform("return", day, ids) < probability)
+    if len(returned) == 0:
+        return empty_scheduled()
+    ids, remote = ids[returned], remote[returned]
+    lag_low = np.where(remote, RETURN_LAG_DAYS[True][0], RETURN_LAG_DAYS[False][0])
+    lag_high = np.where(remote, RETURN_LAG_DAYS[True][1], RETURN_LAG_DAYS[False][1])
+    return_day = day + streams.integers("return_lag", day, ids, lag_low, lag_high)
+    delay_low, delay_high = config.return_delay_days
+    restock_day = return_day + streams.integers("restock_delay", day, ids, delay_low, delay_high)
+    return_key = sim.calendar.date_keys(return_day)
+    slot = streams.choice("return_slot", day, ids, SLOT_CUMULATIVE[True])
+
+    original = sold.take(pa.array(returned))
+    columns = {name: original.column(name) for name in SCHEDULED_SCHEMA.names}
+    for name in ("quantity_sold", "quantity_requested", "revenue", "discount_amount", "net_sales_amount",
+                 "tax_amount", "gross_margin"):
+        columns[name] = pc.negate(original.column(name))
+    original_id = original.column("sale_id")
+    columns.update(
+        sale_id=_join("R", return_key, "-", original_id),
+        transaction_id=_join("RT", return_key, "-", original.column("order_id")),
+        date_key=return_key,
+        time_key=_time_key(slot),
+        is_return=np.ones(len(returned), dtype=bool),
+        original_sale_id=original_id,
+        return_restocked_date_key=sim.calendar.date_keys(restock_day),
+        is_inventory_constrained=np.zeros(len(returned), dtype=bool),
+        inventory_at_purchase=pa.nulls(len(returned), pa.int32()),
+        is_exchange=~remote & (streams.uniform("exchange", day, ids) < EXCHANGE_SHARE),
+        line_id=ids,
+        due_day=return_day.astype(np.int32),
+        restock_day=restock_day.astype(np.int32),
+    )
+    return pa.Table.from_pydict(columns, schema=SCHEDULED_SCHEMA)
+
+
+def finish_sales(rows: pa.Table) -> pa.Table:
+    """Drop the simulation's internal columns: what remains is the published sales row."""
+    return rows.drop_columns([f.name for f in INTERNAL_COLUMNS])
+
+
+def lost_sales(world, calendar, requests: Requests, granted: np.ndarray, day: int) -> pa.Table:
+    lost = np.flatnonzero(granted == 0)
+    n = len(lost)
+    date_key = calendar.date_key(day)
+    quantity = requests.quantity[lost]
+    unit_price = requests.unit_price[lost]
+    columns = {
+        "date_key": np.full(n, date_key, dtype=np.int32),
+        "time_key": _time_key(requests.time_slot[lost]),
+        "order_id": _join("O", np.full(n, date_key), "-", requests.order_number[lost]),
+        "line_item_id": _text(requests.line_number[lost]),
+        "customer_key": world.customers.key[requests.customer[lost]],
+        "product_key": world.products.key[requests.product[lost]],
+        "location_key": world.locations.key[requests.location[lost]],
+        "channel_key": (requests.channel[lost] + 1).astype(np.int32),
+        "fulfillment_type": _vocab(cat.FULFILLMENT_TYPES, requests.fulfillment[lost]),
+        "quantity_requested": quantity,
+        "unit_price": unit_price,
+        "lost_revenue": _money(quantity * unit_price),
+        "reason": pa.repeat("out_of_stock", n),
+        "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
+    }
+    schema = pa.schema([f for f in tables.GOLD_LOST_SALES_FACT.arrow_schema if f.name != "etl_timestamp"])
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _day_to_date32(days: np.ndarray, start_epoch_day: int) -> pa.Array:
+    valid = days != inv.NO_DAY
+    values = np.where(valid, days + start_epoch_day, 0).astype(np.int32)
+    return pa.Array.from_pandas(values, mask=~valid, type=pa.date32())
+
+
+def inventory_snapshot(sim, state, day, is_stockout, received, units_sold, restocked) -> pa.Table:
+    """End-of-day rows of every position whose product has launched."""
+    world = sim.world
+    products = world.products
+    rows = np.flatnonzero(products.launch_day[sim.position_product] <= day)
+    product, location = sim.position_product[rows], sim.position_location[rows]
+    on_hand, reserved = state.on_hand[rows], state.reserved[rows]
+    available = on_hand - reserved
+    sales_rate = state.sales_rate[rows]
+    start_epoch_day = int((np.datetime64(world.config.start_date, "D") - np.datetime64(0, "D")).astype(np.int64))
+    selling = np.where(day >= products.clearance_from_day[product], 1 - CLEARANCE_MARKDOWN, 1.0) * products.base_price[product]
+    n = len(rows)
+    days_of_supply = np.divide(available, sales_rate, out=np.zeros(n), where=sales_rate > 1e-6)
+    columns = {
+        "product_key": products.key[product],
+        "location_key": world.locations.key[location],
+        "date_key": np.full(n, sim.calendar.date_key(day), dtype=np.int32),
+        "quantity_on_hand": on_hand,
+        "quantity_reserved": reserved,
+        "quantity_available": available,
+        "quantity_in_transit": state.in_transit[rows],
+        "units_received": received[rows],
+        "units_sold": units_sold[rows].astype(np.int32),
+        "units_restocked": restocked[rows],
+        "total_value": _money(on_hand * products.unit_cost[product]),
+        "total_value_retail": _money(on_hand * selling),
+        "days_of_supply": pa.array(np.round(days_of_supply, 1), mask=sales_rate <= 1e-6),
+        "is_stockout": is_stockout[rows],
+        "stockout_duration_days": state.stockout_days[rows],
+        "is_overstock": available > state.order_up_to[rows],
+        "reorder_point": state.reorder_point[rows],
+        "max_stock_level": state.order_up_to[rows],
+        "last_replenishment_date": _day_to_date32(state.last_receipt_day[rows], start_epoch_day),
+        "next_replenishment_date": _day_to_date32(inv.next_arrival_day(state.inbound, day)[rows], start_epoch_day),
+        "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
+    }
+    schema = pa.schema([f for f in tables.GOLD_INVENTORY_FACT.arrow_schema if f.name != "etl_timestamp"])
+    return pa.Table.from_pydict(columns, schema=schema)
