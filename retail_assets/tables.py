@@ -27,7 +27,7 @@ class Table:
     name: str
     description: str
     columns: tuple[Column, ...]
-    day_keyed: bool = True  # has a date_key column holding the partition day
+    partition_column: str = "date_key"  # int32 YYYYMMDD of the Dagster partition holding the row
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -137,9 +137,194 @@ GOLD_INVENTORY_FACT = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (GOLD_SALES_FACT, GOLD_LOST_SALES_FACT, GOLD_INVENTORY_FACT)}
+# --------------------------------------------------------------------------- dimensions
+# Dimension rows are written in the daily partition in which they become effective (the
+# first partition for everything that predates the range), so each carries the partition
+# day in effective_date_key (their partition_column) instead of a date_key.
 
 
-def register(table: Table) -> Table:
-    TABLES[table.name] = table
-    return table
+def _effective_key(what: str = "the row") -> Column:
+    return Column(
+        "effective_date_key",
+        INT32,
+        f"Partition (YYYYMMDD) in which {what} was written: the day it became effective, or the first partition.",
+    )
+
+
+GOLD_CUSTOMER_DIM = Table(
+    "gold_customer_dim",
+    "One row per customer (SCD2 columns; every row is the current version), added on its acquisition day.",
+    (
+        C("customer_key", INT32, "Surrogate key, 1..n."),
+        C("customer_id", STRING, "Business id CUST_<8 digits>."),
+        C("email", STRING, "Lower-case email address first.last.<key>@<domain> (example domains only)."),
+        C("first_name", STRING, "Given name."),
+        C("last_name", STRING, "Family name."),
+        C("segment", STRING, "vip, premium, loyal, regular or new."),
+        C("lifetime_value", FLOAT64, "Expected customer lifetime value in USD, drawn from the segment's range."),
+        C("acquisition_date", DATE, "Day the customer was acquired."),
+        C("acquisition_channel", STRING, "Marketing channel that acquired the customer (organic_search, ...)."),
+        C("preferred_channel", STRING, "Channel code the customer shops most (gold_channel_dim.channel_code)."),
+        C("preferred_category", STRING, "Preferred level-2 product category (Tops, Bottoms, ..., Shoes)."),
+        C("size_profile_tops", STRING, "Usual tops size, XS..XXL."),
+        C("size_profile_bottoms", STRING, "Usual bottoms waist size, 26..40 (even)."),
+        C("geo_region", STRING, "US region of the home city: Northeast, Southeast, Midwest, Southwest or West."),
+        C("geo_city", STRING, "Home city."),
+        C("geo_state", STRING, "Two-letter state code of the home city (city names repeat across states)."),
+        C("nearest_store_id", INT32, "location_key of the store nearest the customer's home (FK gold_location_dim)."),
+        C("loyalty_tier", STRING, "platinum, gold, silver or bronze."),
+        C("email_subscribe_flag", BOOL, "Opted in to marketing email."),
+        C("sms_subscribe_flag", BOOL, "Opted in to marketing SMS."),
+        C("effective_date", DATE, "SCD2: first day this version is valid (the acquisition date)."),
+        C("expiration_date", DATE, "SCD2: last day this version is valid; NULL while current.", True),
+        C("is_current", BOOL, "SCD2: TRUE on the current version of the customer."),
+        _effective_key("the customer"),
+        *_lineage(),
+    ),
+    partition_column="effective_date_key",
+)
+
+GOLD_PRODUCT_DIM = Table(
+    "gold_product_dim",
+    "One row per product (style-colour), added on its launch day.",
+    (
+        C("product_key", INT32, "Surrogate key, 1..n."),
+        C("product_id", STRING, "Business id PRD<7 digits>."),
+        C("sku", STRING, "Stock keeping unit <brand>-<category>-<key 6 digits>-<colour>."),
+        C("product_name", STRING, "Display name: brand, colour, material and item."),
+        C("brand", STRING, "Brand (one of 8); the product name starts with it."),
+        C("category_level_1", STRING, "Department: Apparel, Accessories or Footwear."),
+        C("category_level_2", STRING, "Category: Tops, Bottoms, Dresses, Outerwear, Bags, Jewelry, Scarves or Shoes."),
+        C("category_level_3", STRING, "Leaf category (one of 36), e.g. Jeans."),
+        C("color_family", STRING, "Colour family: Neutral, Blue, Red, Green, Brown or Pink."),
+        C("color_name", STRING, "Colour (one of 12)."),
+        C("size_range", STRING, "Sizes offered: XS-XXL, 26-40, 5-12 or One Size."),
+        C("material_primary", STRING, "Main material (one of 10)."),
+        C("material_composition", STRING, "Care-label composition of the main material."),
+        C("season_code", STRING, "Spring, Summer, Fall, Winter or Year-round."),
+        C("collection_name", STRING, "Collection: <season> <launch year> <line>, e.g. Fall 2025 Atelier."),
+        C("launch_date", DATE, "First day the product is on sale."),
+        C("end_of_life_date", DATE, "Day the product leaves the assortment (clearance precedes it)."),
+        C("base_price", FLOAT64, "Full selling price in USD (29.99-299.99)."),
+        C("unit_cost", FLOAT64, "Landed cost per unit in USD (below base_price)."),
+        C("margin_percent", FLOAT64, "(base_price - unit_cost) / base_price x 100, rounded to 2 decimals."),
+        C("price_tier", STRING, "budget, mid, premium or luxury (by base_price)."),
+        C("sustainability_flag", BOOL, "Main material is organic cotton, linen or recycled polyester."),
+        C("is_active", BOOL, "Still in the assortment after the last day of the configured range."),
+        _effective_key("the product"),
+        *_lineage(),
+    ),
+    partition_column="effective_date_key",
+)
+
+GOLD_LOCATION_DIM = Table(
+    "gold_location_dim",
+    "One row per store, warehouse and distribution center, at real US city coordinates.",
+    (
+        C("location_key", INT32, "Surrogate key, 1..n."),
+        C("location_id", STRING, "Business id LOC<3 digits>."),
+        C("location_name", STRING, "Unique name: city and kind, e.g. Chicago Flagship, Memphis Distribution Center."),
+        C("location_type", STRING, "store, warehouse or distribution_center."),
+        C("store_format", STRING, "standard, flagship, outlet, or fulfillment for warehouses and DCs."),
+        C("address", STRING, "Street address (number and street)."),
+        C("city", STRING, "City."),
+        C("state", STRING, "Two-letter state code."),
+        C("region", STRING, "US region: Northeast, Southeast, Midwest, Southwest or West."),
+        C("postal_code", STRING, "ZIP code of the city centre."),
+        C("country", STRING, "Country code: USA."),
+        C("latitude", FLOAT64, "Latitude of the city centre, degrees."),
+        C("longitude", FLOAT64, "Longitude of the city centre, degrees."),
+        C("timezone", STRING, "IANA time zone of the city."),
+        C("selling_square_footage", INT32, "Sales floor area in sq ft (0 for warehouses and DCs)."),
+        C("total_square_footage", INT32, "Total building area in sq ft."),
+        C("is_flagship", BOOL, "Flagship store."),
+        C("opened_date", DATE, "Day the location opened."),
+        C("is_active", BOOL, "Location is operating."),
+        _effective_key("the location"),
+        *_lineage(),
+    ),
+    partition_column="effective_date_key",
+)
+
+GOLD_DATE_DIM = Table(
+    "gold_date_dim",
+    "One row per calendar day: the range's days plus the year before it, with US retail holidays and sales.",
+    (
+        C("date_key", INT32, "Surrogate key YYYYMMDD."),
+        C("calendar_date", DATE, "The day."),
+        C("year", INT32, "Calendar year."),
+        C("quarter", INT32, "Calendar quarter, 1-4."),
+        C("month", INT32, "Calendar month, 1-12."),
+        C("month_name", STRING, "Month name, January..December."),
+        C("week_of_year", INT32, "ISO week number, 1-53."),
+        C("day_of_month", INT32, "Day of the month, 1-31."),
+        C("day_of_week", INT32, "ISO day of week, Monday = 1 .. Sunday = 7."),
+        C("day_name", STRING, "Day name, Monday..Sunday."),
+        C("is_weekend", BOOL, "Saturday or Sunday."),
+        C("is_holiday", BOOL, "A US retail holiday (rule-based, e.g. Thanksgiving = 4th Thursday of November)."),
+        C("holiday_name", STRING, "Holiday name(s), joined by ' / ' when they share a day; NULL otherwise.", True),
+        C("season", STRING, "Meteorological season: Winter, Spring, Summer or Fall."),
+        C("fiscal_year", INT32, "Retail fiscal year (starts 1 February, named for the year it starts in)."),
+        C("fiscal_quarter", INT32, "Fiscal quarter, 1-4."),
+        C("fiscal_month", INT32, "Fiscal month, 1-12 (February = 1)."),
+        C("is_last_day_of_month", BOOL, "Last day of the calendar month."),
+        C("is_peak_season", BOOL, "Holiday (15 Nov - 31 Dec) or back-to-school (1 Aug - 10 Sep) peak."),
+        C("is_sale_period", BOOL, "Inside a sale event window."),
+        C("sale_event_name", STRING, "Sale event of the day (e.g. Black Friday Weekend); NULL outside sales.", True),
+        _effective_key("the day"),
+        *_lineage(),
+    ),
+    partition_column="effective_date_key",
+)
+
+GOLD_CHANNEL_DIM = Table(
+    "gold_channel_dim",
+    "The 8 sales channels.",
+    (
+        C("channel_key", INT32, "Surrogate key, 1..8."),
+        C("channel_code", STRING, "Channel code, e.g. WEB_MOBILE, STORE_POS."),
+        C("channel_name", STRING, "Display name."),
+        C("channel_type", STRING, "online or store."),
+        C("channel_category", STRING, "web, app, physical, social or marketplace."),
+        C("device_category", STRING, "desktop, mobile, pos_terminal, kiosk or mixed."),
+        C("is_digital", BOOL, "Orders are placed digitally."),
+        C("is_owned", BOOL, "Channel operated by the retailer (not a third-party platform)."),
+        C("commission_rate", FLOAT64, "Share of net sales paid to the platform (0 on owned channels)."),
+        _effective_key("the channel"),
+        *_lineage(),
+    ),
+    partition_column="effective_date_key",
+)
+
+GOLD_TIME_DIM = Table(
+    "gold_time_dim",
+    "Time of day at 15-minute grain (96 rows).",
+    (
+        C("time_key", INT32, "Surrogate key hhmm (0, 15, ..., 2345)."),
+        C("hour", INT32, "Hour, 0-23."),
+        C("minute", INT32, "Minute: 0, 15, 30 or 45."),
+        C("am_pm", STRING, "AM or PM."),
+        C("hour_12", INT32, "Hour on the 12-hour clock, 1-12."),
+        C("period_of_day", STRING, "night (22-5h), morning (6-11h), afternoon (12-16h) or evening (17-21h)."),
+        C("is_business_hours", BOOL, "Store opening hours, 10:00-20:59."),
+        C("is_peak_hours", BOOL, "Lunch (12:00-13:59) or after-work (17:00-19:59) peak."),
+        _effective_key("the time slot"),
+        *_lineage(),
+    ),
+    partition_column="effective_date_key",
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        GOLD_CUSTOMER_DIM,
+        GOLD_PRODUCT_DIM,
+        GOLD_LOCATION_DIM,
+        GOLD_DATE_DIM,
+        GOLD_CHANNEL_DIM,
+        GOLD_TIME_DIM,
+        GOLD_SALES_FACT,
+        GOLD_LOST_SALES_FACT,
+        GOLD_INVENTORY_FACT,
+    )
+}

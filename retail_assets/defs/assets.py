@@ -1,0 +1,166 @@
+"""Dagster assets: the world's dimensions and the daily inventory chain.
+
+Both are daily-partitioned multi-assets with single-run backfills: a UI backfill of 365 days
+is one run that loops over the days (seconds), not 365 runs queued by the daemon (hours).
+Only ``inventory_checkpoint`` depends on its own previous partition; the facts of day D are
+produced from it by the same op, so Dagster sees the true lineage without the sibling specs
+disagreeing about the subset to backfill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from retail_assets import tables
+from retail_assets.config import SimulationConfig
+from retail_assets.defs.resources import SimulationResource
+from retail_assets.engine.local import CHAIN_TABLES, DIMENSION_BUILDERS, DaySummary
+
+WRITER_POOL = "retail_lakehouse_writer"  # dagster.yaml limits it to one op at a time
+CHECKPOINT_KEY = dg.AssetKey("inventory_checkpoint")
+
+
+def daily_partitions(config: SimulationConfig) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=config.start_date.isoformat())
+
+
+def column_schema(name: str) -> dg.TableSchema:
+    declared = tables.TABLES[name]
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.name, str(c.type), description=c.description,
+                           constraints=dg.TableColumnConstraints(nullable=c.nullable))
+            for c in declared.columns
+        ]
+    )
+
+
+def _table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.AssetSpec:
+    declared = tables.TABLES[name]
+    return dg.AssetSpec(
+        key=name,
+        description=declared.description,
+        group_name=group,
+        kinds=set(kinds),
+        deps=list(deps),
+        metadata={"dagster/column_schema": column_schema(name), "dagster/table_name": name},
+        tags={"retail_assets/layer": group},
+    )
+
+
+def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    window = context.partition_time_window
+    return window.start.date(), (window.end - dt.timedelta(days=1)).date()
+
+
+def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
+    partitions = daily_partitions(config)
+    dimension_specs = [_table_spec(name, "dimensions") for name in DIMENSION_BUILDERS]
+    dimension_keys = [spec.key for spec in dimension_specs]
+
+    @dg.multi_asset(
+        name="world_dimensions",
+        specs=dimension_specs,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=False,
+        pool=WRITER_POOL,
+    )
+    def world_dimensions(context: dg.AssetExecutionContext, simulation: SimulationResource):
+        """Rows that become effective on each day (customers acquired, products launched, the
+        date row); the first partition also holds everything effective before it."""
+        first, last = partition_range(context)
+        rows = simulation.engine().write_dimensions(first, last)
+        for name, count in rows.items():
+            yield dg.MaterializeResult(
+                asset_key=name,
+                metadata={
+                    "dagster/row_count": count,
+                    "dagster/column_schema": column_schema(name),
+                    "first_day": str(first),
+                    "last_day": str(last),
+                },
+            )
+
+    chain_specs = [_table_spec(name, "daily_chain", deps=dimension_keys) for name in CHAIN_TABLES]
+    checkpoint_spec = dg.AssetSpec(
+        key=CHECKPOINT_KEY,
+        description="Full inventory state at the end of the day (positions, open orders, scheduled "
+        "pickups and returns): what day D+1 starts from.",
+        group_name="daily_chain",
+        kinds={"delta", "numpy"},
+        deps=[
+            dg.AssetDep(
+                CHECKPOINT_KEY,
+                partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
+            )
+        ],
+    )
+
+    @dg.multi_asset(
+        name="daily_chain",
+        specs=[*chain_specs, checkpoint_spec],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=False,
+        pool=WRITER_POOL,
+    )
+    def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource):
+        """Customers meet the shelves day by day: sales, lost demand, end-of-day inventory and
+        the checkpoint, committed every few days so a failed backfill resumes where it stopped."""
+        first, last = partition_range(context)
+        context.log.info(f"Simulating {first} .. {last} ({(last - first).days + 1} days)")
+        totals: dict[str, int] = {}
+        days: list[DaySummary] = []
+        for committed in simulation.engine().run(first, last):
+            for summary in committed:
+                _log_day(context, summary)
+                for name, count in summary.rows.items():
+                    totals[name] = totals.get(name, 0) + count
+            days.extend(committed)
+        for name in CHAIN_TABLES:
+            metadata = {**_range_metadata(days, totals.get(name, 0)), "dagster/column_schema": column_schema(name)}
+            yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=CHECKPOINT_KEY, metadata={"last_day": str(last)})
+
+    return [world_dimensions, daily_chain]
+
+
+def _day_metadata(summary: DaySummary) -> dict[str, object]:
+    return {
+        "units_sold": summary.units_sold,
+        "units_lost": summary.units_lost,
+        "lost_revenue": round(summary.lost_revenue, 2),
+        "net_sales": round(summary.net_sales, 2),
+        "stockout_rate": round(summary.stockout_rate, 4),
+        "constrained_lines": summary.constrained_lines,
+    }
+
+
+def _log_day(context: dg.AssetExecutionContext, summary: DaySummary) -> None:
+    """Record a committed day, so that a range run that fails later resumes after it."""
+    partition = summary.day.isoformat()
+    for name in CHAIN_TABLES:
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=name,
+                partition=partition,
+                metadata={"dagster/row_count": summary.rows.get(name, 0), **_day_metadata(summary)},
+            )
+        )
+    context.log_event(dg.AssetMaterialization(asset_key=CHECKPOINT_KEY, partition=partition))
+
+
+def _range_metadata(days: list[DaySummary], rows: int) -> dict[str, object]:
+    count = max(len(days), 1)
+    return {
+        "dagster/row_count": rows,
+        "days": len(days),
+        "units_sold": sum(d.units_sold for d in days),
+        "units_lost": sum(d.units_lost for d in days),
+        "lost_revenue": round(sum(d.lost_revenue for d in days), 2),
+        "mean_stockout_rate": round(sum(d.stockout_rate for d in days) / count, 4),
+        "last_day_stockout_rate": round(days[-1].stockout_rate, 4) if days else 0.0,
+    }

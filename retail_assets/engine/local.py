@@ -1,0 +1,183 @@
+"""The embedded engine: runs the simulation core in-process and writes Delta tables.
+
+A run covers consecutive days. It starts from the checkpoint of the day before (or from the
+warm-up when the first day is the start date), steps day by day, and commits every few days:
+all tables of those days in one predicate-overwrite transaction per table, checkpoint last.
+A crash therefore leaves every table either before or after a batch, and a retry resumes from
+the last committed checkpoint. Memory is bounded by the batch, not by the number of days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from retail_assets import tables
+from retail_assets.config import SimulationConfig
+from retail_assets.sim import checkpoint, dimensions
+from retail_assets.sim.day import DayTables, Simulator
+from retail_assets.sim.world import build_world
+from retail_assets.storage.delta import Lakehouse
+
+CHECKPOINT_TABLES = {
+    checkpoint.POSITIONS: "inventory_checkpoint",
+    checkpoint.LOCATIONS: "inventory_checkpoint_locations",
+    checkpoint.SCHEDULED: "inventory_checkpoint_scheduled_sales",
+}
+DIMENSION_BUILDERS: dict[str, Callable] = {
+    "gold_customer_dim": lambda sim, a, b: dimensions.customer_dim(sim.world, a, b),
+    "gold_product_dim": lambda sim, a, b: dimensions.product_dim(sim.world, a, b),
+    "gold_location_dim": lambda sim, a, b: dimensions.location_dim(sim.world, a, b),
+    "gold_date_dim": lambda sim, a, b: dimensions.date_dim(sim.config, a, b),
+    "gold_channel_dim": lambda sim, a, b: dimensions.channel_dim(sim.config, a, b),
+    "gold_time_dim": lambda sim, a, b: dimensions.time_dim(sim.config, a, b),
+}
+# Fact table -> the DayTables attribute holding its rows.
+CHAIN_TABLES = {"gold_sales_fact": "sales", "gold_lost_sales_fact": "lost_sales", "gold_inventory_fact": "inventory"}
+MAX_BATCH_DAYS = 14
+MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory
+
+
+def _now() -> pa.Scalar:
+    return pa.scalar(dt.datetime.now(dt.timezone.utc), tables.TIMESTAMP)
+
+
+class MissingCheckpointError(RuntimeError):
+    """Day D cannot run: the inventory checkpoint of day D-1 is not in the lakehouse."""
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """Per-day figures shown as Dagster metadata and in the run summary."""
+
+    day: dt.date
+    date_key: int
+    rows: dict[str, int]
+    units_sold: int
+    units_lost: int
+    lost_revenue: float
+    net_sales: float
+    stockout_rate: float
+    constrained_lines: int
+
+
+@dataclass
+class RangeResult:
+    days: list[DaySummary] = field(default_factory=list)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for day in self.days:
+            for name, count in day.rows.items():
+                totals[name] = totals.get(name, 0) + count
+        return totals
+
+
+class LocalEngine:
+    """Simulate and write a range of days to a Delta lakehouse on this machine."""
+
+    def __init__(self, config: SimulationConfig, lakehouse: Lakehouse | None = None):
+        self.config = config
+        self.lakehouse = lakehouse or Lakehouse(config.lakehouse_path)
+        self.simulator = Simulator(build_world(config))
+
+    def run(self, first: dt.date, last: dt.date) -> Iterator[list[DaySummary]]:
+        """Simulate first..last; yield the summaries of each committed batch of days."""
+        self._check_range(first, last)
+        sim = self.simulator
+        state = self._state_before(first)
+        batch: list[DayTables] = []
+        checkpoints: list[dict[str, pa.Table]] = []
+        buffered = 0
+        for offset in range((last - first).days + 1):
+            day = self.config.day_ordinal(first) + offset
+            day_tables = sim.step(state, day)
+            batch.append(day_tables)
+            checkpoints.append(checkpoint.state_to_tables(state, day_tables.date_key))
+            buffered += day_tables.sales.num_rows + day_tables.inventory.num_rows
+            if len(batch) >= MAX_BATCH_DAYS or buffered >= MAX_BATCH_ROWS or offset == (last - first).days:
+                yield self._commit(batch, checkpoints)
+                batch, checkpoints, buffered = [], [], 0
+
+    def run_all(self, first: dt.date, last: dt.date) -> RangeResult:
+        result = RangeResult()
+        for summaries in self.run(first, last):
+            result.days.extend(summaries)
+        return result
+
+    # ------------------------------------------------------------------ internals
+    def _check_range(self, first: dt.date, last: dt.date) -> None:
+        if last < first:
+            raise ValueError(f"empty range: last day {last} is before first day {first}")
+        if first < self.config.start_date:
+            raise ValueError(f"{first} is before the configured start_date {self.config.start_date}")
+
+    def _state_before(self, first: dt.date):
+        sim = self.simulator
+        day = self.config.day_ordinal(first)
+        if day == 0:
+            return sim.state_at_start()
+        previous_key = sim.calendar.date_key(day - 1)
+        name = CHECKPOINT_TABLES[checkpoint.POSITIONS]
+        if not self.lakehouse.exists(name) or previous_key not in self.lakehouse.date_keys(name):
+            raise MissingCheckpointError(
+                f"cannot simulate {first}: no inventory checkpoint for {first - dt.timedelta(days=1)} "
+                f"(partition {first - dt.timedelta(days=1)} of inventory_checkpoint). Materialise that "
+                f"day first, or run a range starting at {self.config.start_date}."
+            )
+        parts = {part: self.lakehouse.read(table, date_keys=[previous_key]) for part, table in CHECKPOINT_TABLES.items()}
+        return checkpoint.state_from_tables(parts, day - 1, self.simulator.world.n_positions)
+
+    def write_dimensions(self, first: dt.date, last: dt.date) -> dict[str, int]:
+        """Write the dimension rows effective on first..last (one transaction per table)."""
+        self._check_range(first, last)
+        first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
+        keys = [self.simulator.calendar.date_key(day) for day in range(first_day, last_day + 1)]
+        stamp = _now()
+        return {
+            name: sum(self._write_table(name, build(self.simulator, first_day, last_day), keys, stamp).values())
+            for name, build in DIMENSION_BUILDERS.items()
+        }
+
+    def _write_table(self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar) -> dict[int, int]:
+        """Stamp, conform to the declared schema, replace the days ``keys``; rows per key."""
+        declared = tables.TABLES[name]
+        data = data.append_column("etl_timestamp", pa.repeat(stamp, data.num_rows)).select(declared.column_names)
+        key_column = declared.partition_column
+        self.lakehouse.write_days(name, data.cast(declared.arrow_schema), keys, key_column=key_column)
+        values, counts = np.unique(data.column(key_column).to_numpy(), return_counts=True)
+        return dict(zip(values.tolist(), counts.tolist()))
+
+    def _commit(self, batch: list[DayTables], checkpoints: list[dict[str, pa.Table]]) -> list[DaySummary]:
+        """Write the facts of the batch's days, then their checkpoints."""
+        keys = [day.date_key for day in batch]
+        stamp = _now()
+        rows = {
+            name: self._write_table(name, pa.concat_tables([getattr(day, attribute) for day in batch]), keys, stamp)
+            for name, attribute in CHAIN_TABLES.items()
+        }
+        for part, name in CHECKPOINT_TABLES.items():
+            self.lakehouse.write_days(name, pa.concat_tables([c[part] for c in checkpoints]), keys)
+        return [self._summary(day, {name: counts.get(day.date_key, 0) for name, counts in rows.items()})
+                for day in batch]
+
+    def _summary(self, day: DayTables, rows: dict[str, int]) -> DaySummary:
+        sales, lost, snapshot = day.sales, day.lost_sales, day.inventory
+        is_return = sales.column("is_return").to_numpy(zero_copy_only=False)
+        sold = sales.column("quantity_sold").to_numpy()
+        return DaySummary(
+            day=self.simulator.calendar.date(day.day),
+            date_key=day.date_key,
+            rows=rows,
+            units_sold=int(sold[~is_return].sum()),
+            units_lost=int(lost.column("quantity_requested").to_numpy().sum()),
+            lost_revenue=float(lost.column("lost_revenue").to_numpy().sum()),
+            net_sales=float(sales.column("net_sales_amount").to_numpy().sum()),
+            stockout_rate=float(np.mean(snapshot.column("is_stockout").to_numpy(zero_copy_only=False))),
+            constrained_lines=int(sales.column("is_inventory_constrained").to_numpy(zero_copy_only=False).sum()),
+        )
