@@ -319,3 +319,44 @@ def test_non_contiguous_write(lh: Lakehouse) -> None:
     assert rows_by_day(t) == {D1: 4, D2: 4, D3: 4}
     amounts = pc.unique(lh.read("sales", [D2])["amount"]).to_pylist()
     assert amounts == [1.0]
+
+
+def test_root_with_space_and_str_root(tmp_path: Path) -> None:
+    lh = Lakehouse(str(tmp_path / "my lake house"))
+    lh.write_days("sales", make([D1, D2]), [D1, D2])
+    assert lh.read("sales", [D2]).num_rows == 4
+    assert lh.date_keys("sales") == {D1, D2}
+    assert lh.duckdb_connection().execute("SELECT count(*) FROM sales").fetchone() == (8,)
+
+
+def test_compact_empty_and_single_file_tables(lh: Lakehouse) -> None:
+    lh.write_days("empty_fact", make([]), [D1])
+    lh.compact("empty_fact")
+    assert lh.read("empty_fact").num_rows == 0
+    lh.write_days("sales", make([D1]), [D1])
+    lh.compact("sales")
+    lh.compact("sales")  # idempotent
+    assert rows_by_day(lh.read("sales")) == {D1: 4}
+
+
+def test_key_column_other_than_date_key(lh: Lakehouse) -> None:
+    def dim(days: list[int], label: str) -> pa.Table:
+        return pa.table(
+            {
+                "store_id": pa.array(range(len(days)), pa.int32()),
+                "label": pa.array([label] * len(days), pa.string()),
+                "effective_date_key": pa.array(days, pa.int64()),  # cast to int32
+            }
+        )
+
+    kc = "effective_date_key"
+    lh.write_days("dim_store", dim([D1, D2, D3], "v1"), [D1, D2, D3], key_column=kc)
+    lh.write_days("dim_store", dim([D2, D2], "v2"), [D2], key_column=kc)
+    assert lh.date_keys("dim_store", key_column=kc) == {D1, D2, D3}
+    t = lh.read("dim_store", [D2], key_column=kc)
+    assert t.num_rows == 2 and set(t["label"].to_pylist()) == {"v2"}
+    assert t.schema.field(kc).type == pa.int32()
+    assert lh.read("dim_store").num_rows == 4
+    with pytest.raises(ValueError, match=str(D4)):
+        lh.write_days("dim_store", dim([D4], "x"), [D2], key_column=kc)
+    assert lh.version("dim_store") == 1

@@ -7,7 +7,6 @@ produced from it by the same op, so Dagster sees the true lineage without the si
 disagreeing about the subset to backfill.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 

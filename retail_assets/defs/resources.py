@@ -1,6 +1,5 @@
 """The engine resource: which engine runs the simulation, with which configuration."""
 
-from __future__ import annotations
 
 import json
 

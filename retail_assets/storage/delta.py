@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 
 __all__ = [
@@ -60,8 +61,8 @@ DATE_KEY = "date_key"
 # --------------------------------------------------------------------------
 COMPRESSION = "LZ4_RAW"
 COMPRESSION_LEVEL: int | None = None
-MAX_ROW_GROUP_SIZE = 256 * 1024
-TARGET_FILE_SIZE = 128 * 1024 * 1024
+MAX_ROW_GROUP_SIZE = 1024 * 1024  # rows (= arrow-rs default; stated explicitly)
+TARGET_FILE_SIZE = 64 * 1024 * 1024  # bytes
 
 # Table properties set when a table is created. delta-rs only collects
 # file statistics for the first 32 columns by default; a date_key beyond
@@ -123,8 +124,11 @@ def _is_contiguous(keys: list[int]) -> bool:
     return True
 
 
-def day_predicate(date_keys: Iterable[int], *, contiguous: bool = True) -> str:
-    """SQL predicate (delta-rs / DataFusion syntax) selecting exactly ``date_keys``.
+def day_predicate(
+    date_keys: Iterable[int], *, contiguous: bool = True, key_column: str = DATE_KEY
+) -> str:
+    """SQL predicate (delta-rs / DataFusion syntax) selecting exactly ``date_keys``
+    of ``key_column``.
 
     A range ``date_key >= a AND date_key <= b`` is used only when the caller
     says ``contiguous=True`` *and* the keys really are gap-free (consecutive
@@ -133,11 +137,18 @@ def day_predicate(date_keys: Iterable[int], *, contiguous: bool = True) -> str:
     hint can never delete a day the caller did not pass.
     """
     keys = _normalise_keys(date_keys)
+    col = _check_key_column(key_column)
     if len(keys) == 1:
-        return f"{DATE_KEY} = {keys[0]}"
+        return f"{col} = {keys[0]}"
     if contiguous and _is_contiguous(keys):
-        return f"{DATE_KEY} >= {keys[0]} AND {DATE_KEY} <= {keys[-1]}"
-    return f"{DATE_KEY} IN ({', '.join(str(k) for k in keys)})"
+        return f"{col} >= {keys[0]} AND {col} <= {keys[-1]}"
+    return f"{col} IN ({', '.join(str(k) for k in keys)})"
+
+
+def _check_key_column(key_column: str) -> str:
+    if not isinstance(key_column, str) or not _TABLE_NAME_RE.match(key_column):
+        raise ValueError(f"invalid key column name {key_column!r}")
+    return key_column
 
 
 def _check_no_null_columns(data: pa.Table) -> None:
@@ -149,26 +160,26 @@ def _check_no_null_columns(data: pa.Table) -> None:
             )
 
 
-def _prepare_day_data(data: pa.Table, keys: list[int]) -> pa.Table:
-    """Validate ``data`` against ``keys``; return it with an int32 date_key,
-    sorted by date_key (stable, so the within-day order is kept)."""
+def _prepare_day_data(data: pa.Table, keys: list[int], key_column: str = DATE_KEY) -> pa.Table:
+    """Validate ``data`` against ``keys``; return it with an int32 key column,
+    sorted by it (stable, so the within-day order is kept)."""
     if not isinstance(data, pa.Table):
         raise TypeError(f"data must be a pyarrow.Table, got {type(data).__name__}")
-    if DATE_KEY not in data.column_names:
-        raise ValueError(f"data has no {DATE_KEY!r} column (columns: {data.column_names})")
+    if key_column not in data.column_names:
+        raise ValueError(f"data has no {key_column!r} column (columns: {data.column_names})")
     _check_no_null_columns(data)
-    idx = data.column_names.index(DATE_KEY)
+    idx = data.column_names.index(key_column)
     col = data.column(idx)
     if not pa.types.is_integer(col.type):
-        raise ValueError(f"{DATE_KEY} must be an integer column, got {col.type}")
+        raise ValueError(f"{key_column} must be an integer column, got {col.type}")
     if col.type != pa.int32():
         col = col.cast(pa.int32())  # safe cast: raises on overflow
-        data = data.set_column(idx, pa.field(DATE_KEY, pa.int32()), col)
+        data = data.set_column(idx, data.schema.field(idx).with_type(pa.int32()), col)
     if data.num_rows == 0:
         return data
     if col.null_count:
         raise ValueError(
-            f"{col.null_count} row(s) of data have a null {DATE_KEY}; "
+            f"{col.null_count} row(s) of data have a null {key_column}; "
             f"expected only {_fmt_keys(keys)}"
         )
     ok = pc.is_in(col, value_set=pa.array(keys, pa.int32()))
@@ -176,15 +187,13 @@ def _prepare_day_data(data: pa.Table, keys: list[int]) -> pa.Table:
         bad = pc.filter(col, pc.invert(ok))
         offending = sorted(pc.unique(bad).to_pylist())
         raise ValueError(
-            f"data contains {len(bad)} row(s) with {DATE_KEY} outside the days "
-            f"being written: offending {DATE_KEY}(s) {offending[:10]}"
+            f"data contains {len(bad)} row(s) with {key_column} outside the days "
+            f"being written: offending {key_column}(s) {offending[:10]}"
             f"{' ...' if len(offending) > 10 else ''}; expected only {_fmt_keys(keys)}"
         )
-    arr = col.to_numpy() if col.num_chunks == 1 else np.concatenate(
-        [c.to_numpy() for c in col.chunks]
-    )
+    arr = col.to_numpy()
     if arr.size > 1 and not bool(np.all(arr[1:] >= arr[:-1])):
-        order = pc.sort_indices(data, sort_keys=[(DATE_KEY, "ascending")])
+        order = pc.sort_indices(data, sort_keys=[(key_column, "ascending")])
         data = data.take(order)
     return data
 
@@ -240,6 +249,15 @@ class Lakehouse:
             raise LookupError(f"Delta table {name!r} does not exist at {path}")
         return DeltaTable(path)
 
+    def _to_dataset(
+        self, name: str, dt: DeltaTable, file_pruning_predicate: str | None = None
+    ) -> pads.Dataset:
+        # Local tables: read through pyarrow's native LocalFileSystem instead of
+        # delta-rs's Python-wrapped storage handler (DuckDB scans measured
+        # ~1.4x faster that way).
+        fs = pafs.SubTreeFileSystem(self.table_path(name), pafs.LocalFileSystem())
+        return dt.to_pyarrow_dataset(filesystem=fs, file_pruning_predicate=file_pruning_predicate)
+
     # ----------------------------------------------------------------- writes
     def _write(
         self,
@@ -252,8 +270,6 @@ class Lakehouse:
     ) -> None:
         path = self.table_path(name)
         exists = DeltaTable.is_deltatable(path)
-        if not exists:
-            Path(path).mkdir(parents=True, exist_ok=True)
         write_deltalake(
             path,
             data,
@@ -273,6 +289,7 @@ class Lakehouse:
         date_keys: Sequence[int],
         *,
         contiguous: bool = True,
+        key_column: str = DATE_KEY,
     ) -> int:
         """Replace the rows of exactly ``date_keys`` in table ``name`` with ``data``.
 
@@ -292,11 +309,16 @@ class Lakehouse:
         has a ``date_key`` not in ``date_keys`` (or null). The schema must
         match the existing table's (delta-rs raises otherwise).
 
+        ``key_column`` names the int32 YYYYMMDD column holding the Dagster
+        partition day (default ``date_key``; e.g. ``effective_date_key`` for
+        dimension tables). Pass the same column to ``read``/``date_keys``.
+
         Returns the number of rows written.
         """
         keys = _normalise_keys(date_keys)
-        data = _prepare_day_data(data, keys)
-        predicate = day_predicate(keys, contiguous=contiguous)
+        key_column = _check_key_column(key_column)
+        data = _prepare_day_data(data, keys, key_column)
+        predicate = day_predicate(keys, contiguous=contiguous, key_column=key_column)
         self._write(
             name,
             data,
@@ -304,6 +326,7 @@ class Lakehouse:
             schema_mode=None,
             metadata={
                 "retail_assets.operation": "write_days",
+                "retail_assets.key_column": key_column,
                 "retail_assets.date_keys": _fmt_keys(keys),
                 "retail_assets.rows": data.num_rows,
             },
@@ -329,7 +352,13 @@ class Lakehouse:
         return data.num_rows
 
     # ------------------------------------------------------------------ reads
-    def dataset(self, name: str, date_keys: Iterable[int] | None = None) -> pads.Dataset:
+    def dataset(
+        self,
+        name: str,
+        date_keys: Iterable[int] | None = None,
+        *,
+        key_column: str = DATE_KEY,
+    ) -> pads.Dataset:
         """pyarrow Dataset of the current version of ``name``.
 
         With ``date_keys`` only the files whose date_key statistics may
@@ -338,15 +367,16 @@ class Lakehouse:
         """
         dt = self._table(name)
         if date_keys is None:
-            return dt.to_pyarrow_dataset()
-        keys = _normalise_keys(date_keys)
-        return dt.to_pyarrow_dataset(file_pruning_predicate=day_predicate(keys))
+            return self._to_dataset(name, dt)
+        return self._to_dataset(name, dt, day_predicate(date_keys, key_column=key_column))
 
     def read(
         self,
         name: str,
         date_keys: Sequence[int] | None = None,
         columns: list[str] | None = None,
+        *,
+        key_column: str = DATE_KEY,
     ) -> pa.Table:
         """Read table ``name`` (optionally only ``date_keys`` and ``columns``).
 
@@ -357,22 +387,23 @@ class Lakehouse:
         """
         dt = self._table(name)
         if date_keys is None:
-            return dt.to_pyarrow_dataset().to_table(columns=columns)
+            return self._to_dataset(name, dt).to_table(columns=columns)
         keys = sorted({int(k) for k in date_keys})
         if not keys:
             schema = pa.schema(dt.schema().to_arrow())
             if columns is not None:
                 schema = pa.schema([schema.field(c) for c in columns])
             return schema.empty_table()
-        ds = dt.to_pyarrow_dataset(file_pruning_predicate=day_predicate(keys))
-        return ds.to_table(columns=columns, filter=pc.field(DATE_KEY).isin(keys))
+        ds = self._to_dataset(name, dt, day_predicate(keys, key_column=key_column))
+        return ds.to_table(columns=columns, filter=pc.field(key_column).isin(keys))
 
-    def date_keys(self, name: str) -> set[int]:
-        """Distinct date_keys present in ``name`` (reads only that column,
-        batch by batch). Raises LookupError when the table does not exist."""
-        ds = self._table(name).to_pyarrow_dataset()
+    def date_keys(self, name: str, *, key_column: str = DATE_KEY) -> set[int]:
+        """Distinct date_keys (values of ``key_column``) present in ``name``;
+        reads only that column, batch by batch. Raises LookupError when the
+        table does not exist."""
+        ds = self._to_dataset(name, self._table(name))
         out: set[int] = set()
-        for batch in ds.to_batches(columns=[DATE_KEY]):
+        for batch in ds.to_batches(columns=[_check_key_column(key_column)]):
             if batch.num_rows:
                 out.update(pc.unique(batch.column(0)).drop_null().to_pylist())
         return out
@@ -417,5 +448,5 @@ class Lakehouse:
         """
         con = duckdb.connect(database=":memory:")
         for name in self.tables():
-            con.register(name, DeltaTable(self.table_path(name)).to_pyarrow_dataset())
+            con.register(name, self._to_dataset(name, DeltaTable(self.table_path(name))))
         return con

@@ -1,0 +1,191 @@
+"""Invariants of the simulation core, checked on the tables it produces (no I/O)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from retail_assets.config import SimulationConfig
+from retail_assets.sim import catalog as cat
+from retail_assets.sim import inventory as inv
+from retail_assets.sim.day import Simulator
+from retail_assets.sim.rng import Streams
+from retail_assets.sim.world import build_world
+
+DAYS = 28
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    simulator = Simulator(build_world(SimulationConfig.build(preset="tiny")))
+    state = simulator.state_at_start()
+    outputs = [simulator.step(state, day) for day in range(DAYS)]
+    sales = pa.concat_tables([o.sales for o in outputs]).to_pandas()
+    lost = pa.concat_tables([o.lost_sales for o in outputs]).to_pandas()
+    snapshot = pa.concat_tables([o.inventory for o in outputs]).to_pandas()
+    return simulator, sales, lost, snapshot
+
+
+def test_no_negative_inventory(tiny_run):
+    _, _, _, snapshot = tiny_run
+    for column in ("quantity_on_hand", "quantity_available", "quantity_reserved", "quantity_in_transit"):
+        assert snapshot[column].min() >= 0, column
+    assert (snapshot.quantity_available == snapshot.quantity_on_hand - snapshot.quantity_reserved).all()
+
+
+def test_sales_never_exceed_stock_at_purchase(tiny_run):
+    _, sales, _, _ = tiny_run
+    bought = sales[~sales.is_return]
+    assert (bought.quantity_sold >= 1).all()
+    assert (bought.quantity_sold <= bought.inventory_at_purchase).all()
+    assert (bought.quantity_sold <= bought.quantity_requested).all()
+    assert (bought.is_inventory_constrained == (bought.quantity_sold < bought.quantity_requested)).all()
+    assert bought.is_inventory_constrained.sum() > 0
+
+
+def test_stockouts_produce_lost_demand(tiny_run):
+    _, _, lost, snapshot = tiny_run
+    assert len(lost) > 0 and (lost.quantity_requested > 0).all()
+    assert (lost.reason == "out_of_stock").all()
+    assert snapshot.is_stockout.any()
+    out = snapshot[snapshot.is_stockout]
+    assert (out.quantity_available == 0).all() and (out.stockout_duration_days >= 1).all()
+
+
+def test_inventory_conservation_per_position_and_day(tiny_run):
+    """on_hand(D) = on_hand(D-1) - sold(D) + restocked(D) + received(D), and each flow agrees
+    with the sales fact."""
+    _, sales, _, snapshot = tiny_run
+    snap = snapshot.sort_values(["product_key", "location_key", "date_key"])
+    previous = snap.groupby(["product_key", "location_key"]).quantity_on_hand.shift(1)
+    both = previous.notna()
+    expected = previous - snap.units_sold + snap.units_restocked + snap.units_received
+    assert (snap.quantity_on_hand[both] == expected[both]).all()
+
+    bought = sales[~sales.is_return].groupby(["product_key", "location_key", "date_key"]).quantity_sold.sum()
+    flows = snap.set_index(["product_key", "location_key", "date_key"])
+    merged = flows.join(bought.rename("sold_rows"), how="left").fillna({"sold_rows": 0})
+    assert (merged.units_sold == merged.sold_rows).all()
+
+    returns = sales[sales.is_return]
+    restocked = (-returns.groupby(["product_key", "location_key", "return_restocked_date_key"]).quantity_sold.sum())
+    restocked.index = restocked.index.set_names("date_key", level=2)
+    first_complete = sorted(snap.date_key.unique())[3]  # restocks of returns made inside the run
+    checked = flows[flows.index.get_level_values("date_key") >= first_complete]
+    joined = checked.join(restocked.rename("restock_rows"), how="left").fillna({"restock_rows": 0})
+    assert (joined.units_restocked == joined.restock_rows).all()
+
+
+def test_returns_are_negative_rows_restocked_one_to_three_days_later(tiny_run):
+    _, sales, _, _ = tiny_run
+    returns = sales[sales.is_return]
+    assert len(returns) > 0
+    for column in ("quantity_sold", "revenue", "net_sales_amount"):
+        assert (returns[column] < 0).all(), column
+    return_day = pd_dates(returns.date_key)
+    restock_day = pd_dates(returns.return_restocked_date_key)
+    delay = (restock_day - return_day).dt.days
+    assert delay.min() >= 1 and delay.max() <= 3
+    originals = set(sales.sale_id)
+    in_range = returns.original_sale_id.isin(originals)
+    assert in_range.any()
+    assert returns.original_sale_id.notna().all()
+
+
+def pd_dates(keys):
+    import pandas as pd
+
+    return pd.to_datetime(keys.astype("int64").astype(str), format="%Y%m%d")
+
+
+def test_pickups_are_reserved_then_collected_next_day(tiny_run):
+    _, sales, _, snapshot = tiny_run
+    pickups = sales[(sales.fulfillment_type == "pickup") & ~sales.is_return]
+    assert len(pickups) > 0
+    lag = (pd_dates(pickups.date_key) - pd_dates(pickups.order_date_key)).dt.days
+    assert (lag == 1).all()
+    assert snapshot.quantity_reserved.sum() > 0
+
+
+def test_sale_ids_unique_and_amounts_consistent(tiny_run):
+    _, sales, _, _ = tiny_run
+    assert sales.sale_id.is_unique
+    assert np.allclose(sales.revenue, (sales.quantity_sold * sales.unit_price).round(2), atol=0.011)
+    assert np.allclose(sales.net_sales_amount, sales.revenue - sales.discount_amount, atol=0.011)
+    assert np.allclose(sales.gross_margin, sales.net_sales_amount - sales.quantity_sold * sales.unit_cost, atol=0.011)
+    assert set(sales.fulfillment_type) <= set(cat.FULFILLMENT_TYPES)
+    assert sales.channel_key.between(1, len(cat.CHANNELS)).all()
+
+
+def test_allocation_serves_requests_in_priority_order():
+    position = np.array([0, 0, 0, 1, 1])
+    quantity = np.array([2, 2, 2, 1, 3])
+    priority = np.array([3, 1, 2, 0, 1])
+    available = np.array([3, 10])
+    granted, before = inv.allocate(position, quantity, priority, available)
+    # position 0 serves request 1 (2 of 3), then request 2 (1 left), then request 0 (nothing)
+    assert granted.tolist() == [0, 2, 1, 1, 3]
+    assert before.tolist() == [0, 3, 1, 10, 9]
+
+
+def test_allocation_order_is_random_across_competitors():
+    """Many requests for one unit: who wins varies with the random arrival key."""
+    streams = Streams(7)
+    winners = []
+    for day in range(200):
+        priority = streams.bits("arrival", day, np.arange(5))
+        granted, _ = inv.allocate(np.zeros(5, dtype=np.int64), np.ones(5, dtype=np.int64), priority, np.array([1]))
+        winners.append(int(np.flatnonzero(granted)[0]))
+    counts = np.bincount(winners, minlength=5)
+    assert (counts > 20).all(), counts
+
+
+def test_replenishment_orders_arrive(tiny_run):
+    _, _, _, snapshot = tiny_run
+    assert snapshot.units_received.sum() > 0
+    received = snapshot[snapshot.units_received > 0]
+    assert (pd_dates(received.date_key) == received.last_replenishment_date.astype("datetime64[ns]")).all()
+    in_transit = snapshot[snapshot.quantity_in_transit > 0]
+    assert in_transit.next_replenishment_date.notna().all()
+
+
+def test_policy_levels_meet_target_on_average():
+    rate = np.full(20_000, 0.8)
+    lead = np.full(20_000, 4)
+    s, big_s = inv.policy_levels(rate, lead, np.full(20_000, 14), np.full(20_000, 2), np.full(20_000, 0.075),
+                                 Streams(1).uniform("mix", 0, np.arange(20_000)))
+    assert (big_s > s).all()
+    assert 0 < s.mean() < 10
+    higher_service = inv.policy_levels(rate, lead, np.full(20_000, 14), np.full(20_000, 2),
+                                       np.full(20_000, 0.01), Streams(1).uniform("mix", 0, np.arange(20_000)))[0]
+    assert higher_service.mean() > s.mean()
+
+
+def test_streams_are_pure_functions_of_their_coordinates():
+    streams = Streams(42)
+    ids = np.arange(1000)
+    whole = streams.uniform("x", 5, ids)
+    assert np.array_equal(whole[500:], streams.uniform("x", 5, ids[500:]))
+    assert not np.array_equal(whole, streams.uniform("x", 6, ids))
+    assert not np.array_equal(whole, Streams(43).uniform("x", 5, ids))
+    assert not np.array_equal(whole, streams.uniform("y", 5, ids))
+    poisson = streams.poisson("p", 0, np.arange(200_000), 0.3)
+    assert abs(poisson.mean() - 0.3) < 0.01
+
+
+def test_location_count_is_honoured():
+    for n in (3, 13, 25, 100):
+        world = build_world(SimulationConfig.build(preset="tiny", locations=n))
+        assert len(world.locations) == n
+        types = world.locations.location_type
+        assert {cat.LOC_STORE, cat.LOC_WAREHOUSE, cat.LOC_DC} <= set(types.tolist())
+
+
+def test_sales_columns_are_filled(tiny_run):
+    _, sales, _, _ = tiny_run
+    in_store = sales[(sales.fulfillment_type == "in_store") & ~sales.is_return]
+    assert in_store.pos_terminal_id.notna().all() and in_store.sales_associate_id.notna().all()
+    assert sales.is_promotional.any() and sales.promotion_code.notna().any()
+    assert pc.all(pa.array(sales.time_key % 100 % 15 == 0)).as_py()
