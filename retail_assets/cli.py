@@ -28,7 +28,11 @@ SUMMARY_TABLES = (
 
 
 def materialize_range(
-    config: SimulationConfig, first: dt.date, last: dt.date, instance: dg.DagsterInstance | None = None
+    config: SimulationConfig,
+    first: dt.date,
+    last: dt.date,
+    instance: dg.DagsterInstance | None = None,
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """Materialise every asset for first..last in one run (the single-run backfill path)."""
     defs = build_definitions(config)
@@ -37,7 +41,12 @@ def materialize_range(
         "dagster/asset_partition_range_start": first.isoformat(),
         "dagster/asset_partition_range_end": last.isoformat(),
     }
-    return job.execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), tags=tags)
+    return job.execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        tags=tags,
+        raise_on_error=raise_on_error,
+    )
 
 
 def summarise(lakehouse: Lakehouse) -> str:

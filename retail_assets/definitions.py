@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.assets import build_assets, daily_partitions
+from retail_assets.defs.assets import build_assets
 from retail_assets.defs.resources import SimulationResource
 
 DAILY_JOB = "daily_lakehouse"
@@ -20,7 +20,6 @@ def build_definitions(config: SimulationConfig) -> dg.Definitions:
     job = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.assets(*assets),
-        partitions_def=daily_partitions(config),
         description="Every table of one day (or a range, as one run).",
     )
     schedule = dg.build_schedule_from_partitioned_job(

@@ -69,6 +69,8 @@ def _list_to_ring(values: pa.ChunkedArray, day: int, n_positions: int) -> np.nda
 
 
 def state_to_tables(state: inv.InventoryState, date_key: int) -> dict[str, pa.Table]:
+    """Snapshot of ``state`` as Arrow tables; copies, so later steps cannot alter it."""
+    state = state.copy()
     n_pos, n_loc = len(state.on_hand), len(state.service_adjustment)
     positions = pa.Table.from_pydict(
         {
