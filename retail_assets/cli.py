@@ -49,14 +49,22 @@ def materialize_range(
     )
 
 
+def row_counts(lakehouse: Lakehouse, names) -> dict[str, int]:
+    connection = lakehouse.duckdb_connection()
+    return {name: connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+            for name in names if lakehouse.exists(name)}
+
+
 def summarise(lakehouse: Lakehouse) -> str:
     """Row counts, stockout rate and lost revenue, as SQL over the Delta tables."""
-    connection = lakehouse.duckdb_connection()
     lines = ["", "Lakehouse " + str(lakehouse.root), "  rows per table:"]
-    for name in SUMMARY_TABLES:
-        if lakehouse.exists(name):
-            count = connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-            lines.append(f"    {name:<28} {count:>12,}")
+    lines += [f"    {name:<28} {count:>12,}" for name, count in row_counts(lakehouse, SUMMARY_TABLES).items()]
+    return "\n".join(lines + quality_lines(lakehouse))
+
+
+def quality_lines(lakehouse: Lakehouse) -> list[str]:
+    """The headline behaviour figures: stockout rate, constrained sales, lost demand."""
+    connection = lakehouse.duckdb_connection()
     stockout = connection.execute(
         """SELECT avg(CASE WHEN is_stockout THEN 1.0 ELSE 0.0 END),
                   (SELECT avg(CASE WHEN is_stockout THEN 1.0 ELSE 0.0 END) FROM gold_inventory_fact
@@ -69,13 +77,12 @@ def summarise(lakehouse: Lakehouse) -> str:
            FROM gold_sales_fact"""
     ).fetchone()
     lost = connection.execute("SELECT sum(quantity_requested), sum(lost_revenue) FROM gold_lost_sales_fact").fetchone()
-    lines += [
+    return [
         f"  stockout rate: {stockout[0]:.2%} over the range, {stockout[1]:.2%} on the last day",
         f"  net sales: ${sales[0]:,.2f}; inventory-constrained lines: {sales[1]:,}",
         f"  lost demand: {(lost[0] or 0) + (sales[2] or 0):,} units; lost revenue (requests served nothing): "
         f"${lost[1] or 0:,.2f}",
     ]
-    return "\n".join(lines)
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
@@ -107,8 +114,7 @@ def _bench(args: argparse.Namespace) -> None:
         materialize_range(config, config.start_date, config.end_date)
         elapsed = time.perf_counter() - started
         lakehouse = Lakehouse(config.lakehouse_path)
-        connection = lakehouse.duckdb_connection()
-        counts = {name: connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in lakehouse.tables()}
+        counts = row_counts(lakehouse, lakehouse.tables())
         total = sum(counts.values())
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"preset={config.preset} days={config.scale.days} customers={config.scale.customers:,} "
@@ -118,6 +124,7 @@ def _bench(args: argparse.Namespace) -> None:
         print(f"wall time      {elapsed:8.1f} s")
         print(f"rows written   {total:>12,}  ({total / elapsed:,.0f} rows/s overall)")
         print(f"peak RSS       {peak_mib:8.0f} MiB")
+        print("\n".join(quality_lines(lakehouse)))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
