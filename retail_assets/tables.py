@@ -12,6 +12,7 @@ import pyarrow as pa
 
 STRING, INT32, INT64, FLOAT64, BOOL, DATE = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_(), pa.date32()
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+ETL_TIMESTAMP = "etl_timestamp"  # the one column that differs between two runs of the same config
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class Table:
         return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
 
     @property
+    def generated_schema(self) -> pa.Schema:
+        """What the simulation produces: every column but etl_timestamp, which the writer stamps."""
+        schema = self.arrow_schema
+        return schema.remove(schema.get_field_index(ETL_TIMESTAMP))
+
+    @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
@@ -41,7 +48,7 @@ class Table:
 def _lineage() -> tuple[Column, ...]:
     return (
         Column("source_system", STRING, "Name of the generator that produced the row."),
-        Column("etl_timestamp", TIMESTAMP, "When the row was written (the only non-deterministic column)."),
+        Column(ETL_TIMESTAMP, TIMESTAMP, "When the row was written (the only non-deterministic column)."),
     )
 
 

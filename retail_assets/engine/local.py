@@ -147,7 +147,7 @@ class LocalEngine:
     def _write_table(self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar) -> dict[int, int]:
         """Stamp, conform to the declared schema, replace the days ``keys``; rows per key."""
         declared = tables.TABLES[name]
-        data = data.append_column("etl_timestamp", pa.repeat(stamp, data.num_rows)).select(declared.column_names)
+        data = data.append_column(tables.ETL_TIMESTAMP, pa.repeat(stamp, data.num_rows)).select(declared.column_names)
         key_column = declared.partition_column
         self.lakehouse.write_days(name, data.cast(declared.arrow_schema), keys, key_column=key_column)
         values, counts = np.unique(data.column(key_column).to_numpy(), return_counts=True)

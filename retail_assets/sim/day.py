@@ -27,6 +27,8 @@ from retail_assets.sim.timeline import DayCalendar
 from retail_assets.sim.world import World
 
 DEMAND_SCAN_DAYS = 14  # days of unconstrained demand used to seed the planning rates
+# Days past the configured range the calendar covers: scheduled runs keep going after it.
+CALENDAR_HORIZON_DAYS = 3 * 366
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,13 @@ class DayTables:
 class Simulator:
     """The world, its calendar and its random streams: everything a day step needs besides state."""
 
-    def __init__(self, world: World, first_day: int | None = None, last_day: int | None = None):
+    def __init__(self, world: World):
         config = world.config
         self.world = world
         self.config = config
         self.streams = Streams(config.seed)
-        first = -config.warmup_days - DEMAND_SCAN_DAYS if first_day is None else first_day
-        last = config.scale.days + 400 if last_day is None else last_day
-        self.calendar = DayCalendar(config.start_date, min(first, -config.warmup_days - DEMAND_SCAN_DAYS), last)
+        first_day = -config.warmup_days - DEMAND_SCAN_DAYS
+        self.calendar = DayCalendar(config.start_date, first_day, config.scale.days + CALENDAR_HORIZON_DAYS)
         locations = world.locations
         self.n_locations = len(locations)
         self.position_location = np.tile(np.arange(self.n_locations), len(world.products))

@@ -65,15 +65,9 @@ COLOR_FAMILIES = tuple(family for _, family in cat.COLORS)
 
 
 # --------------------------------------------------------------------------- helpers
-def output_schema(table: tables.Table) -> pa.Schema:
-    """The declared schema without etl_timestamp (added by the writer)."""
-    schema = table.arrow_schema
-    return schema.remove(schema.get_field_index("etl_timestamp"))
-
-
 def _assemble(table: tables.Table, columns: dict[str, object], n_rows: int) -> pa.Table:
     """Arrow table of the declared schema (minus etl_timestamp) from named columns."""
-    schema = output_schema(table)
+    schema = table.generated_schema
     columns = {**columns, "source_system": pa.repeat(pa.scalar(cat.SOURCE_SYSTEM, pa.string()), n_rows)}
     if set(columns) != set(schema.names):
         raise ValueError(

@@ -33,8 +33,7 @@ INTERNAL_COLUMNS = (
     pa.field("due_day", pa.int32()),  # day ordinal the row is emitted
     pa.field("restock_day", pa.int32()),  # day ordinal a return goes back on the shelf
 )
-_SALES_DATA_FIELDS = [f for f in tables.GOLD_SALES_FACT.arrow_schema if f.name not in ("etl_timestamp",)]
-SCHEDULED_SCHEMA = pa.schema(_SALES_DATA_FIELDS + list(INTERNAL_COLUMNS))
+SCHEDULED_SCHEMA = pa.schema(list(tables.GOLD_SALES_FACT.generated_schema) + list(INTERNAL_COLUMNS))
 
 
 def location_state_codes(world) -> np.ndarray:
@@ -224,8 +223,7 @@ def lost_sales(world, calendar, requests: Requests, granted: np.ndarray, day: in
         "reason": pa.repeat("out_of_stock", n),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
-    schema = pa.schema([f for f in tables.GOLD_LOST_SALES_FACT.arrow_schema if f.name != "etl_timestamp"])
-    return pa.Table.from_pydict(columns, schema=schema)
+    return pa.Table.from_pydict(columns, schema=tables.GOLD_LOST_SALES_FACT.generated_schema)
 
 
 def _day_to_date32(days: np.ndarray, start_epoch_day: int) -> pa.Array:
@@ -270,5 +268,4 @@ def inventory_snapshot(sim, state, day, is_stockout, received, units_sold, resto
         "next_replenishment_date": _day_to_date32(inv.next_arrival_day(state.inbound, day)[rows], start_epoch_day),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
-    schema = pa.schema([f for f in tables.GOLD_INVENTORY_FACT.arrow_schema if f.name != "etl_timestamp"])
-    return pa.Table.from_pydict(columns, schema=schema)
+    return pa.Table.from_pydict(columns, schema=tables.GOLD_INVENTORY_FACT.generated_schema)

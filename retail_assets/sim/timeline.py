@@ -76,6 +76,3 @@ class DayCalendar:
     def promotion_index(self, day: int) -> int:
         """Index of the day's sale-event promotion code, -1 outside sale events."""
         return int(self._promotion[self._at(day)])
-
-    def is_peak_season(self, day: int) -> bool:
-        return bool(self.columns["is_peak_season"][self._at(day)])

@@ -20,8 +20,6 @@ from retail_assets.sim.rng import Streams
 HISTORY_DAYS = 2_500  # how far back the oldest customers were acquired
 LAUNCHED_IN_RANGE_SHARE = 0.12  # products launched during the default range
 ACQUIRED_IN_RANGE_SHARE = 0.15  # customers acquired during the default range
-# Days before launch when a product becomes orderable, so launch stock is on the shelf.
-PRE_LAUNCH_ORDER_DAYS = 10
 CLEARANCE_DAYS = 45  # last days of a product's life: marked down, no more reorders
 DC_HUB_CITIES = ("Memphis", "Columbus", "Louisville", "Indianapolis", "Dallas", "Atlanta", "Reno", "Harrisburg")
 
@@ -118,10 +116,6 @@ class Products:
 
     def __len__(self) -> int:
         return len(self.key)
-
-    @property
-    def orderable_from_day(self) -> np.ndarray:
-        return self.launch_day - PRE_LAUNCH_ORDER_DAYS
 
     @property
     def clearance_from_day(self) -> np.ndarray:
