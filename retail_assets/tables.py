@@ -144,6 +144,29 @@ GOLD_INVENTORY_FACT = Table(
     ),
 )
 
+GOLD_STOCKOUT_EVENTS = Table(
+    "gold_stockout_events",
+    "Stockout spells (runs of days a sellable position closed with nothing available). A spell has a "
+    "row on the day it opens (end NULL; the first partition also lists spells carried over from before "
+    "the range) and a final row on the day it closes: the latest row per stockout_id is its state.",
+    (
+        C("stockout_id", STRING, "SO-<product_key>-<location_key>-<start date_key>."),
+        C("product_key", INT32, "FK gold_product_dim."),
+        C("location_key", INT32, "FK gold_location_dim."),
+        C("date_key", INT32, "Day the row was emitted (spell opened, or closed); the partition."),
+        C("stockout_start_date", DATE, "First day that closed with nothing available."),
+        C("stockout_end_date", DATE, "Last day that closed with nothing available; NULL while open.", True),
+        C("stockout_duration_days", INT32, "Days out of stock (so far, for an open spell)."),
+        C("lost_sales_attempts", INT32, "Requests that got no unit during the spell (rows of gold_lost_sales_fact)."),
+        C("lost_sales_quantity", INT32, "Units those requests asked for."),
+        C("lost_sales_revenue", FLOAT64, "Their value at the price asked."),
+        C("peak_season_flag", BOOL, "The spell touched the holiday or back-to-school peak."),
+        C("restocked_date", DATE, "Day units were back on the shelf; NULL while open or if discontinued.", True),
+        C("is_closed", BOOL, "TRUE on the final row of a spell."),
+        *_lineage(),
+    ),
+)
+
 # --------------------------------------------------------------------------- dimensions
 # Dimension rows are written in the daily partition in which they become effective (the
 # first partition for everything that predates the range), so each carries the partition
@@ -333,5 +356,6 @@ TABLES: dict[str, Table] = {
         GOLD_SALES_FACT,
         GOLD_LOST_SALES_FACT,
         GOLD_INVENTORY_FACT,
+        GOLD_STOCKOUT_EVENTS,
     )
 }

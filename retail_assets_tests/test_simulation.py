@@ -25,18 +25,19 @@ def tiny_run():
     sales = pa.concat_tables([o.sales for o in outputs]).to_pandas()
     lost = pa.concat_tables([o.lost_sales for o in outputs]).to_pandas()
     snapshot = pa.concat_tables([o.inventory for o in outputs]).to_pandas()
-    return simulator, sales, lost, snapshot
+    spells = pa.concat_tables([o.stockout_events for o in outputs]).to_pandas()
+    return simulator, sales, lost, snapshot, spells
 
 
 def test_no_negative_inventory(tiny_run):
-    _, _, _, snapshot = tiny_run
+    _, _, _, snapshot, _ = tiny_run
     for column in ("quantity_on_hand", "quantity_available", "quantity_reserved", "quantity_in_transit"):
         assert snapshot[column].min() >= 0, column
     assert (snapshot.quantity_available == snapshot.quantity_on_hand - snapshot.quantity_reserved).all()
 
 
 def test_sales_never_exceed_stock_at_purchase(tiny_run):
-    _, sales, _, _ = tiny_run
+    _, sales, _, _, _ = tiny_run
     bought = sales[~sales.is_return]
     assert (bought.quantity_sold >= 1).all()
     assert (bought.quantity_sold <= bought.inventory_at_purchase).all()
@@ -46,7 +47,7 @@ def test_sales_never_exceed_stock_at_purchase(tiny_run):
 
 
 def test_stockouts_produce_lost_demand(tiny_run):
-    _, _, lost, snapshot = tiny_run
+    _, _, lost, snapshot, _ = tiny_run
     assert len(lost) > 0 and (lost.quantity_requested > 0).all()
     assert (lost.reason == "out_of_stock").all()
     assert snapshot.is_stockout.any()
@@ -57,7 +58,7 @@ def test_stockouts_produce_lost_demand(tiny_run):
 def test_inventory_conservation_per_position_and_day(tiny_run):
     """on_hand(D) = on_hand(D-1) - sold(D) + restocked(D) + received(D), and each flow agrees
     with the sales fact."""
-    _, sales, _, snapshot = tiny_run
+    _, sales, _, snapshot, _ = tiny_run
     snap = snapshot.sort_values(["product_key", "location_key", "date_key"])
     previous = snap.groupby(["product_key", "location_key"]).quantity_on_hand.shift(1)
     both = previous.notna()
@@ -79,7 +80,7 @@ def test_inventory_conservation_per_position_and_day(tiny_run):
 
 
 def test_returns_are_negative_rows_restocked_one_to_three_days_later(tiny_run):
-    _, sales, _, _ = tiny_run
+    _, sales, _, _, _ = tiny_run
     returns = sales[sales.is_return]
     assert len(returns) > 0
     for column in ("quantity_sold", "revenue", "net_sales_amount"):
@@ -101,7 +102,7 @@ def pd_dates(keys):
 
 
 def test_pickups_are_reserved_then_collected_next_day(tiny_run):
-    _, sales, _, snapshot = tiny_run
+    _, sales, _, snapshot, _ = tiny_run
     pickups = sales[(sales.fulfillment_type == "pickup") & ~sales.is_return]
     assert len(pickups) > 0
     lag = (pd_dates(pickups.date_key) - pd_dates(pickups.order_date_key)).dt.days
@@ -110,7 +111,7 @@ def test_pickups_are_reserved_then_collected_next_day(tiny_run):
 
 
 def test_sale_ids_unique_and_amounts_consistent(tiny_run):
-    _, sales, _, _ = tiny_run
+    _, sales, _, _, _ = tiny_run
     assert sales.sale_id.is_unique
     assert np.allclose(sales.revenue, (sales.quantity_sold * sales.unit_price).round(2), atol=0.011)
     assert np.allclose(sales.net_sales_amount, sales.revenue - sales.discount_amount, atol=0.011)
@@ -143,7 +144,7 @@ def test_allocation_order_is_random_across_competitors():
 
 
 def test_replenishment_orders_arrive(tiny_run):
-    _, _, _, snapshot = tiny_run
+    _, _, _, snapshot, _ = tiny_run
     assert snapshot.units_received.sum() > 0
     received = snapshot[snapshot.units_received > 0]
     assert (pd_dates(received.date_key) == received.last_replenishment_date.astype("datetime64[ns]")).all()
@@ -184,8 +185,54 @@ def test_location_count_is_honoured():
 
 
 def test_sales_columns_are_filled(tiny_run):
-    _, sales, _, _ = tiny_run
+    _, sales, _, _, _ = tiny_run
     in_store = sales[(sales.fulfillment_type == "in_store") & ~sales.is_return]
     assert in_store.pos_terminal_id.notna().all() and in_store.sales_associate_id.notna().all()
     assert sales.is_promotional.any() and sales.promotion_code.notna().any()
     assert pc.all(pa.array(sales.time_key % 100 % 15 == 0)).as_py()
+
+
+def test_stockout_events_count_the_failed_requests_of_their_spell(tiny_run):
+    _, _, lost, _, spells = tiny_run
+    closed = spells[spells.is_closed]
+    assert len(closed) > 0
+    lost = lost.assign(day=pd_dates(lost.date_key))
+    spans = closed.assign(start=pd_dates_of(closed.stockout_start_date), end=pd_dates_of(closed.stockout_end_date))
+    spans = spans[spans.start >= lost.day.min()]  # spells from the warm-up also count unwritten days
+    pairs = spans.merge(lost, on=["product_key", "location_key"], how="left")
+    pairs = pairs[(pairs.day >= pairs.start) & (pairs.day <= pairs.end)]
+    counted = pairs.groupby("stockout_id").agg(
+        attempts=("day", "size"), units=("quantity_requested", "sum"), revenue=("lost_revenue", "sum")
+    )
+    spans = spans.set_index("stockout_id").join(counted).fillna({"attempts": 0, "units": 0, "revenue": 0.0})
+    assert (spans.lost_sales_attempts == spans.attempts).all()
+    assert (spans.lost_sales_quantity == spans.units).all()
+    assert np.allclose(spans.lost_sales_revenue, spans.revenue, atol=0.05)
+    assert closed.lost_sales_revenue.sum() > 0
+    duration = (pd_dates_of(closed.stockout_end_date) - pd_dates_of(closed.stockout_start_date)).dt.days + 1
+    assert (duration == closed.stockout_duration_days).all()
+    restocked = closed[closed.restocked_date.notna()]
+    assert ((pd_dates_of(restocked.restocked_date) - pd_dates_of(restocked.stockout_end_date)).dt.days == 1).all()
+
+
+def pd_dates_of(values):
+    import pandas as pd
+
+    return pd.to_datetime(values)
+
+
+def test_every_stockout_in_the_snapshot_has_an_event(tiny_run):
+    _, _, _, snapshot, spells = tiny_run
+    out = snapshot[snapshot.is_stockout].copy()
+    out["start"] = pd_dates(out.date_key) - pd_to_days(out.stockout_duration_days - 1)
+    seen = set(zip(spells.product_key, spells.location_key, pd_dates_of(spells.stockout_start_date)))
+    missing = [key for key in zip(out.product_key, out.location_key, out.start) if key not in seen]
+    assert not missing
+    first_day = spells[spells.date_key == spells.date_key.min()]
+    assert (pd_dates_of(first_day.stockout_start_date) < pd_dates(first_day.date_key)).any()  # carried over
+
+
+def pd_to_days(values):
+    import pandas as pd
+
+    return pd.to_timedelta(values, unit="D")

@@ -37,7 +37,12 @@ DIMENSION_BUILDERS: dict[str, Callable] = {
     "gold_time_dim": lambda sim, a, b: dimensions.time_dim(sim.config, a, b),
 }
 # Fact table -> the DayTables attribute holding its rows.
-CHAIN_TABLES = {"gold_sales_fact": "sales", "gold_lost_sales_fact": "lost_sales", "gold_inventory_fact": "inventory"}
+CHAIN_TABLES = {
+    "gold_sales_fact": "sales",
+    "gold_lost_sales_fact": "lost_sales",
+    "gold_inventory_fact": "inventory",
+    "gold_stockout_events": "stockout_events",
+}
 MAX_BATCH_DAYS = 14
 MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory
 

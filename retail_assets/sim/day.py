@@ -38,6 +38,7 @@ class DayTables:
     sales: pa.Table
     lost_sales: pa.Table
     inventory: pa.Table
+    stockout_events: pa.Table
 
 
 class Simulator:
@@ -89,6 +90,10 @@ class Simulator:
             demand_rate=state_rate,
             sales_rate=state_rate * self._season_affinity(first_warmup),
             stockout_days=np.zeros(n_pos, dtype=np.int32),
+            spell_attempts=np.zeros(n_pos, dtype=np.int32),
+            spell_lost_units=np.zeros(n_pos, dtype=np.int32),
+            spell_lost_revenue=np.zeros(n_pos),
+            spell_peak=np.zeros(n_pos, dtype=bool),
             last_receipt_day=np.full(n_pos, inv.NO_DAY, dtype=np.int32),
             service_adjustment=np.ones(self.n_locations),
             review_stockout_days=np.zeros(self.n_locations, dtype=np.int64),
@@ -153,7 +158,7 @@ class Simulator:
         state.demand_rate = np.where(sellable, deseasonalised, state.demand_rate)
         state.sales_rate = (1 - alpha) * state.sales_rate + alpha * units_sold
         is_stockout = sellable & (state.available == 0)
-        state.stockout_days = np.where(is_stockout, state.stockout_days + 1, 0).astype(np.int32)
+        spells = self._track_spells(state, day, is_stockout, sellable, positions, requests, granted)
         location_of = self.position_location
         state.review_stockout_days += np.bincount(location_of, weights=is_stockout, minlength=self.n_locations).astype(np.int64)
         state.review_sellable_days += np.bincount(location_of, weights=sellable, minlength=self.n_locations).astype(np.int64)
@@ -168,9 +173,45 @@ class Simulator:
         snapshot = records.inventory_snapshot(
             self, state, day, is_stockout, received, units_sold, restocked
         )
-        return DayTables(day=day, date_key=date_key, sales=sales, lost_sales=lost, inventory=snapshot)
+        return DayTables(
+            day=day, date_key=date_key, sales=sales, lost_sales=lost, inventory=snapshot, stockout_events=spells
+        )
 
     # ------------------------------------------------------------------ helpers
+    def _track_spells(self, state, day, is_stockout, sellable, positions, requests, granted) -> pa.Table:
+        """Advance every position's stockout spell; rows for spells opening or closing today.
+
+        A spell is a run of days closing with nothing available. Its lost-sales counters are the
+        requests that got no unit during it (these can only happen on a day that closes empty:
+        stock only arrives in the morning). The first day also reports spells carried over from
+        the warm-up, so spells open at the start of the range are visible too.
+        """
+        n_pos = len(is_stockout)
+        failed = granted == 0
+        where = positions[failed]
+        attempts = np.bincount(where, minlength=n_pos)
+        units = np.bincount(where, weights=requests.quantity[failed], minlength=n_pos)
+        revenue = np.bincount(where, weights=requests.quantity[failed] * requests.unit_price[failed], minlength=n_pos)
+        was_open = state.stockout_days > 0
+        closing = np.flatnonzero(was_open & ~is_stockout)
+        closed = records.stockout_spells(
+            self, day, closing, start_day=day - state.stockout_days[closing], last_day=day - 1,
+            restocked=sellable[closing], state=state,
+        )
+        carried = np.where(was_open, 1, 0)
+        state.stockout_days = np.where(is_stockout, state.stockout_days + 1, 0).astype(np.int32)
+        state.spell_attempts = np.where(is_stockout, state.spell_attempts * carried + attempts, 0).astype(np.int32)
+        state.spell_lost_units = np.where(is_stockout, state.spell_lost_units * carried + units, 0).astype(np.int32)
+        state.spell_lost_revenue = np.where(is_stockout, state.spell_lost_revenue * carried + revenue, 0.0)
+        peak_today = bool(self.calendar.columns["is_peak_season"][day - self.calendar.first_day])
+        state.spell_peak = is_stockout & ((state.spell_peak & was_open) | peak_today)
+        opening = np.flatnonzero(is_stockout & (~was_open | (day == 0)))
+        opened = records.stockout_spells(
+            self, day, opening, start_day=day - state.stockout_days[opening] + 1, last_day=None,
+            restocked=None, state=state,
+        )
+        return pa.concat_tables([closed, opened])
+
     def _positions(self, requests: Requests) -> np.ndarray:
         return requests.product.astype(np.int64) * self.n_locations + requests.location
 

@@ -7,7 +7,7 @@ Inbound replenishment orders and return restocks are ring buffers indexed by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields
 
 import numpy as np
 import pyarrow as pa
@@ -25,25 +25,44 @@ SERVICE_ADJUSTMENT_BOUNDS = (0.25, 6.0)
 MAX_PLANNING_TARGET = 0.5
 
 
+POSITION, RING_SLOTS, LOCATION = "position", "ring", "location"  # scopes of state arrays
+
+
+def _state(scope: str, dtype: type) -> Field:
+    """A state array: ``scope`` says what it is indexed by, ``dtype`` how it is checkpointed."""
+    return field(metadata={"scope": scope, "dtype": np.dtype(dtype)})
+
+
 @dataclass
 class InventoryState:
-    """Everything day D+1 needs from day D: the inventory checkpoint."""
+    """Everything day D+1 needs from day D: the inventory checkpoint.
+
+    Array fields declare their scope and dtype, from which the checkpoint tables are derived.
+    """
 
     day: int  # last simulated day ordinal
-    on_hand: np.ndarray  # int32 [positions], includes reserved units
-    reserved: np.ndarray  # int32 [positions], held for click-and-collect orders
-    inbound: np.ndarray  # int32 [RING, positions], replenishment arriving on day = slot
-    restock: np.ndarray  # int32 [RING, positions], returned units back on shelf on day = slot
-    reorder_point: np.ndarray  # int32
-    order_up_to: np.ndarray  # int32, the max stock level
-    demand_rate: np.ndarray  # float64, EWMA of true (unconstrained) units demanded per day
-    sales_rate: np.ndarray  # float64, EWMA of units sold per day
-    stockout_days: np.ndarray  # int32, consecutive days out of stock so far
-    last_receipt_day: np.ndarray  # int32, NO_DAY if never replenished
-    service_adjustment: np.ndarray  # float64 [locations], multiplies the stockout target
-    review_stockout_days: np.ndarray  # int64 [locations], position-days out since last review
-    review_sellable_days: np.ndarray  # int64 [locations], sellable position-days since last review
-    scheduled_sales: pa.Table  # future sales rows: pickups to collect and returns to come
+    on_hand: np.ndarray = _state(POSITION, np.int32)  # includes reserved units
+    reserved: np.ndarray = _state(POSITION, np.int32)  # held for click-and-collect orders
+    inbound: np.ndarray = _state(RING_SLOTS, np.int32)  # replenishment arriving on day = slot
+    restock: np.ndarray = _state(RING_SLOTS, np.int32)  # returned units back on shelf on day = slot
+    reorder_point: np.ndarray = _state(POSITION, np.int32)
+    order_up_to: np.ndarray = _state(POSITION, np.int32)  # the max stock level
+    demand_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of deseasonalised true demand per day
+    sales_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of units sold per day
+    stockout_days: np.ndarray = _state(POSITION, np.int32)  # consecutive days out of stock so far
+    spell_attempts: np.ndarray = _state(POSITION, np.int32)  # failed requests in the open stockout spell
+    spell_lost_units: np.ndarray = _state(POSITION, np.int32)  # units of those requests
+    spell_lost_revenue: np.ndarray = _state(POSITION, np.float64)  # their value at the asked price
+    spell_peak: np.ndarray = _state(POSITION, np.bool_)  # the open spell touched the peak season
+    last_receipt_day: np.ndarray = _state(POSITION, np.int32)  # NO_DAY if never replenished
+    service_adjustment: np.ndarray = _state(LOCATION, np.float64)  # multiplies the stockout target
+    review_stockout_days: np.ndarray = _state(LOCATION, np.int64)  # position-days out since last review
+    review_sellable_days: np.ndarray = _state(LOCATION, np.int64)  # sellable position-days since last review
+    scheduled_sales: pa.Table = field(default=None)  # future sales rows: pickups to collect, returns to come
+
+    @classmethod
+    def arrays(cls, scope: str) -> list[Field]:
+        return [f for f in fields(cls) if f.metadata.get("scope") == scope]
 
     @property
     def available(self) -> np.ndarray:

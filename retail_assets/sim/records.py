@@ -226,6 +226,11 @@ def lost_sales(world, calendar, requests: Requests, granted: np.ndarray, day: in
     return pa.Table.from_pydict(columns, schema=tables.GOLD_LOST_SALES_FACT.generated_schema)
 
 
+def _start_epoch_day(world) -> int:
+    """Days from 1970-01-01 to the start date: day ordinal + this = date32 value."""
+    return int((np.datetime64(world.config.start_date, "D") - np.datetime64(0, "D")).astype(np.int64))
+
+
 def _day_to_date32(days: np.ndarray, start_epoch_day: int) -> pa.Array:
     valid = days != inv.NO_DAY
     values = np.where(valid, days + start_epoch_day, 0).astype(np.int32)
@@ -241,7 +246,7 @@ def inventory_snapshot(sim, state, day, is_stockout, received, units_sold, resto
     on_hand, reserved = state.on_hand[rows], state.reserved[rows]
     available = on_hand - reserved
     sales_rate = state.sales_rate[rows]
-    start_epoch_day = int((np.datetime64(world.config.start_date, "D") - np.datetime64(0, "D")).astype(np.int64))
+    start_epoch_day = _start_epoch_day(world)
     selling = np.where(day >= products.clearance_from_day[product], 1 - CLEARANCE_MARKDOWN, 1.0) * products.base_price[product]
     n = len(rows)
     days_of_supply = np.divide(available, sales_rate, out=np.zeros(n), where=sales_rate > 1e-6)
@@ -269,3 +274,33 @@ def inventory_snapshot(sim, state, day, is_stockout, received, units_sold, resto
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
     return pa.Table.from_pydict(columns, schema=tables.GOLD_INVENTORY_FACT.generated_schema)
+
+
+def stockout_spells(sim, day, rows, start_day, last_day, restocked, state) -> pa.Table:
+    """Rows of the spells at positions ``rows``: closed ones (``last_day`` given) or open ones."""
+    world, calendar = sim.world, sim.calendar
+    n = len(rows)
+    product, location = sim.position_product[rows], sim.position_location[rows]
+    product_key, location_key = world.products.key[product], world.locations.key[location]
+    start_day = np.asarray(start_day, dtype=np.int64)
+    epoch = _start_epoch_day(world)
+    is_closed = last_day is not None
+    end_day = np.full(n, last_day if is_closed else inv.NO_DAY, dtype=np.int64)
+    restocked_day = np.where(restocked, day, inv.NO_DAY) if is_closed else np.full(n, inv.NO_DAY)
+    columns = {
+        "stockout_id": _join("SO-", product_key, "-", location_key, "-", calendar.date_keys(start_day)),
+        "product_key": product_key,
+        "location_key": location_key,
+        "date_key": np.full(n, calendar.date_key(day), dtype=np.int32),
+        "stockout_start_date": _day_to_date32(start_day, epoch),
+        "stockout_end_date": _day_to_date32(end_day, epoch),
+        "stockout_duration_days": ((last_day if is_closed else day) - start_day + 1).astype(np.int32),
+        "lost_sales_attempts": state.spell_attempts[rows],
+        "lost_sales_quantity": state.spell_lost_units[rows],
+        "lost_sales_revenue": _money(state.spell_lost_revenue[rows]),
+        "peak_season_flag": state.spell_peak[rows],
+        "restocked_date": _day_to_date32(restocked_day, epoch),
+        "is_closed": np.full(n, is_closed),
+        "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
+    }
+    return pa.Table.from_pydict(columns, schema=tables.GOLD_STOCKOUT_EVENTS.generated_schema)
