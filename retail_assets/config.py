@@ -68,6 +68,9 @@ class SimulationConfig(BaseModel):
     low_inventory_threshold: int = Field(5, ge=0, le=10_000)
     return_rate: float = Field(0.15, ge=0.0, le=1.0, description="Share of sold units that come back.")
     cart_abandonment_base_rate: float = Field(0.68, ge=0.0, le=1.0)
+    shrinkage_rate: float = Field(
+        0.0002, ge=0.0, le=0.05, description="Chance per available unit per day of being lost to shrinkage."
+    )
     warmup_days: int = Field(56, ge=0, le=730, description="Days simulated before start_date, not written.")
 
     lakehouse_path: Path = Field(Path("lakehouse"), description="Folder holding the Delta tables.")

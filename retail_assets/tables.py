@@ -126,10 +126,13 @@ GOLD_INVENTORY_FACT = Table(
         C("quantity_on_hand", INT32, "Units physically at the location at close (reserved included)."),
         C("quantity_reserved", INT32, "Units held for click-and-collect orders awaiting pickup."),
         C("quantity_available", INT32, "on_hand - reserved: what customers can buy."),
-        C("quantity_in_transit", INT32, "Units on open replenishment orders."),
-        C("units_received", INT32, "Units received from replenishment orders this day."),
+        C("quantity_in_transit", INT32, "Units on open vendor orders and DC transfers."),
+        C("units_received", INT32, "Units received from vendor orders this day."),
+        C("units_transferred_in", INT32, "Units received from the distribution center this day."),
+        C("units_transferred_out", INT32, "Units shipped to stores and warehouses this day (DCs)."),
         C("units_sold", INT32, "Units that left as sales this day (pickups when collected)."),
         C("units_restocked", INT32, "Returned units put back into stock this day."),
+        C("units_adjusted", INT32, "Stock adjustments this day (negative: shrinkage, damage, miscounts)."),
         C("total_value", FLOAT64, "On-hand value at cost."),
         C("total_value_retail", FLOAT64, "On-hand value at the current selling price."),
         C("days_of_supply", FLOAT64, "Available units / recent average daily sales (NULL without sales).", True),
@@ -140,6 +143,27 @@ GOLD_INVENTORY_FACT = Table(
         C("max_stock_level", INT32, "Order-up-to level of the replenishment policy."),
         C("last_replenishment_date", DATE, "Last day a replenishment order arrived.", True),
         C("next_replenishment_date", DATE, "Arrival day of the earliest open order.", True),
+        *_lineage(),
+    ),
+)
+
+GOLD_INVENTORY_MOVEMENT_FACT = Table(
+    "gold_inventory_movement_fact",
+    "Every change of stock, per position, day and kind: summed per position and day it is exactly the "
+    "change of quantity_on_hand in gold_inventory_fact.",
+    (
+        C("movement_id", STRING, "MV-<date_key>-<type>-<product_key>-<location_key>[-<to location>]."),
+        C("date_key", INT32, "Day of the movement; the partition."),
+        C("product_key", INT32, "FK gold_product_dim."),
+        C("location_key", INT32, "FK gold_location_dim: the location whose stock changed."),
+        C("from_location_key", INT32, "Shipping location of a transfer (NULL for vendors and customers).", True),
+        C("to_location_key", INT32, "Receiving location of a transfer.", True),
+        C("movement_type", STRING, "receipt, transfer, sale, return or adjustment."),
+        C("movement_reason", STRING, "vendor_order, dc_replenishment, customer_sale, customer_return, shrinkage."),
+        C("quantity", INT32, "Signed change of on-hand units at location_key."),
+        C("unit_cost", FLOAT64, "Product unit cost."),
+        C("total_cost", FLOAT64, "quantity x unit_cost (signed)."),
+        C("reference_type", STRING, "purchase_order, transfer_order, sales, returns or cycle_count."),
         *_lineage(),
     ),
 )
@@ -357,5 +381,6 @@ TABLES: dict[str, Table] = {
         GOLD_LOST_SALES_FACT,
         GOLD_INVENTORY_FACT,
         GOLD_STOCKOUT_EVENTS,
+        GOLD_INVENTORY_MOVEMENT_FACT,
     )
 }

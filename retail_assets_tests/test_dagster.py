@@ -10,9 +10,10 @@ import pytest
 from retail_assets.cli import materialize_range
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.definitions import DAILY_JOB, build_definitions
+from retail_assets.engine.local import CHAIN_TABLES
 
 START = dt.date(2025, 1, 1)
-CHAIN = ("gold_sales_fact", "gold_lost_sales_fact", "gold_inventory_fact", "gold_stockout_events", "inventory_checkpoint")
+CHAIN = (*CHAIN_TABLES, "inventory_checkpoint")  # every table the engine writes per day, then the checkpoint
 DIMENSIONS = ("gold_customer_dim", "gold_product_dim", "gold_location_dim", "gold_date_dim", "gold_channel_dim",
               "gold_time_dim")
 

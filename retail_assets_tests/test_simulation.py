@@ -29,6 +29,16 @@ def tiny_run():
     return simulator, sales, lost, snapshot, spells
 
 
+@pytest.fixture(scope="module")
+def tiny_movements():
+    simulator = Simulator(build_world(SimulationConfig.build(preset="tiny", shrinkage_rate=0.002)))
+    state = simulator.state_at_start()
+    outputs = [simulator.step(state, day) for day in range(DAYS)]
+    snapshot = pa.concat_tables([o.inventory for o in outputs]).to_pandas()
+    movements = pa.concat_tables([o.movements for o in outputs]).to_pandas()
+    return simulator, snapshot, movements
+
+
 def test_no_negative_inventory(tiny_run):
     _, _, _, snapshot, _ = tiny_run
     for column in ("quantity_on_hand", "quantity_available", "quantity_reserved", "quantity_in_transit"):
@@ -56,13 +66,14 @@ def test_stockouts_produce_lost_demand(tiny_run):
 
 
 def test_inventory_conservation_per_position_and_day(tiny_run):
-    """on_hand(D) = on_hand(D-1) - sold(D) + restocked(D) + received(D), and each flow agrees
-    with the sales fact."""
+    """on_hand(D) = on_hand(D-1) + received + transferred in - transferred out - sold + restocked
+    + adjusted, and each flow agrees with the sales fact."""
     _, sales, _, snapshot, _ = tiny_run
     snap = snapshot.sort_values(["product_key", "location_key", "date_key"])
     previous = snap.groupby(["product_key", "location_key"]).quantity_on_hand.shift(1)
     both = previous.notna()
-    expected = previous - snap.units_sold + snap.units_restocked + snap.units_received
+    expected = (previous + snap.units_received + snap.units_transferred_in - snap.units_transferred_out
+                - snap.units_sold + snap.units_restocked + snap.units_adjusted)
     assert (snap.quantity_on_hand[both] == expected[both]).all()
 
     bought = sales[~sales.is_return].groupby(["product_key", "location_key", "date_key"]).quantity_sold.sum()
@@ -236,3 +247,30 @@ def pd_to_days(values):
     import pandas as pd
 
     return pd.to_timedelta(values, unit="D")
+
+
+def test_movements_reconcile_with_snapshots(tiny_movements):
+    _, snapshot, movements = tiny_movements
+    change = movements.groupby(["product_key", "location_key", "date_key"]).quantity.sum().rename("moved")
+    snap = snapshot.sort_values(["product_key", "location_key", "date_key"]).set_index(
+        ["product_key", "location_key", "date_key"])
+    snap["delta"] = snap.quantity_on_hand - snap.groupby(level=[0, 1]).quantity_on_hand.shift(1)
+    joined = snap.join(change, how="left").fillna({"moved": 0})
+    known = joined.delta.notna()
+    assert (joined.delta[known] == joined.moved[known]).all()
+    assert movements.movement_id.is_unique
+    assert set(movements.movement_type) == {"receipt", "transfer", "sale", "return", "adjustment"}
+    assert (movements[movements.movement_type == "adjustment"].quantity < 0).all()
+
+
+def test_stores_are_replenished_by_transfers_from_their_dc(tiny_movements):
+    simulator, snapshot, movements = tiny_movements
+    locations = simulator.world.locations
+    shipments = movements[(movements.movement_type == "transfer") & (movements.quantity < 0)]
+    assert len(shipments) > 0
+    assert (shipments.location_key == shipments.from_location_key).all()
+    source_of = {int(k): int(locations.key[s]) for k, s in zip(locations.key, locations.source_dc) if s >= 0}
+    assert all(source_of[int(to)] == int(frm) for frm, to in zip(shipments.from_location_key, shipments.to_location_key))
+    dc_keys = set(locations.key[locations.location_type == cat.LOC_DC].tolist())
+    assert set(shipments.location_key) <= dc_keys
+    assert snapshot.units_transferred_in.sum() > 0 and snapshot.units_adjusted.sum() < 0

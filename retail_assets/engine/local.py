@@ -42,6 +42,7 @@ CHAIN_TABLES = {
     "gold_lost_sales_fact": "lost_sales",
     "gold_inventory_fact": "inventory",
     "gold_stockout_events": "stockout_events",
+    "gold_inventory_movement_fact": "movements",
 }
 MAX_BATCH_DAYS = 14
 MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory

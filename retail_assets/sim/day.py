@@ -27,8 +27,18 @@ from retail_assets.sim.timeline import DayCalendar
 from retail_assets.sim.world import World
 
 DEMAND_SCAN_DAYS = 14  # days of unconstrained demand used to seed the planning rates
+VENDOR_DIRECT_EXTRA_DAYS = 4  # a store order the DC cannot cover ships from the vendor, slower
 # Days past the configured range the calendar covers: scheduled runs keep going after it.
 CALENDAR_HORIZON_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class Transfers:
+    """DC-to-location shipments leaving today (positions and units)."""
+
+    source: np.ndarray
+    destination: np.ndarray
+    quantity: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class DayTables:
     lost_sales: pa.Table
     inventory: pa.Table
     stockout_events: pa.Table
+    movements: pa.Table
 
 
 class Simulator:
@@ -84,6 +95,7 @@ class Simulator:
             on_hand=np.where(launched, order_up_to, 0).astype(np.int32),
             reserved=np.zeros(n_pos, dtype=np.int32),
             inbound=np.zeros((inv.RING, n_pos), dtype=np.int32),
+            transfers=np.zeros((inv.RING, n_pos), dtype=np.int32),
             restock=np.zeros((inv.RING, n_pos), dtype=np.int32),
             reorder_point=reorder_point,
             order_up_to=order_up_to,
@@ -120,11 +132,13 @@ class Simulator:
 
         # 1. Morning: receipts, restocks, pickups collected, returns arriving.
         received = state.inbound[slot].copy()
+        transferred_in = state.transfers[slot].copy()
         restocked = state.restock[slot].copy()
         state.inbound[slot] = 0
+        state.transfers[slot] = 0
         state.restock[slot] = 0
-        state.on_hand += received + restocked
-        state.last_receipt_day[received > 0] = day
+        state.on_hand += received + transferred_in + restocked
+        state.last_receipt_day[(received + transferred_in) > 0] = day
         due, state.scheduled_sales = records.split_due(state.scheduled_sales, day)
         due_positions = self._row_positions(due)
         due_quantity = due.column("quantity_sold").to_numpy()
@@ -157,12 +171,14 @@ class Simulator:
         deseasonalised = (1 - alpha) * state.demand_rate + alpha * demanded / self._season_affinity(day)
         state.demand_rate = np.where(sellable, deseasonalised, state.demand_rate)
         state.sales_rate = (1 - alpha) * state.sales_rate + alpha * units_sold
+        shrunk = self._shrink(state, day)
         is_stockout = sellable & (state.available == 0)
         spells = self._track_spells(state, day, is_stockout, sellable, positions, requests, granted)
         location_of = self.position_location
         state.review_stockout_days += np.bincount(location_of, weights=is_stockout, minlength=self.n_locations).astype(np.int64)
         state.review_sellable_days += np.bincount(location_of, weights=sellable, minlength=self.n_locations).astype(np.int64)
-        self._replenish(state, day)
+        transfers = self._replenish(state, day)
+        transferred_out = inv.position_sums(transfers.source, transfers.quantity, n_pos)
         state.day = day
         if not emit:
             self._schedule_sales(state, requests, granted, available_before, due, day, date_key, keep_rows=False)
@@ -170,14 +186,26 @@ class Simulator:
 
         sales = self._schedule_sales(state, requests, granted, available_before, due, day, date_key, keep_rows=True)
         lost = records.lost_sales(world, self.calendar, requests, granted, day)
-        snapshot = records.inventory_snapshot(
-            self, state, day, is_stockout, received, units_sold, restocked
+        flows = records.PositionFlows(
+            received=received, transferred_in=transferred_in, transferred_out=transferred_out,
+            sold=units_sold, restocked=restocked, adjusted=-shrunk,
         )
+        snapshot = records.inventory_snapshot(self, state, day, is_stockout, flows)
+        movements = records.movements(self, day, flows, transfers)
         return DayTables(
-            day=day, date_key=date_key, sales=sales, lost_sales=lost, inventory=snapshot, stockout_events=spells
+            day=day, date_key=date_key, sales=sales, lost_sales=lost, inventory=snapshot, stockout_events=spells,
+            movements=movements,
         )
 
     # ------------------------------------------------------------------ helpers
+    def _shrink(self, state: inv.InventoryState, day: int) -> np.ndarray:
+        """Shrinkage (theft, damage, miscounts): a position loses a unit with probability
+        proportional to its available stock. Returns units lost per position."""
+        u = self.streams.uniform("shrink", day, np.arange(len(state.on_hand)))
+        lost = (u < state.available * self.config.shrinkage_rate).astype(np.int32)
+        state.on_hand -= lost
+        return lost
+
     def _track_spells(self, state, day, is_stockout, sellable, positions, requests, granted) -> pa.Table:
         """Advance every position's stockout spell; rows for spells opening or closing today.
 
@@ -247,8 +275,13 @@ class Simulator:
     def _location_targets(self, state: inv.InventoryState) -> np.ndarray:
         return np.minimum(self.config.target_stockout_rate * state.service_adjustment, inv.MAX_PLANNING_TARGET)
 
-    def _replenish(self, state: inv.InventoryState, day: int) -> None:
-        """Weekly policy review, launch orders, and (s, S) orders for positions at or below s."""
+    def _replenish(self, state: inv.InventoryState, day: int) -> Transfers:
+        """Weekly policy review, launch orders, then (s, S) orders for positions at or below s.
+
+        Stores and warehouses order from their distribution center: its available stock is
+        shared among competing orders in random order, what it cannot cover comes from the
+        vendor (slower). Distribution centers then order from vendors, seeing their shipments.
+        """
         products, locations = self.world.products, self.world.locations
         product_of, location_of = self.position_product, self.position_location
         if day % inv.POLICY_REVIEW_DAYS == 0:
@@ -261,17 +294,41 @@ class Simulator:
             self._seed_launch_rates(state, day, launching)
         launched = products.launch_day[product_of] <= day
         orderable = launched & (day < products.clearance_from_day[product_of])
-        position = state.available + state.in_transit + state.restock.sum(axis=0, dtype=np.int32)
-        reorder = orderable & (position <= state.reorder_point)
-        quantity = np.where(reorder, np.maximum(state.order_up_to - position, 0), 0)
-        quantity = np.where(launching, state.order_up_to, quantity)
-        ordering = np.flatnonzero(quantity > 0)
+        is_dc = locations.location_type[location_of] == cat.LOC_DC
+
+        def order_quantity(candidates: np.ndarray) -> np.ndarray:
+            position = state.available + state.in_transit + state.restock.sum(axis=0, dtype=np.int32)
+            reorder = candidates & orderable & (position <= state.reorder_point)
+            return np.where(reorder, np.maximum(state.order_up_to - position, 0), 0)
+
+        # Stores and warehouses: transfer from the DC what it can spare.
+        wanted = order_quantity(~is_dc)
+        ordering = np.flatnonzero(wanted > 0)
+        source = product_of[ordering] * self.n_locations + locations.source_dc[location_of[ordering]]
+        priority = self.streams.bits("transfer_priority", day, ordering)
+        shipped, _ = inv.allocate(source, wanted[ordering], priority, state.available)
+        state.on_hand -= inv.position_sums(source, shipped, len(wanted)).astype(np.int32)
+        requested_from_dc = inv.position_sums(source, wanted[ordering], len(wanted))
+        state.demand_rate += inv.DEMAND_SMOOTHING * requested_from_dc / self._season_affinity(day)
+        moving = shipped > 0
+        transfer_lead = inv.lead_times(base_lead[ordering], self.streams.uniform("transfer_lead", day, ordering))
+        np.add.at(state.transfers, ((day + transfer_lead[moving]) % inv.RING, ordering[moving]), shipped[moving])
+
+        # Vendor orders: what the DC could not cover, the DCs' own needs, and launch stock
+        # (timed to arrive on launch day).
+        vendor = np.zeros(len(wanted), dtype=np.int64)
+        vendor[ordering] = wanted[ordering] - shipped
+        vendor += order_quantity(is_dc)
+        vendor = np.where(launching, state.order_up_to, vendor)
+        buying = np.flatnonzero(vendor > 0)
+        vendor_lead = base_lead[buying] + np.where(is_dc[buying], 0, VENDOR_DIRECT_EXTRA_DAYS)
         lead = np.where(
-            launching[ordering],
-            base_lead[ordering],
-            inv.lead_times(base_lead[ordering], self.streams.uniform("lead_time", day, ordering)),
+            launching[buying],
+            base_lead[buying],
+            inv.lead_times(vendor_lead, self.streams.uniform("lead_time", day, buying)),
         )
-        np.add.at(state.inbound, ((day + lead) % inv.RING, ordering), quantity[ordering].astype(np.int32))
+        np.add.at(state.inbound, ((day + lead) % inv.RING, buying), vendor[buying].astype(np.int32))
+        return Transfers(source=source[moving], destination=ordering[moving], quantity=shipped[moving])
 
     def _seed_launch_rates(self, state: inv.InventoryState, day: int, launching: np.ndarray) -> None:
         """A new product's base rate: its popularity x the location's base demand per unit popularity."""

@@ -43,7 +43,8 @@ class InventoryState:
     day: int  # last simulated day ordinal
     on_hand: np.ndarray = _state(POSITION, np.int32)  # includes reserved units
     reserved: np.ndarray = _state(POSITION, np.int32)  # held for click-and-collect orders
-    inbound: np.ndarray = _state(RING_SLOTS, np.int32)  # replenishment arriving on day = slot
+    inbound: np.ndarray = _state(RING_SLOTS, np.int32)  # vendor orders arriving on day = slot
+    transfers: np.ndarray = _state(RING_SLOTS, np.int32)  # DC transfers arriving on day = slot
     restock: np.ndarray = _state(RING_SLOTS, np.int32)  # returned units back on shelf on day = slot
     reorder_point: np.ndarray = _state(POSITION, np.int32)
     order_up_to: np.ndarray = _state(POSITION, np.int32)  # the max stock level
@@ -70,7 +71,7 @@ class InventoryState:
 
     @property
     def in_transit(self) -> np.ndarray:
-        return self.inbound.sum(axis=0, dtype=np.int64).astype(np.int32)
+        return (self.inbound.sum(axis=0, dtype=np.int64) + self.transfers.sum(axis=0, dtype=np.int64)).astype(np.int32)
 
     def copy(self) -> "InventoryState":
         return InventoryState(
@@ -176,7 +177,7 @@ def lead_times(base: np.ndarray, jitter_u: np.ndarray) -> np.ndarray:
 
 
 def next_arrival_day(inbound: np.ndarray, day: int) -> np.ndarray:
-    """Day of the earliest pending receipt per position after ``day``, NO_DAY if none."""
+    """Day of the earliest pending arrival per position after ``day``, NO_DAY if none."""
     result = np.full(inbound.shape[1], NO_DAY, dtype=np.int32)
     for offset in range(RING - 1, 0, -1):
         has = inbound[(day + offset) % RING] > 0

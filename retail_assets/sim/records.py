@@ -6,6 +6,7 @@ values by ``take`` on the small vocabulary arrays.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -237,7 +238,20 @@ def _day_to_date32(days: np.ndarray, start_epoch_day: int) -> pa.Array:
     return pa.Array.from_pandas(values, mask=~valid, type=pa.date32())
 
 
-def inventory_snapshot(sim, state, day, is_stockout, received, units_sold, restocked) -> pa.Table:
+@dataclass(frozen=True)
+class PositionFlows:
+    """Units that moved at each position today (arrays over positions, signed as on-hand changes
+    except ``transferred_out`` and ``sold``, which are positive outflows)."""
+
+    received: np.ndarray
+    transferred_in: np.ndarray
+    transferred_out: np.ndarray
+    sold: np.ndarray
+    restocked: np.ndarray
+    adjusted: np.ndarray
+
+
+def inventory_snapshot(sim, state, day, is_stockout, flows: PositionFlows) -> pa.Table:
     """End-of-day rows of every position whose product has launched."""
     world = sim.world
     products = world.products
@@ -258,9 +272,12 @@ def inventory_snapshot(sim, state, day, is_stockout, received, units_sold, resto
         "quantity_reserved": reserved,
         "quantity_available": available,
         "quantity_in_transit": state.in_transit[rows],
-        "units_received": received[rows],
-        "units_sold": units_sold[rows].astype(np.int32),
-        "units_restocked": restocked[rows],
+        "units_received": flows.received[rows],
+        "units_transferred_in": flows.transferred_in[rows],
+        "units_transferred_out": flows.transferred_out[rows].astype(np.int32),
+        "units_sold": flows.sold[rows].astype(np.int32),
+        "units_restocked": flows.restocked[rows],
+        "units_adjusted": flows.adjusted[rows].astype(np.int32),
         "total_value": _money(on_hand * products.unit_cost[product]),
         "total_value_retail": _money(on_hand * selling),
         "days_of_supply": pa.array(np.round(days_of_supply, 1), mask=sales_rate <= 1e-6),
@@ -270,10 +287,78 @@ def inventory_snapshot(sim, state, day, is_stockout, received, units_sold, resto
         "reorder_point": state.reorder_point[rows],
         "max_stock_level": state.order_up_to[rows],
         "last_replenishment_date": _day_to_date32(state.last_receipt_day[rows], start_epoch_day),
-        "next_replenishment_date": _day_to_date32(inv.next_arrival_day(state.inbound, day)[rows], start_epoch_day),
+        "next_replenishment_date": _day_to_date32(
+            inv.next_arrival_day(state.inbound + state.transfers, day)[rows], start_epoch_day
+        ),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
     return pa.Table.from_pydict(columns, schema=tables.GOLD_INVENTORY_FACT.generated_schema)
+
+
+# (movement_type, movement_reason, reference_type) of each flow
+MOVEMENT_KINDS = {
+    "received": ("receipt", "vendor_order", "purchase_order"),
+    "transferred_in": ("transfer", "dc_replenishment", "transfer_order"),
+    "sold": ("sale", "customer_sale", "sales"),
+    "restocked": ("return", "customer_return", "returns"),
+    "adjusted": ("adjustment", "shrinkage", "cycle_count"),
+}
+
+
+def movements(sim, day: int, flows: PositionFlows, transfers) -> pa.Table:
+    """Movement rows: one per position and kind of flow with units, plus one per DC shipment."""
+    world = sim.world
+    locations = world.locations
+    parts = []
+    signs = {"sold": -1}
+    for kind, (movement_type, reason, reference) in MOVEMENT_KINDS.items():
+        values = getattr(flows, kind)
+        rows = np.flatnonzero(values)
+        source = None
+        if kind == "transferred_in":
+            source = locations.source_dc[sim.position_location[rows]]
+        parts.append(_movement_rows(sim, day, rows, signs.get(kind, 1) * values[rows], movement_type, reason,
+                                    reference, from_location=source, to_location=None if source is None else
+                                    sim.position_location[rows]))
+    shipped = transfers.quantity > 0
+    parts.append(_movement_rows(
+        sim, day, transfers.source[shipped], -transfers.quantity[shipped], "transfer", "dc_replenishment",
+        "transfer_order", from_location=sim.position_location[transfers.source[shipped]],
+        to_location=sim.position_location[transfers.destination[shipped]],
+    ))
+    return pa.concat_tables(parts)
+
+
+def _movement_rows(sim, day, rows, quantity, movement_type, reason, reference, from_location, to_location):
+    world = sim.world
+    n = len(rows)
+    date_key = sim.calendar.date_key(day)
+    product = sim.position_product[rows]
+    product_key, location_key = world.products.key[product], world.locations.key[sim.position_location[rows]]
+    unit_cost = world.products.unit_cost[product]
+
+    def keys(locations):
+        return pa.nulls(n, pa.int32()) if locations is None else world.locations.key[locations]
+
+    movement_id = _join("MV-", np.full(n, date_key), f"-{movement_type}-", product_key, "-", location_key)
+    if to_location is not None and from_location is not None:
+        movement_id = _join(movement_id, "-", world.locations.key[to_location])
+    columns = {
+        "movement_id": movement_id,
+        "date_key": np.full(n, date_key, dtype=np.int32),
+        "product_key": product_key,
+        "location_key": location_key,
+        "from_location_key": keys(from_location),
+        "to_location_key": keys(to_location),
+        "movement_type": pa.repeat(movement_type, n),
+        "movement_reason": pa.repeat(reason, n),
+        "quantity": np.asarray(quantity, dtype=np.int32),
+        "unit_cost": unit_cost,
+        "total_cost": _money(quantity * unit_cost),
+        "reference_type": pa.repeat(reference, n),
+        "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
+    }
+    return pa.Table.from_pydict(columns, schema=tables.GOLD_INVENTORY_MOVEMENT_FACT.generated_schema)
 
 
 def stockout_spells(sim, day, rows, start_day, last_day, restocked, state) -> pa.Table:

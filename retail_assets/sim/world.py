@@ -50,6 +50,7 @@ class Locations:
     lead_days: np.ndarray  # supplier lead time of the position's replenishment orders
     cover_days: np.ndarray  # demand days one replenishment order covers
     min_order: np.ndarray
+    source_dc: np.ndarray  # nearest distribution center replenishing a store or warehouse (-1 for DCs)
 
     def __len__(self) -> int:
         return len(self.key)
@@ -216,7 +217,16 @@ def _build_locations(streams: Streams, n: int) -> Locations:
         lead_days=np.where(is_dc, cat.DC_LEAD_DAYS, cat.FORMAT_LEAD_DAYS[store_format]).astype(np.int32),
         cover_days=np.where(is_dc, cat.DC_COVER_DAYS, cat.FORMAT_COVER_DAYS[store_format]).astype(np.int32),
         min_order=np.where(is_dc, cat.DC_MIN_ORDER, cat.FORMAT_MIN_ORDER[store_format]).astype(np.int32),
+        source_dc=_source_dcs(city, is_dc),
     )
+
+
+def _source_dcs(city: np.ndarray, is_dc: np.ndarray) -> np.ndarray:
+    """Each store and warehouse is replenished from its nearest distribution center."""
+    dcs = np.flatnonzero(is_dc)
+    lat, lon = US_CITIES.latitude[city], US_CITIES.longitude[city]
+    source = dcs[nearest(lat, lon, lat[dcs], lon[dcs])]
+    return np.where(is_dc, -1, source).astype(np.int64)
 
 
 def _min_distance(lat_a, lon_a, lat_b, lon_b) -> np.ndarray:
