@@ -168,6 +168,35 @@ GOLD_INVENTORY_MOVEMENT_FACT = Table(
     ),
 )
 
+GOLD_DEMAND_FORECAST_FACT = Table(
+    "gold_demand_forecast_fact",
+    "Next-day forecast of every sellable position, made from observed sales (exponential smoothing "
+    "with seasonal indices), next to both actuals: sales (censored by stockouts) and true demand. "
+    "Error measures are fractions of actual sales and NULL when nothing sold.",
+    (
+        C("forecast_id", STRING, "FC-<date_key>-<product_key>-<location_key>."),
+        C("product_key", INT32, "FK gold_product_dim."),
+        C("location_key", INT32, "FK gold_location_dim."),
+        C("date_key", INT32, "Day forecast; the partition."),
+        C("forecast_date_key", INT32, "Day the forecast was made (the day before)."),
+        C("forecast_quantity", FLOAT64, "Expected units sold."),
+        C("forecast_revenue", FLOAT64, "forecast_quantity x the day's shelf price."),
+        C("lower_confidence_bound", FLOAT64, "Lower bound of the interval at confidence_level (>= 0)."),
+        C("upper_confidence_bound", FLOAT64, "Upper bound of the interval at confidence_level."),
+        C("confidence_level", FLOAT64, "Coverage the interval aims at (0.9)."),
+        C("actual_quantity", INT32, "Units sold (pickups when collected): what a sales-based model learns from."),
+        C("actual_demand", INT32, "Units customers asked for, lost ones included (the truth)."),
+        C("actual_revenue", FLOAT64, "actual_quantity x the day's shelf price."),
+        C("forecast_accuracy", FLOAT64, "max(0, 1 - mape); NULL when nothing sold.", True),
+        C("mape", FLOAT64, "|forecast - actual| / actual (fraction); NULL when nothing sold.", True),
+        C("bias", FLOAT64, "(forecast - actual) / actual (fraction, > 0 = over-forecast); NULL when nothing sold.", True),
+        C("demand_bias", FLOAT64, "(forecast - true demand) / true demand: the bias stockouts hide; NULL when no demand.", True),
+        C("model_version", STRING, "Forecast model version."),
+        C("model_type", STRING, "Forecast model family."),
+        *_lineage(),
+    ),
+)
+
 GOLD_STOCKOUT_EVENTS = Table(
     "gold_stockout_events",
     "Stockout spells (runs of days a sellable position closed with nothing available). A spell has a "
@@ -382,5 +411,6 @@ TABLES: dict[str, Table] = {
         GOLD_INVENTORY_FACT,
         GOLD_STOCKOUT_EVENTS,
         GOLD_INVENTORY_MOVEMENT_FACT,
+        GOLD_DEMAND_FORECAST_FACT,
     )
 }

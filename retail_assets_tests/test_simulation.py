@@ -36,7 +36,8 @@ def tiny_movements():
     outputs = [simulator.step(state, day) for day in range(DAYS)]
     snapshot = pa.concat_tables([o.inventory for o in outputs]).to_pandas()
     movements = pa.concat_tables([o.movements for o in outputs]).to_pandas()
-    return simulator, snapshot, movements
+    forecasts = pa.concat_tables([o.demand_forecasts for o in outputs]).to_pandas()
+    return simulator, snapshot, movements, forecasts
 
 
 def test_no_negative_inventory(tiny_run):
@@ -250,7 +251,7 @@ def pd_to_days(values):
 
 
 def test_movements_reconcile_with_snapshots(tiny_movements):
-    _, snapshot, movements = tiny_movements
+    _, snapshot, movements, _ = tiny_movements
     change = movements.groupby(["product_key", "location_key", "date_key"]).quantity.sum().rename("moved")
     snap = snapshot.sort_values(["product_key", "location_key", "date_key"]).set_index(
         ["product_key", "location_key", "date_key"])
@@ -264,7 +265,7 @@ def test_movements_reconcile_with_snapshots(tiny_movements):
 
 
 def test_stores_are_replenished_by_transfers_from_their_dc(tiny_movements):
-    simulator, snapshot, movements = tiny_movements
+    simulator, snapshot, movements, _ = tiny_movements
     locations = simulator.world.locations
     shipments = movements[(movements.movement_type == "transfer") & (movements.quantity < 0)]
     assert len(shipments) > 0
@@ -274,3 +275,21 @@ def test_stores_are_replenished_by_transfers_from_their_dc(tiny_movements):
     dc_keys = set(locations.key[locations.location_type == cat.LOC_DC].tolist())
     assert set(shipments.location_key) <= dc_keys
     assert snapshot.units_transferred_in.sum() > 0 and snapshot.units_adjusted.sum() < 0
+
+
+def test_forecasts_are_made_the_day_before_and_carry_both_actuals(tiny_movements):
+    _, snapshot, _, forecasts = tiny_movements
+    assert forecasts.forecast_id.is_unique
+    assert ((pd_dates(forecasts.date_key) - pd_dates(forecasts.forecast_date_key)).dt.days == 1).all()
+    assert (forecasts.lower_confidence_bound <= forecasts.forecast_quantity).all()
+    assert (forecasts.forecast_quantity <= forecasts.upper_confidence_bound).all()
+    assert forecasts.actual_demand.sum() > forecasts.actual_quantity.sum()  # (pickups sell the day after)
+    sold = forecasts.actual_quantity > 0
+    assert forecasts.mape[sold].notna().all() and forecasts.mape[~sold].isna().all()
+    assert np.allclose(forecasts.forecast_accuracy[sold], np.maximum(0, 1 - forecasts.mape[sold]), atol=1e-3)
+    merged = forecasts.merge(snapshot, on=["product_key", "location_key", "date_key"])
+    assert (merged.actual_quantity == merged.units_sold).all()
+    # Sales-based forecasts understate demand where shelves were empty: the censoring bias.
+    out = merged[merged.is_stockout]
+    assert out.forecast_quantity.sum() < out.actual_demand.sum()
+    assert 0.7 < forecasts.forecast_quantity.sum() / forecasts.actual_quantity.sum() < 1.3

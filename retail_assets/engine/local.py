@@ -43,6 +43,7 @@ CHAIN_TABLES = {
     "gold_inventory_fact": "inventory",
     "gold_stockout_events": "stockout_events",
     "gold_inventory_movement_fact": "movements",
+    "gold_demand_forecast_fact": "demand_forecasts",
 }
 MAX_BATCH_DAYS = 14
 MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory

@@ -50,6 +50,7 @@ class DayTables:
     inventory: pa.Table
     stockout_events: pa.Table
     movements: pa.Table
+    demand_forecasts: pa.Table
 
 
 class Simulator:
@@ -101,6 +102,8 @@ class Simulator:
             order_up_to=order_up_to,
             demand_rate=state_rate,
             sales_rate=state_rate * self._season_affinity(first_warmup),
+            forecast_base=state_rate.copy(),
+            forecast_error_var=np.maximum(state_rate, inv.MIN_DEMAND_RATE),
             stockout_days=np.zeros(n_pos, dtype=np.int32),
             spell_attempts=np.zeros(n_pos, dtype=np.int32),
             spell_lost_units=np.zeros(n_pos, dtype=np.int32),
@@ -149,6 +152,10 @@ class Simulator:
         restock_day = due.column("restock_day").to_numpy()[due_is_return]
         np.add.at(state.restock, (restock_day % inv.RING, due_positions[due_is_return]), -due_quantity[due_is_return])
 
+        seasonal_index = self._forecast_index(day)
+        forecast = state.forecast_base * seasonal_index  # made with what was known at the end of D-1
+        forecast_spread = np.sqrt(state.forecast_error_var)
+
         # 2. Trading: random arrival order decides who gets the last units.
         requests = generate_requests(world, streams, self.calendar, day)
         positions = self._positions(requests)
@@ -171,6 +178,11 @@ class Simulator:
         deseasonalised = (1 - alpha) * state.demand_rate + alpha * demanded / self._season_affinity(day)
         state.demand_rate = np.where(sellable, deseasonalised, state.demand_rate)
         state.sales_rate = (1 - alpha) * state.sales_rate + alpha * units_sold
+        state.forecast_base = np.where(
+            sellable, (1 - alpha) * state.forecast_base + alpha * units_sold / seasonal_index, state.forecast_base
+        )
+        error = np.where(sellable, (units_sold - forecast) ** 2, state.forecast_error_var)
+        state.forecast_error_var = (1 - alpha) * state.forecast_error_var + alpha * error
         shrunk = self._shrink(state, day)
         is_stockout = sellable & (state.available == 0)
         spells = self._track_spells(state, day, is_stockout, sellable, positions, requests, granted)
@@ -192,9 +204,12 @@ class Simulator:
         )
         snapshot = records.inventory_snapshot(self, state, day, is_stockout, flows)
         movements = records.movements(self, day, flows, transfers)
+        forecasts = records.demand_forecasts(
+            self, day, np.flatnonzero(sellable), forecast, forecast_spread, units_sold, demanded
+        )
         return DayTables(
             day=day, date_key=date_key, sales=sales, lost_sales=lost, inventory=snapshot, stockout_events=spells,
-            movements=movements,
+            movements=movements, demand_forecasts=forecasts,
         )
 
     # ------------------------------------------------------------------ helpers
@@ -262,6 +277,10 @@ class Simulator:
         """Per position: how much the product sells in ``day``'s season (1 = average)."""
         affinity = cat.SEASON_AFFINITY[self.world.products.season, self.calendar.season_index(day)]
         return affinity[self.position_product]
+
+    def _forecast_index(self, day: int) -> np.ndarray:
+        """Seasonal index the forecast model applies: season affinity x the calendar's demand index."""
+        return np.maximum(self._season_affinity(day) * self.calendar.demand_multiplier(day), 1e-6)
 
     def _planning_rate(self, base_rate: np.ndarray, day: int, positions: np.ndarray | None = None) -> np.ndarray:
         """Deseasonalised demand rate x the season affinity expected while the next order sells."""

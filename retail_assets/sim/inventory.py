@@ -50,6 +50,8 @@ class InventoryState:
     order_up_to: np.ndarray = _state(POSITION, np.int32)  # the max stock level
     demand_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of deseasonalised true demand per day
     sales_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of units sold per day
+    forecast_base: np.ndarray = _state(POSITION, np.float64)  # sales-based forecast model, deseasonalised
+    forecast_error_var: np.ndarray = _state(POSITION, np.float64)  # EWMA of squared forecast errors
     stockout_days: np.ndarray = _state(POSITION, np.int32)  # consecutive days out of stock so far
     spell_attempts: np.ndarray = _state(POSITION, np.int32)  # failed requests in the open stockout spell
     spell_lost_units: np.ndarray = _state(POSITION, np.int32)  # units of those requests

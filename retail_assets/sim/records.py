@@ -389,3 +389,51 @@ def stockout_spells(sim, day, rows, start_day, last_day, restocked, state) -> pa
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
     return pa.Table.from_pydict(columns, schema=tables.GOLD_STOCKOUT_EVENTS.generated_schema)
+
+
+FORECAST_CONFIDENCE, FORECAST_Z = 0.9, 1.645  # two-sided 90% normal interval
+FORECAST_MODEL = ("ses_seasonal_v1", "exponential_smoothing")
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> pa.Array:
+    valid = denominator > 0
+    values = np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=valid)
+    return pa.array(np.round(values, 4), mask=~valid)
+
+
+def demand_forecasts(sim, day, rows, forecast, spread, sold, demanded) -> pa.Table:
+    """Forecast rows of the positions ``rows`` (the sellable ones) with their actuals."""
+    world, calendar = sim.world, sim.calendar
+    products = world.products
+    n = len(rows)
+    product = sim.position_product[rows]
+    product_key, location_key = products.key[product], world.locations.key[sim.position_location[rows]]
+    price = np.where(day >= products.clearance_from_day[product], 1 - CLEARANCE_MARKDOWN, 1.0) * products.base_price[product]
+    predicted, deviation = forecast[rows], spread[rows]
+    actual, demand = sold[rows].astype(np.float64), demanded[rows].astype(np.float64)
+    date_key = calendar.date_key(day)
+    error = np.abs(predicted - actual)
+    mape = _ratio(error, actual)
+    columns = {
+        "forecast_id": _join("FC-", np.full(n, date_key), "-", product_key, "-", location_key),
+        "product_key": product_key,
+        "location_key": location_key,
+        "date_key": np.full(n, date_key, dtype=np.int32),
+        "forecast_date_key": np.full(n, calendar.date_key(day - 1), dtype=np.int32),
+        "forecast_quantity": np.round(predicted, 3),
+        "forecast_revenue": _money(predicted * price),
+        "lower_confidence_bound": np.round(np.maximum(predicted - FORECAST_Z * deviation, 0.0), 3),
+        "upper_confidence_bound": np.round(predicted + FORECAST_Z * deviation, 3),
+        "confidence_level": np.full(n, FORECAST_CONFIDENCE),
+        "actual_quantity": actual.astype(np.int32),
+        "actual_demand": demand.astype(np.int32),
+        "actual_revenue": _money(actual * price),
+        "forecast_accuracy": pc.max_element_wise(pc.subtract(pa.scalar(1.0), mape), pa.scalar(0.0)),
+        "mape": mape,
+        "bias": _ratio(predicted - actual, actual),
+        "demand_bias": _ratio(predicted - demand, demand),
+        "model_version": pa.repeat(FORECAST_MODEL[0], n),
+        "model_type": pa.repeat(FORECAST_MODEL[1], n),
+        "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
+    }
+    return pa.Table.from_pydict(columns, schema=tables.GOLD_DEMAND_FORECAST_FACT.generated_schema)
