@@ -40,6 +40,7 @@ PRESETS: dict[str, ScalePreset] = {
 }
 
 ENV_PREFIX = "RETAIL_"
+TUPLE_FIELDS = ("return_delay_days", "stockout_response_shares")  # comma-separated in the environment
 
 
 class ConfigError(ValueError):
@@ -68,6 +69,11 @@ class SimulationConfig(BaseModel):
     low_inventory_threshold: int = Field(5, ge=0, le=10_000)
     return_rate: float = Field(0.15, ge=0.0, le=1.0, description="Share of sold units that come back.")
     cart_abandonment_base_rate: float = Field(0.68, ge=0.0, le=1.0)
+    stockout_response_shares: tuple[float, float, float, float] = Field(
+        (0.31, 0.45, 0.15, 0.09),
+        description="Shares of customers meeting an empty shelf who buy elsewhere, substitute, come back "
+        "later, or do not buy (must sum to 1).",
+    )
     shrinkage_rate: float = Field(
         0.0002, ge=0.0, le=0.05, description="Chance per available unit per day of being lost to shrinkage."
     )
@@ -81,6 +87,13 @@ class SimulationConfig(BaseModel):
         low, high = value
         if not 1 <= low <= high <= 14:
             raise ValueError(f"must be (min, max) with 1 <= min <= max <= 14, got {value}")
+        return value
+
+    @field_validator("stockout_response_shares")
+    @classmethod
+    def _shares(cls, value: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        if any(share < 0 for share in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError(f"must be 4 non-negative shares summing to 1, got {value}")
         return value
 
     @field_validator("lakehouse_path")
@@ -134,7 +147,7 @@ class SimulationConfig(BaseModel):
             raw = environ.get(ENV_PREFIX + name.upper())
             if raw is None or raw == "":
                 continue
-            values[name] = tuple(int(part) for part in raw.split(",")) if name == "return_delay_days" else raw
+            values[name] = tuple(raw.split(",")) if name in TUPLE_FIELDS else raw
         return cls.build(**values)
 
 

@@ -89,6 +89,8 @@ GOLD_SALES_FACT = Table(
         C("promotion_code", STRING, "Code of the promotion applied.", True),
         C("payment_method", STRING, "credit_card, debit_card, paypal, apple_pay, gift_card or cash."),
         C("fulfillment_type", STRING, "in_store, ship, pickup or same_day."),
+        C("request_origin", STRING, "new, recovered_cart (recovery email), delayed_retry (came back after a "
+          "stockout) or substitute (bought instead of an out-of-stock product)."),
         C("pos_terminal_id", STRING, "Till of an in-store sale.", True),
         C("sales_associate_id", STRING, "Associate of an in-store sale.", True),
         *_lineage(),
@@ -112,6 +114,11 @@ GOLD_LOST_SALES_FACT = Table(
         C("unit_price", FLOAT64, "Price per unit at the time."),
         C("lost_revenue", FLOAT64, "quantity_requested x unit_price."),
         C("reason", STRING, "Why no unit was sold: out_of_stock."),
+        C("request_origin", STRING, "new, recovered_cart, delayed_retry or substitute."),
+        C("stockout_response", STRING, "What the customer did: lost_to_competitor, substitute, delay, no_purchase, "
+          "no_substitute (wanted one, none in stock), lost_after_retry."),
+        C("substitute_product_key", INT32, "Product bought instead (its sale is in gold_sales_fact).", True),
+        C("retry_date_key", INT32, "Day the customer comes back for the product.", True),
         *_lineage(),
     ),
 )
@@ -193,6 +200,38 @@ GOLD_DEMAND_FORECAST_FACT = Table(
         C("demand_bias", FLOAT64, "(forecast - true demand) / true demand: the bias stockouts hide; NULL when no demand.", True),
         C("model_version", STRING, "Forecast model version."),
         C("model_type", STRING, "Forecast model family."),
+        *_lineage(),
+    ),
+)
+
+GOLD_CART_ABANDONMENT_FACT = Table(
+    "gold_cart_abandonment_fact",
+    "One row per online cart abandoned before checkout. A cart is low inventory when one of its lines' "
+    "positions had at most low_inventory_threshold units available when the customer looked; such carts "
+    "are abandoned more often. Recovered carts come back as sales (promotion COMEBACK10) on recovery_date_key.",
+    (
+        C("abandonment_id", INT64, "Unique: date_key x 10^9 + cart number."),
+        C("cart_id", STRING, "C<date_key>-<cart number>; the order id the cart would have had is O<date_key>-<number>."),
+        C("customer_key", INT32, "FK gold_customer_dim."),
+        C("date_key", INT32, "Day the cart was abandoned; the partition."),
+        C("time_key", INT32, "Time the customer left (hhmm)."),
+        C("channel_key", INT32, "FK gold_channel_dim."),
+        C("product_key", INT32, "The cart's highest-value product."),
+        C("cart_value", FLOAT64, "Sum of the cart's lines: quantity x the day's price."),
+        C("items_count", INT32, "Units in the cart."),
+        C("line_count", INT32, "Distinct lines in the cart."),
+        C("minutes_in_cart", INT32, "Minutes between the first add-to-cart and leaving."),
+        C("low_inventory_trigger", BOOL, "A line's position had <= low_inventory_threshold units available."),
+        C("inventory_constrained_items", INT32, "Lines whose position was low at that moment."),
+        C("recovery_email_sent", BOOL, "A recovery email went out (opted-in customers)."),
+        C("recovery_email_opened", BOOL, "The email was opened."),
+        C("recovery_email_clicked", BOOL, "Its link was clicked."),
+        C("is_recovered", BOOL, "The customer came back and checked the cart out."),
+        C("recovery_date_key", INT32, "Day of the recovered checkout; NULL if not recovered.", True),
+        C("recovery_revenue", FLOAT64, "Cart value at the recovery discount (0 if not recovered)."),
+        C("abandonment_stage", STRING, "cart, shipping or payment."),
+        C("suspected_reason", STRING, "low_inventory (only on low-inventory carts), high_shipping (shipping stage), "
+          "price_concern, comparison_shopping, technical_issue, payment_issue (payment stage)."),
         *_lineage(),
     ),
 )
@@ -412,5 +451,6 @@ TABLES: dict[str, Table] = {
         GOLD_STOCKOUT_EVENTS,
         GOLD_INVENTORY_MOVEMENT_FACT,
         GOLD_DEMAND_FORECAST_FACT,
+        GOLD_CART_ABANDONMENT_FACT,
     )
 }

@@ -27,6 +27,7 @@ CHECKPOINT_TABLES = {
     checkpoint.POSITIONS: "inventory_checkpoint",
     checkpoint.LOCATIONS: "inventory_checkpoint_locations",
     checkpoint.SCHEDULED: "inventory_checkpoint_scheduled_sales",
+    checkpoint.REQUESTS: "inventory_checkpoint_scheduled_requests",
 }
 DIMENSION_BUILDERS: dict[str, Callable] = {
     "gold_customer_dim": lambda sim, a, b: dimensions.customer_dim(sim.world, a, b),
@@ -44,6 +45,7 @@ CHAIN_TABLES = {
     "gold_stockout_events": "stockout_events",
     "gold_inventory_movement_fact": "movements",
     "gold_demand_forecast_fact": "demand_forecasts",
+    "gold_cart_abandonment_fact": "cart_abandonments",
 }
 MAX_BATCH_DAYS = 14
 MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory

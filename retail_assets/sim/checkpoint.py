@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_assets.sim import inventory as inv
+from retail_assets.sim.demand import SCHEDULED_REQUESTS_SCHEMA
 from retail_assets.sim.records import SCHEDULED_SCHEMA
 
-POSITIONS, LOCATIONS, SCHEDULED = "positions", "locations", "scheduled_sales"
+POSITIONS, LOCATIONS, SCHEDULED, REQUESTS = "positions", "locations", "scheduled_sales", "scheduled_requests"
 SCHEDULED_ROW_DATE = "row_date_key"  # the scheduled row's own date_key, renamed in the checkpoint
 
 _RING_LIST = pa.list_(pa.int32())
@@ -40,6 +41,7 @@ CHECKPOINT_SCHEMAS = {
         [pa.field("date_key", pa.int32())]
         + [f.with_name(SCHEDULED_ROW_DATE) if f.name == "date_key" else f for f in SCHEDULED_SCHEMA]
     ),
+    REQUESTS: pa.schema([pa.field("date_key", pa.int32()), *SCHEDULED_REQUESTS_SCHEMA]),
 }
 
 
@@ -78,6 +80,9 @@ def state_to_tables(state: inv.InventoryState, date_key: int) -> dict[str, pa.Ta
         POSITIONS: _scope_table(state, inv.POSITION, "position", date_key, POSITIONS_SCHEMA),
         LOCATIONS: _scope_table(state, inv.LOCATION, "location", date_key, LOCATIONS_SCHEMA),
         SCHEDULED: scheduled.cast(CHECKPOINT_SCHEMAS[SCHEDULED]),
+        REQUESTS: state.scheduled_requests.add_column(
+            0, "date_key", pa.repeat(pa.scalar(date_key, pa.int32()), state.scheduled_requests.num_rows)
+        ),
     }
 
 
@@ -100,8 +105,10 @@ def state_from_tables(tables: dict[str, pa.Table], day: int, n_positions: int) -
     scheduled = scheduled.rename_columns(
         ["date_key" if name == SCHEDULED_ROW_DATE else name for name in scheduled.column_names]
     ).cast(SCHEDULED_SCHEMA)
+    requests = tables[REQUESTS].drop_columns(["date_key"]).cast(SCHEDULED_REQUESTS_SCHEMA)
     return inv.InventoryState(
         day=day,
         scheduled_sales=scheduled.sort_by([("due_day", "ascending"), ("sale_id", "ascending")]).combine_chunks(),
+        scheduled_requests=requests.sort_by([("due_day", "ascending"), ("line_id", "ascending")]).combine_chunks(),
         **arrays,
     )

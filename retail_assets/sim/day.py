@@ -21,7 +21,17 @@ import pyarrow.compute as pc
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
 from retail_assets.sim import records
-from retail_assets.sim.demand import Requests, generate_requests
+from retail_assets.sim.demand import (
+    ORIGIN_DELAYED,
+    ORIGIN_NEW,
+    ORIGIN_RECOVERED_CART,
+    SLOT_CUMULATIVE,
+    SCHEDULED_REQUESTS_SCHEMA,
+    Requests,
+    generate_requests,
+    split_due_requests,
+)
+from retail_assets.sim.trading import Trading, derived_line_id, recovered_carts, trade
 from retail_assets.sim.rng import Streams
 from retail_assets.sim.timeline import DayCalendar
 from retail_assets.sim.world import World
@@ -51,6 +61,7 @@ class DayTables:
     stockout_events: pa.Table
     movements: pa.Table
     demand_forecasts: pa.Table
+    cart_abandonments: pa.Table
 
 
 class Simulator:
@@ -81,9 +92,11 @@ class Simulator:
         n_pos = self.world.n_positions
         first_warmup = -self.config.warmup_days
         base_demand = np.zeros(n_pos)
+        abandonment = self.config.cart_abandonment_base_rate
         for day in range(first_warmup - DEMAND_SCAN_DAYS, first_warmup):
-            requests = generate_requests(self.world, self.streams, self.calendar, day)
-            demanded = inv.position_sums(self._positions(requests), requests.quantity, n_pos)
+            requests = generate_requests(self.world, self.streams, self.calendar, day, abandonment)
+            checkout_share = np.where(requests.is_cart, 1 - abandonment, 1.0)
+            demanded = inv.position_sums(self.positions_of(requests), requests.quantity * checkout_share, n_pos)
             base_demand += demanded / self._season_affinity(day)
         state_rate = base_demand / DEMAND_SCAN_DAYS
         planning_rate = self._planning_rate(state_rate, first_warmup)
@@ -114,6 +127,7 @@ class Simulator:
             review_stockout_days=np.zeros(self.n_locations, dtype=np.int64),
             review_sellable_days=np.zeros(self.n_locations, dtype=np.int64),
             scheduled_sales=records.empty_scheduled(),
+            scheduled_requests=SCHEDULED_REQUESTS_SCHEMA.empty_table(),
         )
         return state
 
@@ -156,20 +170,21 @@ class Simulator:
         forecast = state.forecast_base * seasonal_index  # made with what was known at the end of D-1
         forecast_spread = np.sqrt(state.forecast_error_var)
 
-        # 2. Trading: random arrival order decides who gets the last units.
-        requests = generate_requests(world, streams, self.calendar, day)
-        positions = self._positions(requests)
-        tie_break = streams.bits("arrival", day, requests.line_id) >> np.uint64(8)
-        priority = requests.time_slot.astype(np.uint64) << np.uint64(56) | tie_break
-        granted, available_before = inv.allocate(positions, requests.quantity, priority, state.available)
-        is_pickup = requests.fulfillment == cat.FULFILL_PICKUP
-        sold_now = inv.position_sums(positions, np.where(is_pickup, 0, granted), n_pos)
-        reserved_now = inv.position_sums(positions, np.where(is_pickup, granted, 0), n_pos)
-        state.on_hand -= sold_now.astype(np.int32)
-        state.reserved += reserved_now.astype(np.int32)
+        # 2. Trading, slot by slot: carts, checkout in random order, responses to empty shelves.
+        returning, state.scheduled_requests = split_due_requests(state.scheduled_requests, day)
+        new = generate_requests(world, streams, self.calendar, day, self.config.cart_abandonment_base_rate)
+        trading = trade(self, state, Requests.concat([new, returning]), day)
+        requests, positions, granted = trading.requests, trading.positions, trading.granted
+        pickup = requests.fulfillment == cat.FULFILL_PICKUP
+        sold_now = inv.position_sums(positions, np.where(pickup, 0, granted), n_pos)
+        state.scheduled_requests = pa.concat_tables(
+            [state.scheduled_requests, *self._schedule_requests(trading, day)]
+        )
 
         # 3. Evening: rates, stockout spells, replenishment, snapshot.
-        demanded = inv.position_sums(positions, requests.quantity, n_pos)
+        # True demand: what reached checkout the first time (retries and substitutes are echoes of it).
+        genuine = ~trading.abandoned & np.isin(requests.origin, (ORIGIN_NEW, ORIGIN_RECOVERED_CART))
+        demanded = inv.position_sums(positions[genuine], requests.quantity[genuine], n_pos)
         units_sold = sold_now + collected
         alpha = inv.DEMAND_SMOOTHING
         products = world.products
@@ -185,7 +200,7 @@ class Simulator:
         state.forecast_error_var = (1 - alpha) * state.forecast_error_var + alpha * error
         shrunk = self._shrink(state, day)
         is_stockout = sellable & (state.available == 0)
-        spells = self._track_spells(state, day, is_stockout, sellable, positions, requests, granted)
+        spells = self._track_spells(state, day, is_stockout, sellable, trading)
         location_of = self.position_location
         state.review_stockout_days += np.bincount(location_of, weights=is_stockout, minlength=self.n_locations).astype(np.int64)
         state.review_sellable_days += np.bincount(location_of, weights=sellable, minlength=self.n_locations).astype(np.int64)
@@ -193,11 +208,12 @@ class Simulator:
         transferred_out = inv.position_sums(transfers.source, transfers.quantity, n_pos)
         state.day = day
         if not emit:
-            self._schedule_sales(state, requests, granted, available_before, due, day, date_key, keep_rows=False)
+            self._schedule_sales(state, trading, due, day, date_key, keep_rows=False)
             return None
 
-        sales = self._schedule_sales(state, requests, granted, available_before, due, day, date_key, keep_rows=True)
-        lost = records.lost_sales(world, self.calendar, requests, granted, day)
+        sales = self._schedule_sales(state, trading, due, day, date_key, keep_rows=True)
+        lost = records.lost_sales(self, trading, day)
+        carts = records.abandoned_carts(self, trading, day)
         flows = records.PositionFlows(
             received=received, transferred_in=transferred_in, transferred_out=transferred_out,
             sold=units_sold, restocked=restocked, adjusted=-shrunk,
@@ -209,7 +225,7 @@ class Simulator:
         )
         return DayTables(
             day=day, date_key=date_key, sales=sales, lost_sales=lost, inventory=snapshot, stockout_events=spells,
-            movements=movements, demand_forecasts=forecasts,
+            movements=movements, demand_forecasts=forecasts, cart_abandonments=carts,
         )
 
     # ------------------------------------------------------------------ helpers
@@ -221,7 +237,27 @@ class Simulator:
         state.on_hand -= lost
         return lost
 
-    def _track_spells(self, state, day, is_stockout, sellable, positions, requests, granted) -> pa.Table:
+    def _schedule_requests(self, trading: Trading, day: int) -> list[pa.Table]:
+        """Customers who come back later: delayed retries and recovered carts."""
+        requests = trading.requests
+        retry = np.flatnonzero(trading.retry_day >= 0)
+        base = requests.take(retry)
+        in_store = base.fulfillment == cat.FULFILL_IN_STORE
+        slot = np.where(
+            in_store,
+            self.streams.choice("retry_slot", day, base.line_id, SLOT_CUMULATIVE[True]),
+            self.streams.choice("retry_slot", day, base.line_id, SLOT_CUMULATIVE[False]),
+        )
+        retries = base.replace(
+            time_slot=slot.astype(np.int16),
+            is_cart=np.zeros(len(retry), dtype=bool),
+            origin=np.full(len(retry), ORIGIN_DELAYED, dtype=np.int8),
+            line_id=derived_line_id(base.line_id, ORIGIN_DELAYED, base.order_day),
+        )
+        recovered, recovery_day = recovered_carts(self, trading, day)
+        return [retries.to_table(trading.retry_day[retry]), recovered.to_table(recovery_day)]
+
+    def _track_spells(self, state, day, is_stockout, sellable, trading: Trading) -> pa.Table:
         """Advance every position's stockout spell; rows for spells opening or closing today.
 
         A spell is a run of days closing with nothing available. Its lost-sales counters are the
@@ -230,8 +266,8 @@ class Simulator:
         the warm-up, so spells open at the start of the range are visible too.
         """
         n_pos = len(is_stockout)
-        failed = granted == 0
-        where = positions[failed]
+        failed, requests = trading.failed, trading.requests
+        where = trading.positions[failed]
         attempts = np.bincount(where, minlength=n_pos)
         units = np.bincount(where, weights=requests.quantity[failed], minlength=n_pos)
         revenue = np.bincount(where, weights=requests.quantity[failed] * requests.unit_price[failed], minlength=n_pos)
@@ -255,7 +291,7 @@ class Simulator:
         )
         return pa.concat_tables([closed, opened])
 
-    def _positions(self, requests: Requests) -> np.ndarray:
+    def positions_of(self, requests: Requests) -> np.ndarray:
         return requests.product.astype(np.int64) * self.n_locations + requests.location
 
     def _row_positions(self, rows: pa.Table) -> np.ndarray:
@@ -364,10 +400,10 @@ class Simulator:
         state.reorder_point[positions] = s
         state.order_up_to[positions] = big_s
 
-    def _schedule_sales(self, state, requests, granted, available_before, due, day, date_key, keep_rows):
+    def _schedule_sales(self, state, trading: Trading, due, day, date_key, keep_rows):
         """Today's sale rows (immediate sales + collected pickups + returns due); new pickups and
         future returns go into the schedule. Returns today's rows when ``keep_rows``."""
-        immediate, pickups = records.sale_rows(self, requests, granted, available_before, day, date_key)
+        immediate, pickups = records.sale_rows(self, trading.requests, trading.granted, trading.available_before, day)
         collected = records.collected_pickups(due)
         sold_today = pa.concat_tables([immediate, collected])
         returns = records.decide_returns(self, sold_today, day)

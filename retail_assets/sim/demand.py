@@ -7,9 +7,11 @@ block, a Spark task) yields exactly its share of the rows the whole population y
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from retail_assets.sim import catalog as cat
 from retail_assets.sim.timeline import DayCalendar
@@ -35,9 +37,13 @@ SLOT_CUMULATIVE = {
 }
 
 
+ORIGIN_NEW, ORIGIN_RECOVERED_CART, ORIGIN_DELAYED, ORIGIN_SUBSTITUTE = range(4)
+ORIGINS = ("new", "recovered_cart", "delayed_retry", "substitute")
+
+
 @dataclass(frozen=True)
 class Requests:
-    """One row per order line a customer wants to buy today (struct of arrays)."""
+    """One row per order line a customer wants to buy (struct of arrays)."""
 
     customer: np.ndarray  # customer index
     order_number: np.ndarray  # int64 unique within the day: customer_key * 16 + order index
@@ -55,9 +61,32 @@ class Requests:
     is_promotional: np.ndarray
     promotion: np.ndarray  # code index into promotion_codes, -1 when none
     payment: np.ndarray
+    is_cart: np.ndarray  # line of an online cart (may be abandoned before checkout)
+    order_day: np.ndarray  # day ordinal the order was placed (earlier for retries and recovered carts)
+    origin: np.ndarray  # ORIGIN_* code
 
     def __len__(self) -> int:
         return len(self.line_id)
+
+    def take(self, rows: np.ndarray) -> "Requests":
+        return Requests(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def replace(self, **columns) -> "Requests":
+        return Requests(**{f.name: columns.get(f.name, getattr(self, f.name)) for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list["Requests"]) -> "Requests":
+        return Requests(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Requests)})
+
+    def to_table(self, due_day: np.ndarray) -> pa.Table:
+        """Requests waiting for a later day (the checkpoint stores them)."""
+        columns = {f.name: getattr(self, f.name) for f in fields(self)}
+        return pa.Table.from_pydict({**columns, "due_day": due_day.astype(np.int32)}, schema=SCHEDULED_REQUESTS_SCHEMA)
+
+    @staticmethod
+    def from_table(table: pa.Table) -> "Requests":
+        return Requests(**{f.name: table.column(f.name).to_numpy(zero_copy_only=False).astype(SCHEDULED_REQUESTS_SCHEMA.field(f.name).type.to_pandas_dtype())
+                           for f in fields(Requests)})
 
 
 def product_weights(world: World, day: int, calendar: DayCalendar) -> tuple[np.ndarray, np.ndarray]:
@@ -71,28 +100,54 @@ def product_weights(world: World, day: int, calendar: DayCalendar) -> tuple[np.n
     return np.where(active, weights, 0.0), clearance
 
 
+ONLINE_CHANNELS = np.array([not c.channel_category == "physical" for c in cat.CHANNELS])
+
+
 def generate_requests(
-    world: World, streams: Streams, calendar: DayCalendar, day: int, customer_slice: slice = slice(None)
+    world: World,
+    streams: Streams,
+    calendar: DayCalendar,
+    day: int,
+    cart_abandonment_rate: float,
+    customer_slice: slice = slice(None),
 ) -> Requests:
-    """Purchase requests of the customers in ``customer_slice`` on ``day``."""
+    """Purchase requests of the customers in ``customer_slice`` on ``day``.
+
+    Customers visit stores and fill online carts as two Poisson processes. Online carts are
+    created at ``1 / (1 - cart_abandonment_rate)`` times the rate of online purchases, since
+    that share of them will be abandoned: the volume of sales stays that of the segment's
+    order rate whatever the abandonment parameters.
+    """
     customers = world.customers
     idx = np.arange(len(customers))[customer_slice]
     keys = customers.key[idx].astype(np.int64)
     segment = customers.segment[idx]
 
-    # Orders: Poisson visits at the segment's rate, scaled by the day's calendar and the
-    # customer's own activity; customers not yet acquired do not shop.
+    # Visits and carts: the segment's rate x the day's calendar x the customer's activity;
+    # customers not yet acquired do not shop.
     rate = cat.SEGMENT_ORDER_RATE[segment] * customers.activity[idx] * calendar.demand_multiplier(day)
     rate = np.where(customers.acquisition_day[idx] <= day, rate, 0.0)
-    n_orders = np.minimum(streams.poisson("orders", day, keys, rate), MAX_ORDERS_PER_DAY)
+    online_share = _online_share(customers.preferred_channel[idx], segment)
+    n_visits = streams.poisson("visits", day, keys, rate * (1 - online_share))
+    n_carts = streams.poisson("carts", day, keys, rate * online_share / max(1 - cart_abandonment_rate, 0.05))
+    n_visits = np.minimum(n_visits, MAX_ORDERS_PER_DAY)
+    n_carts = np.minimum(n_carts, MAX_ORDERS_PER_DAY - n_visits)
+    n_orders = n_visits + n_carts
     order_customer = np.repeat(idx, n_orders)
     order_index = _ranks_within_runs(n_orders)
     order_number = customers.key[order_customer].astype(np.int64) * 16 + order_index
     order_segment = customers.segment[order_customer]
+    online = order_index >= np.repeat(n_visits, n_orders)
 
-    channel = _order_channel(world, streams, day, order_number, order_customer, order_segment)
+    channel = _order_channel(world, streams, day, order_number, order_customer, order_segment, online)
     fulfillment, location = _order_fulfillment(world, streams, day, order_number, order_customer, channel)
     promotion, discount_rate = _order_promotion(streams, calendar, day, order_number, order_segment)
+    in_store = fulfillment == cat.FULFILL_IN_STORE
+    order_slot = np.where(
+        in_store,
+        streams.choice("slot", day, order_number, SLOT_CUMULATIVE[True]),
+        streams.choice("slot", day, order_number, SLOT_CUMULATIVE[False]),
+    )
 
     low, high = cat.SEGMENT_BASKET_RANGE[order_segment].T
     n_lines = np.minimum(streams.integers("basket", day, order_number, low, high), MAX_LINES - 1)
@@ -103,12 +158,6 @@ def generate_requests(
     weights, clearance = product_weights(world, day, calendar)
     product = _line_products(world, streams, day, line_id, customers.preferred_group[order_customer[line_order]], weights)
     quantity = 1 + streams.choice("quantity", day, line_id, np.cumsum(REQUESTED_QUANTITY_PROBS))
-    in_store = fulfillment[line_order] == cat.FULFILL_IN_STORE
-    time_slot = np.where(
-        in_store,
-        streams.choice("slot", day, line_id, SLOT_CUMULATIVE[True]),
-        streams.choice("slot", day, line_id, SLOT_CUMULATIVE[False]),
-    )
     is_clearance = clearance[product]
     unit_price = np.where(is_clearance, np.round(world.products.base_price[product] * (1 - CLEARANCE_MARKDOWN), 2),
                           world.products.base_price[product])
@@ -128,13 +177,16 @@ def generate_requests(
         location=location[line_order],
         product=product,
         quantity=quantity.astype(np.int32),
-        time_slot=time_slot.astype(np.int16),
+        time_slot=order_slot[line_order].astype(np.int16),
         unit_price=unit_price,
         discount_rate=discount_rate[line_order],
         is_clearance=is_clearance,
         is_promotional=promotion[line_order] >= 0,
         promotion=promotion[line_order],
         payment=payment[line_order].astype(np.int8),
+        is_cart=online[line_order],
+        order_day=np.full(len(line_id), day, dtype=np.int32),
+        origin=np.full(len(line_id), ORIGIN_NEW, dtype=np.int8),
     )
 
 
@@ -145,12 +197,25 @@ def _ranks_within_runs(counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - starts
 
 
-def _order_channel(world, streams, day, order_number, order_customer, order_segment) -> np.ndarray:
+def _online_share(preferred_channel: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Probability that a customer's order is placed online: preferred channel or segment mix."""
+    segment_online = (cat.SEGMENT_CHANNEL_PROBS * ONLINE_CHANNELS).sum(axis=1)[segment]
+    loyal = cat.PREFERRED_CHANNEL_LOYALTY
+    return loyal * ONLINE_CHANNELS[preferred_channel] + (1 - loyal) * segment_online
+
+
+def _order_channel(world, streams, day, order_number, order_customer, order_segment, online) -> np.ndarray:
+    """The preferred channel when it is of the order's kind (store or online) and the customer
+    sticks to it, else a draw from the segment's mix restricted to that kind."""
+    preferred = world.customers.preferred_channel[order_customer]
     loyal = streams.uniform("channel_loyal", day, order_number) < cat.PREFERRED_CHANNEL_LOYALTY
-    cumulative = np.cumsum(cat.SEGMENT_CHANNEL_PROBS, axis=1)[order_segment]
-    u = streams.uniform("channel", day, order_number)
+    keep = loyal & (ONLINE_CHANNELS[preferred] == online)
+    kind_mask = np.where(online[:, None], ONLINE_CHANNELS[None, :], ~ONLINE_CHANNELS[None, :])
+    weights = cat.SEGMENT_CHANNEL_PROBS[order_segment] * kind_mask
+    cumulative = np.cumsum(weights, axis=1)
+    u = streams.uniform("channel", day, order_number) * cumulative[:, -1]
     drawn = np.minimum((u[:, None] >= cumulative).sum(axis=1), len(cat.CHANNELS) - 1)
-    return np.where(loyal, world.customers.preferred_channel[order_customer], drawn)
+    return np.where(keep, preferred, drawn)
 
 
 def _order_fulfillment(world, streams, day, order_number, order_customer, channel):
@@ -202,3 +267,22 @@ def _line_products(world, streams, day, line_id, preferred_group, weights) -> np
     low, high = np.where(empty_group, 0.0, low), np.where(empty_group, cumulative[-1], high)
     pick = np.searchsorted(cumulative, low + u * (high - low), side="right")
     return order[np.minimum(pick, len(order) - 1)]
+
+
+SCHEDULED_REQUESTS_SCHEMA = pa.schema(
+    [
+        ("customer", pa.int64()), ("order_number", pa.int64()), ("line_number", pa.int16()), ("line_id", pa.int64()),
+        ("channel", pa.int8()), ("fulfillment", pa.int8()), ("location", pa.int64()), ("product", pa.int64()),
+        ("quantity", pa.int32()), ("time_slot", pa.int16()), ("unit_price", pa.float64()),
+        ("discount_rate", pa.float64()), ("is_clearance", pa.bool_()), ("is_promotional", pa.bool_()),
+        ("promotion", pa.int16()), ("payment", pa.int8()), ("is_cart", pa.bool_()), ("order_day", pa.int32()),
+        ("origin", pa.int8()), ("due_day", pa.int32()),
+    ]
+)
+
+
+def split_due_requests(scheduled: pa.Table, day: int) -> tuple[Requests, pa.Table]:
+    """(requests coming back on ``day``, those still waiting)."""
+    due_day = scheduled.column("due_day")
+    due = scheduled.filter(pc.equal(due_day, day)).sort_by("line_id")
+    return Requests.from_table(due), scheduled.filter(pc.greater(due_day, day))

@@ -62,6 +62,7 @@ class InventoryState:
     review_stockout_days: np.ndarray = _state(LOCATION, np.int64)  # position-days out since last review
     review_sellable_days: np.ndarray = _state(LOCATION, np.int64)  # sellable position-days since last review
     scheduled_sales: pa.Table = field(default=None)  # future sales rows: pickups to collect, returns to come
+    scheduled_requests: pa.Table = field(default=None)  # customers coming back: retries, recovered carts
 
     @classmethod
     def arrays(cls, scope: str) -> list[Field]:

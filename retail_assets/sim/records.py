@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from retail_assets import tables
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
-from retail_assets.sim.demand import CLEARANCE_MARKDOWN, SLOT_CUMULATIVE, Requests
+from retail_assets.sim.demand import CLEARANCE_MARKDOWN, ORIGINS, SLOT_CUMULATIVE, Requests
 from retail_assets.sim.geography import US_CITIES
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 RETURN_CHANNEL_FACTOR = {True: 1.45, False: 0.6}  # keyed by "was it fulfilled remotely"
 RETURN_MIX_NORMALISER = 1.05  # keeps the unit-weighted return rate near the configured one
 RETURN_LAG_DAYS = {True: (5, 24), False: (1, 14)}
-EXCHANGE_SHARE = 0.2  # in-store returns swapped for another size
+EXCHANGE_SHARE = 0.2
+MIN_SALES_RATE = 0.01  # below this many units a day, days of supply is undefined (NULL)  # in-store returns swapped for another size
 TERMINALS_PER_STORE, ASSOCIATES_PER_STORE = 6, 40
 
 INTERNAL_COLUMNS = (
@@ -76,10 +77,15 @@ def _money(values: np.ndarray) -> np.ndarray:
 
 
 def sale_rows(
-    sim: "Simulator", requests: Requests, granted: np.ndarray, available_before: np.ndarray, day: int, date_key: int
+    sim: "Simulator", requests: Requests, granted: np.ndarray, available_before: np.ndarray, day: int
 ) -> tuple[pa.Table, pa.Table]:
-    """Rows of today's granted lines: (sold now, pickups collected tomorrow)."""
+    """Rows of today's granted lines: (sold now, pickups collected tomorrow).
+
+    A line is identified by its order's day, order number and line number: a retry, a recovered
+    cart or a substitute sells the line its customer first asked for, which had no sale yet.
+    """
     world, calendar = sim.world, sim.calendar
+    date_key = calendar.date_key(day)
     keep = np.flatnonzero(granted > 0)
     quantity = granted[keep]
     product, location = requests.product[keep], requests.location[keep]
@@ -103,17 +109,18 @@ def sale_rows(
     terminal = sim.streams.integers("terminal", day, line_id, 1, TERMINALS_PER_STORE)
     associate = sim.streams.integers("associate", day, line_id, 1, ASSOCIATES_PER_STORE)
     location_code = pc.utf8_lpad(_text(location_key), 3, "0")
-    order_id = _join("O", np.full(len(keep), date_key), "-", order_number)
+    order_key = calendar.date_keys(requests.order_day[keep])
+    order_id = _join("O", order_key, "-", order_number)
     columns = {
-        "sale_id": _join("S", np.full(len(keep), date_key), "-", order_number, "-", line_number),
-        "transaction_id": _join("T", transaction_day, "-", order_number),
+        "sale_id": _join("S", order_key, "-", order_number, "-", line_number),
+        "transaction_id": _join("T", transaction_day, "-", order_key, "-", order_number),
         "order_id": order_id,
         "line_item_id": _text(line_number),
         "customer_key": world.customers.key[requests.customer[keep]],
         "product_key": world.products.key[product],
         "location_key": location_key,
         "date_key": transaction_day.astype(np.int32),
-        "order_date_key": np.full(len(keep), date_key, dtype=np.int32),
+        "order_date_key": order_key,
         "time_key": _time_key(slot),
         "channel_key": (requests.channel[keep] + 1).astype(np.int32),
         "quantity_sold": quantity.astype(np.int32),
@@ -136,6 +143,7 @@ def sale_rows(
         "promotion_code": _vocab(calendar.promotion_codes, promotion, promotion >= 0),
         "payment_method": _vocab(cat.PAYMENT_METHODS, requests.payment[keep]),
         "fulfillment_type": _vocab(cat.FULFILLMENT_TYPES, fulfillment),
+        "request_origin": _vocab(ORIGINS, requests.origin[keep]),
         "pos_terminal_id": pc.if_else(pa.array(in_store), _join("POS-", location_code, "-", terminal), None),
         "sales_associate_id": pc.if_else(pa.array(in_store), _join("SA-", location_code, "-", associate), None),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, len(keep)),
@@ -202,26 +210,35 @@ def finish_sales(rows: pa.Table) -> pa.Table:
     return rows.drop_columns([f.name for f in INTERNAL_COLUMNS])
 
 
-def lost_sales(world, calendar, requests: Requests, granted: np.ndarray, day: int) -> pa.Table:
-    lost = np.flatnonzero(granted == 0)
+def lost_sales(sim, trading, day: int) -> pa.Table:
+    """Requests that got no unit, with what the customer did next."""
+    from retail_assets.sim.trading import RESPONSES
+
+    world, calendar = sim.world, sim.calendar
+    lost = np.flatnonzero(trading.failed)
+    requests = trading.requests.take(lost)
     n = len(lost)
     date_key = calendar.date_key(day)
-    quantity = requests.quantity[lost]
-    unit_price = requests.unit_price[lost]
+    substitute = trading.substitute_product[lost]
+    retry = trading.retry_day[lost]
     columns = {
         "date_key": np.full(n, date_key, dtype=np.int32),
-        "time_key": _time_key(requests.time_slot[lost]),
-        "order_id": _join("O", np.full(n, date_key), "-", requests.order_number[lost]),
-        "line_item_id": _text(requests.line_number[lost]),
-        "customer_key": world.customers.key[requests.customer[lost]],
-        "product_key": world.products.key[requests.product[lost]],
-        "location_key": world.locations.key[requests.location[lost]],
-        "channel_key": (requests.channel[lost] + 1).astype(np.int32),
-        "fulfillment_type": _vocab(cat.FULFILLMENT_TYPES, requests.fulfillment[lost]),
-        "quantity_requested": quantity,
-        "unit_price": unit_price,
-        "lost_revenue": _money(quantity * unit_price),
+        "time_key": _time_key(requests.time_slot),
+        "order_id": _join("O", calendar.date_keys(requests.order_day), "-", requests.order_number),
+        "line_item_id": _text(requests.line_number),
+        "customer_key": world.customers.key[requests.customer],
+        "product_key": world.products.key[requests.product],
+        "location_key": world.locations.key[requests.location],
+        "channel_key": (requests.channel + 1).astype(np.int32),
+        "fulfillment_type": _vocab(cat.FULFILLMENT_TYPES, requests.fulfillment),
+        "quantity_requested": requests.quantity,
+        "unit_price": requests.unit_price,
+        "lost_revenue": _money(requests.quantity * requests.unit_price),
         "reason": pa.repeat("out_of_stock", n),
+        "request_origin": _vocab(ORIGINS, requests.origin),
+        "stockout_response": _vocab(RESPONSES, trading.response[lost]),
+        "substitute_product_key": pa.array(world.products.key[np.maximum(substitute, 0)], mask=substitute < 0),
+        "retry_date_key": pa.array(calendar.date_keys(np.where(retry >= 0, retry, day)), mask=retry < 0),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
     return pa.Table.from_pydict(columns, schema=tables.GOLD_LOST_SALES_FACT.generated_schema)
@@ -263,7 +280,7 @@ def inventory_snapshot(sim, state, day, is_stockout, flows: PositionFlows) -> pa
     start_epoch_day = _start_epoch_day(world)
     selling = np.where(day >= products.clearance_from_day[product], 1 - CLEARANCE_MARKDOWN, 1.0) * products.base_price[product]
     n = len(rows)
-    days_of_supply = np.divide(available, sales_rate, out=np.zeros(n), where=sales_rate > 1e-6)
+    days_of_supply = np.divide(available, sales_rate, out=np.zeros(n), where=sales_rate >= MIN_SALES_RATE)
     columns = {
         "product_key": products.key[product],
         "location_key": world.locations.key[location],
@@ -280,7 +297,7 @@ def inventory_snapshot(sim, state, day, is_stockout, flows: PositionFlows) -> pa
         "units_adjusted": flows.adjusted[rows].astype(np.int32),
         "total_value": _money(on_hand * products.unit_cost[product]),
         "total_value_retail": _money(on_hand * selling),
-        "days_of_supply": pa.array(np.round(days_of_supply, 1), mask=sales_rate <= 1e-6),
+        "days_of_supply": pa.array(np.round(days_of_supply, 1), mask=sales_rate < MIN_SALES_RATE),
         "is_stockout": is_stockout[rows],
         "stockout_duration_days": state.stockout_days[rows],
         "is_overstock": available > state.order_up_to[rows],
@@ -437,3 +454,70 @@ def demand_forecasts(sim, day, rows, forecast, spread, sold, demanded) -> pa.Tab
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
     return pa.Table.from_pydict(columns, schema=tables.GOLD_DEMAND_FORECAST_FACT.generated_schema)
+
+
+ABANDONMENT_STAGES = ("cart", "shipping", "payment")
+ABANDONMENT_STAGE_PROBS = np.array([0.5, 0.3, 0.2])
+SUSPECTED_REASONS = ("low_inventory", "high_shipping", "price_concern", "comparison_shopping", "technical_issue",
+                     "payment_issue")
+LOW_INVENTORY_SUSPECTED = 0.6  # a low-inventory cart is blamed on stock this often
+# P(reason | stage) for carts not blamed on stock (columns as SUSPECTED_REASONS).
+STAGE_REASON_PROBS = np.array(
+    [
+        [0.0, 0.0, 0.45, 0.40, 0.15, 0.0],
+        [0.0, 0.85, 0.10, 0.0, 0.05, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 0.30, 0.70],
+    ]
+)
+MINUTES_IN_CART_MEDIAN = 12.0
+
+
+def abandoned_carts(sim, trading, day: int) -> pa.Table:
+    """One row per cart abandoned today, built from its lines at the day's prices."""
+    from retail_assets.sim.trading import RECOVERY_DISCOUNT, cart_recovery
+
+    world, calendar, streams = sim.world, sim.calendar, sim.streams
+    rows = np.flatnonzero(trading.abandoned)
+    requests = trading.requests.take(rows)
+    carts, first, cart_of = np.unique(requests.order_number, return_index=True, return_inverse=True)
+    n = len(carts)
+    value = requests.quantity * requests.unit_price
+    cart_value = np.bincount(cart_of, weights=value, minlength=n)
+    top_line = np.lexsort((value, cart_of))[np.cumsum(np.bincount(cart_of, minlength=n)) - 1]
+    customer = requests.customer[first]
+    recovery = cart_recovery(sim, carts, customer, day)
+    low = trading.cart_low[rows][first]
+    stage = streams.choice("abandon_stage", day, carts, np.cumsum(ABANDONMENT_STAGE_PROBS))
+    blamed_on_stock = low & (streams.uniform("abandon_reason_stock", day, carts) < LOW_INVENTORY_SUSPECTED)
+    u = streams.uniform("abandon_reason", day, carts)
+    other = np.minimum((u[:, None] >= np.cumsum(STAGE_REASON_PROBS, axis=1)[stage]).sum(axis=1), 5)
+    reason = np.where(blamed_on_stock, 0, other)
+    date_key = calendar.date_key(day)
+    recovered = recovery["is_recovered"]
+    minutes = MINUTES_IN_CART_MEDIAN * np.exp(0.8 * streams.normal("minutes_in_cart", day, carts))
+    columns = {
+        "abandonment_id": np.int64(date_key) * 1_000_000_000 + carts,
+        "cart_id": _join("C", np.full(n, date_key), "-", carts),
+        "customer_key": world.customers.key[customer],
+        "date_key": np.full(n, date_key, dtype=np.int32),
+        "time_key": _time_key(requests.time_slot[first]),
+        "channel_key": (requests.channel[first] + 1).astype(np.int32),
+        "product_key": world.products.key[requests.product[top_line]],
+        "cart_value": _money(cart_value),
+        "items_count": np.bincount(cart_of, weights=requests.quantity, minlength=n).astype(np.int32),
+        "line_count": np.bincount(cart_of, minlength=n).astype(np.int32),
+        "minutes_in_cart": np.maximum(np.round(minutes), 1).astype(np.int32),
+        "low_inventory_trigger": low,
+        "inventory_constrained_items": np.bincount(cart_of, weights=trading.line_low[rows], minlength=n).astype(np.int32),
+        "recovery_email_sent": recovery["email_sent"],
+        "recovery_email_opened": recovery["email_opened"],
+        "recovery_email_clicked": recovery["email_clicked"],
+        "is_recovered": recovered,
+        "recovery_date_key": pa.array(calendar.date_keys(np.where(recovered, recovery["recovery_day"], day)),
+                                      mask=~recovered),
+        "recovery_revenue": _money(np.where(recovered, cart_value * (1 - RECOVERY_DISCOUNT), 0.0)),
+        "abandonment_stage": _vocab(ABANDONMENT_STAGES, stage),
+        "suspected_reason": _vocab(SUSPECTED_REASONS, reason),
+        "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
+    }
+    return pa.Table.from_pydict(columns, schema=tables.GOLD_CART_ABANDONMENT_FACT.generated_schema)

@@ -15,7 +15,7 @@ from retail_assets.sim.catalog import SEASONS
 
 # Promotion codes of sale events: event abbreviation + two-digit year (e.g. BFW25).
 SALE_EVENT_ABBREVIATIONS = ("BFW", "AFTERXMAS", "HOLIDAY", "MEMORIAL", "LABORDAY", "PRESIDENTS", "BTS", "SUMMER")
-WELCOME_COUPON, EMAIL_COUPON = "WELCOME15", "EMAIL15"
+WELCOME_COUPON, EMAIL_COUPON, RECOVERY_COUPON = "WELCOME15", "EMAIL15", "COMEBACK10"
 
 
 class DayCalendar:
@@ -30,9 +30,11 @@ class DayCalendar:
         self.promotion_codes = tuple(f"{abbr}{yy:02d}" for yy in years for abbr in SALE_EVENT_ABBREVIATIONS) + (
             WELCOME_COUPON,
             EMAIL_COUPON,
+            RECOVERY_COUPON,
         )
-        self.welcome_coupon_index = len(self.promotion_codes) - 2
-        self.email_coupon_index = len(self.promotion_codes) - 1
+        self.welcome_coupon_index = self.promotion_codes.index(WELCOME_COUPON)
+        self.email_coupon_index = self.promotion_codes.index(EMAIL_COUPON)
+        self.recovery_coupon_index = self.promotion_codes.index(RECOVERY_COUPON)
         event_index = {name: i for i, name in enumerate(calendar.SALE_EVENTS)}
         year_index = {yy: i for i, yy in enumerate(years)}
         names = self.columns["sale_event_name"]

@@ -114,6 +114,7 @@ class Products:
     unit_cost: np.ndarray
     price_tier: np.ndarray
     popularity: np.ndarray  # heavy-tailed demand weight
+    substitutes: np.ndarray  # [products, SUBSTITUTES]: same leaf category, nearest prices first; -1 = none
 
     def __len__(self) -> int:
         return len(self.key)
@@ -284,6 +285,30 @@ def _build_customers(streams: Streams, n: int, range_days: int, locations: Locat
     )
 
 
+SUBSTITUTES = 4  # candidates kept per product
+SUBSTITUTE_PRICE_BAND = 0.30  # a substitute's price is within +-30% of the product's
+
+
+def _substitutes(category: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """For each product, the closest-priced products of its leaf category within the price band.
+
+    Products sorted by (category, price): the neighbours at offsets -1, +1, -2, +2 are the nearest
+    prices on each side; offsets leaving the category or the band are dropped (-1).
+    """
+    order = np.lexsort((price, category))
+    n = len(order)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    result = np.full((n, SUBSTITUTES), -1, dtype=np.int64)
+    for column, offset in enumerate((-1, 1, -2, 2)[:SUBSTITUTES]):
+        neighbour_rank = rank + offset
+        inside = (neighbour_rank >= 0) & (neighbour_rank < n)
+        neighbour = order[np.clip(neighbour_rank, 0, n - 1)]
+        close = np.abs(price[neighbour] / price - 1.0) <= SUBSTITUTE_PRICE_BAND
+        result[:, column] = np.where(inside & (category[neighbour] == category) & close, neighbour, -1)
+    return result
+
+
 def _build_products(streams: Streams, n: int, range_days: int) -> Products:
     ids = np.arange(n)
     leaf_weights = cat.GROUP_ASSORTMENT_WEIGHT[cat.CATEGORY_GROUP]
@@ -316,6 +341,7 @@ def _build_products(streams: Streams, n: int, range_days: int) -> Products:
     )
     popularity = np.exp(1.1 * streams.normal("world/popularity", 0, ids))
     return Products(
+        substitutes=_substitutes(category, base_price),
         key=(ids + 1).astype(np.int32),
         category=category.astype(np.int16),
         brand=brand.astype(np.int8),

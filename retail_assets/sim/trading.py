@@ -1,0 +1,209 @@
+"""The trading hours of a day: carts, checkout, allocation and stockout responses, slot by slot.
+
+Time moves in 15-minute slots. In each slot, in this order:
+1. online carts look at the shelves: a cart is *low inventory* when any of its lines' position
+   has at most ``low_inventory_threshold`` units available at that moment, and is abandoned with
+   probability base (+ increase when low);
+2. the slot's remaining requests compete for stock in random order (min(asked, left));
+3. customers who found an empty shelf respond: buy a substitute (same category, nearest price,
+   in stock here and now), come back on a later day, buy elsewhere, or give up.
+Every slot sees the stock the previous slots left, so "at that moment" is literal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from retail_assets.sim import catalog as cat
+from retail_assets.sim import inventory as inv
+from retail_assets.sim.demand import ORIGIN_DELAYED, ORIGIN_NEW, ORIGIN_RECOVERED_CART, ORIGIN_SUBSTITUTE, Requests
+
+RESPONSES = ("lost_to_competitor", "substitute", "delay", "no_purchase", "no_substitute", "lost_after_retry")
+LOST_TO_COMPETITOR, SUBSTITUTE, DELAY, NO_PURCHASE, NO_SUBSTITUTE, LOST_AFTER_RETRY = range(len(RESPONSES))
+NO_RESPONSE = -1
+DELAY_DAYS = (1, 7)  # a customer who comes back does so 1-7 days later
+# Line ids of derived requests carry their origin in high bits, so their random draws and sale
+# ids never collide with the day's own lines.
+ORIGIN_BITS = 52
+
+
+@dataclass(frozen=True)
+class Trading:
+    """Everything that happened in the shop today, aligned on ``requests``."""
+
+    requests: Requests  # today's requests followed by the substitutes they led to
+    positions: np.ndarray
+    granted: np.ndarray
+    available_before: np.ndarray
+    abandoned: np.ndarray  # cart line abandoned before checkout (not served, not lost)
+    cart_low: np.ndarray  # the line's cart was low inventory when the customer looked
+    line_low: np.ndarray  # the line's own position was low at that moment
+    response: np.ndarray  # RESPONSES code of a request that got nothing, else NO_RESPONSE
+    substitute_product: np.ndarray  # product index bought instead, -1 if none
+    retry_day: np.ndarray  # day the customer comes back, -1 if not
+
+    @property
+    def failed(self) -> np.ndarray:
+        return (self.granted == 0) & ~self.abandoned
+
+
+def derived_line_id(line_id: np.ndarray, origin: int, order_day: np.ndarray) -> np.ndarray:
+    """A line id for a request derived from another (retry, substitute, recovered cart)."""
+    return (line_id & ((1 << 40) - 1)) | ((order_day.astype(np.int64) & 0xFFF) << 40) | (np.int64(origin) << ORIGIN_BITS)
+
+
+def trade(sim, state: inv.InventoryState, requests: Requests, day: int) -> Trading:
+    """Run the day's trading over ``state`` (in place: on-hand and reserved units move)."""
+    config, streams = sim.config, sim.streams
+    n = len(requests)
+    positions = sim.positions_of(requests)
+    tie_break = streams.bits("arrival", day, requests.line_id) >> np.uint64(1)
+    granted = np.zeros(n, dtype=np.int32)
+    before = np.zeros(n, dtype=np.int32)
+    abandoned = np.zeros(n, dtype=bool)
+    cart_low = np.zeros(n, dtype=bool)
+    line_low = np.zeros(n, dtype=bool)
+    response = np.full(n, NO_RESPONSE, dtype=np.int8)
+    substitute_product = np.full(n, -1, dtype=np.int64)
+    retry_day = np.full(n, -1, dtype=np.int32)
+    substitutes: list[tuple[Requests, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    order = np.lexsort((tie_break, requests.time_slot))
+    slots = requests.time_slot[order]
+    bounds = np.flatnonzero(np.diff(slots)) + 1
+    for idx in np.split(order, bounds):
+        if len(idx) == 0:
+            continue
+        # 1. carts: abandon or check out, seeing the shelves as they are now
+        carts = idx[requests.is_cart[idx] & (requests.origin[idx] == ORIGIN_NEW)]
+        if len(carts):
+            low = state.available[positions[carts]] <= config.low_inventory_threshold
+            cart_ids, cart_of = np.unique(requests.order_number[carts], return_inverse=True)
+            any_low = np.bincount(cart_of, weights=low, minlength=len(cart_ids)) > 0
+            probability = config.cart_abandonment_base_rate + config.cart_abandonment_increase * any_low
+            gives_up = streams.uniform("abandon", day, cart_ids) < probability
+            abandoned[carts] = gives_up[cart_of]
+            cart_low[carts] = any_low[cart_of]
+            line_low[carts] = low
+        # 2. checkout: competing requests served in random order
+        serve = idx[~abandoned[idx]]
+        granted[serve], before[serve] = _serve(state, positions[serve], requests.take(serve), tie_break[serve])
+        # 3. empty shelves: the customer's response
+        failed = serve[granted[serve] == 0]
+        if len(failed):
+            subs = _respond(sim, state, requests, failed, positions, day, response, substitute_product, retry_day)
+            if subs is not None:
+                sub_requests, sub_positions = subs
+                sub_ties = streams.bits("arrival", day, sub_requests.line_id) >> np.uint64(1)
+                sub_granted, sub_before = _serve(state, sub_positions, sub_requests, sub_ties)
+                substitutes.append((sub_requests, sub_positions, sub_granted, sub_before))
+
+    if substitutes:
+        sub_requests = Requests.concat([s[0] for s in substitutes])
+        m = len(sub_requests)
+        requests = Requests.concat([requests, sub_requests])
+        positions = np.concatenate([positions, *[s[1] for s in substitutes]])
+        granted = np.concatenate([granted, *[s[2] for s in substitutes]])
+        before = np.concatenate([before, *[s[3] for s in substitutes]])
+        abandoned = np.concatenate([abandoned, np.zeros(m, dtype=bool)])
+        cart_low = np.concatenate([cart_low, np.zeros(m, dtype=bool)])
+        line_low = np.concatenate([line_low, np.zeros(m, dtype=bool)])
+        # A substitute that also finds the shelf empty is simply lost.
+        response = np.concatenate([response, np.where(granted[n:] == 0, NO_PURCHASE, NO_RESPONSE).astype(np.int8)])
+        substitute_product = np.concatenate([substitute_product, np.full(m, -1)])
+        retry_day = np.concatenate([retry_day, np.full(m, -1, dtype=np.int32)])
+    return Trading(requests, positions, granted, before, abandoned, cart_low, line_low, response,
+                   substitute_product, retry_day)
+
+
+def _serve(state: inv.InventoryState, positions, requests: Requests, priority) -> tuple[np.ndarray, np.ndarray]:
+    """Allocate, then move the units: pickups are reserved, everything else leaves the shelf."""
+    granted, before = inv.allocate(positions, requests.quantity, priority, state.available)
+    pickup = requests.fulfillment == cat.FULFILL_PICKUP
+    n_pos = len(state.on_hand)
+    state.on_hand -= inv.position_sums(positions, np.where(pickup, 0, granted), n_pos).astype(np.int32)
+    state.reserved += inv.position_sums(positions, np.where(pickup, granted, 0), n_pos).astype(np.int32)
+    return granted, before
+
+
+def _respond(sim, state, requests: Requests, failed, positions, day, response, substitute_product, retry_day):
+    """Draw each failed request's response; return the substitute requests to serve now."""
+    config, streams, world = sim.config, sim.streams, sim.world
+    ids = requests.line_id[failed]
+    first_try = requests.origin[failed] != ORIGIN_DELAYED
+    drawn = streams.choice("stockout_response", day, ids, np.cumsum(config.stockout_response_shares))
+    drawn = np.where(first_try, drawn, LOST_AFTER_RETRY)
+    drawn = np.where((requests.origin[failed] == ORIGIN_SUBSTITUTE) & (drawn != LOST_AFTER_RETRY), NO_PURCHASE, drawn)
+
+    wants_delay = drawn == DELAY
+    retry_day[failed[wants_delay]] = day + streams.integers("retry_day", day, ids[wants_delay], *DELAY_DAYS)
+
+    wants_substitute = np.flatnonzero(drawn == SUBSTITUTE)
+    result = None
+    if len(wants_substitute):
+        rows = failed[wants_substitute]
+        candidates = world.products.substitutes[requests.product[rows]]  # [rows, K], -1 = none
+        location = requests.location[rows]
+        candidate_positions = candidates * sim.n_locations + location[:, None]
+        in_stock = (candidates >= 0) & (state.available[np.where(candidates >= 0, candidate_positions, 0)] > 0)
+        has = in_stock.any(axis=1)
+        choice = candidates[np.arange(len(rows)), in_stock.argmax(axis=1)]
+        drawn[wants_substitute[~has]] = NO_SUBSTITUTE
+        chosen_rows = rows[has]
+        substitute_product[chosen_rows] = choice[has]
+        if len(chosen_rows):
+            products = choice[has]
+            base = requests.take(chosen_rows)
+            clearance = day >= world.products.clearance_from_day[products]
+            price = world.products.base_price[products] * np.where(clearance, 0.6, 1.0)
+            subs = base.replace(
+                product=products,
+                unit_price=np.round(price, 2),
+                is_clearance=clearance,
+                origin=np.full(len(products), ORIGIN_SUBSTITUTE, dtype=np.int8),
+                line_id=derived_line_id(base.line_id, ORIGIN_SUBSTITUTE, base.order_day),
+            )
+            result = (subs, products.astype(np.int64) * sim.n_locations + base.location)
+    response[failed] = drawn
+    return result
+
+
+def recovered_carts(sim, trading: Trading, day: int) -> tuple[Requests, np.ndarray]:
+    """Lines of abandoned carts whose recovery email brings the customer back, and their day."""
+    streams = sim.streams
+    rows = np.flatnonzero(trading.abandoned)
+    carts = trading.requests.order_number[rows]
+    recovery = cart_recovery(sim, carts, trading.requests.customer[rows], day)
+    back = recovery["is_recovered"]
+    rows, back_day = rows[back], recovery["recovery_day"][back]
+    base = trading.requests.take(rows)
+    slot = streams.choice("recovery_slot", day, base.line_id, np.cumsum(np.repeat(np.ones(24), 4)))
+    return base.replace(
+        time_slot=slot.astype(np.int16),
+        is_cart=np.zeros(len(rows), dtype=bool),
+        origin=np.full(len(rows), ORIGIN_RECOVERED_CART, dtype=np.int8),
+        line_id=derived_line_id(base.line_id, ORIGIN_RECOVERED_CART, base.order_day),
+        promotion=np.full(len(rows), sim.calendar.recovery_coupon_index, dtype=np.int16),
+        is_promotional=np.ones(len(rows), dtype=bool),
+        discount_rate=np.full(len(rows), RECOVERY_DISCOUNT),
+    ), back_day
+
+
+RECOVERY_DISCOUNT = 0.10
+RECOVERY_FUNNEL = (0.9, 0.45, 0.35, 0.55)  # sent (opted-in customers), opened, clicked, purchased
+RECOVERY_DELAY_DAYS = (1, 3)
+
+
+def cart_recovery(sim, carts: np.ndarray, customer: np.ndarray, day: int) -> dict[str, np.ndarray]:
+    """The recovery email funnel of abandoned carts (keyed by cart id, so every line agrees)."""
+    streams = sim.streams
+    sent_p, open_p, click_p, buy_p = RECOVERY_FUNNEL
+    sent = sim.world.customers.email_opt_in[customer] & (streams.uniform("recovery_sent", day, carts) < sent_p)
+    opened = sent & (streams.uniform("recovery_open", day, carts) < open_p)
+    clicked = opened & (streams.uniform("recovery_click", day, carts) < click_p)
+    recovered = clicked & (streams.uniform("recovery_buy", day, carts) < buy_p)
+    recovery_day = np.where(recovered, day + streams.integers("recovery_day", day, carts, *RECOVERY_DELAY_DAYS), -1)
+    return {"email_sent": sent, "email_opened": opened, "email_clicked": clicked, "is_recovered": recovered,
+            "recovery_day": recovery_day}
