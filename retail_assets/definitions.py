@@ -11,12 +11,13 @@ import dagster as dg
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets
 from retail_assets.defs.resources import SimulationResource
+from retail_assets.defs.rollups import build_rollup_assets
 
 DAILY_JOB = "daily_lakehouse"
 
 
 def build_definitions(config: SimulationConfig) -> dg.Definitions:
-    assets = build_assets(config)
+    assets = [*build_assets(config), *build_rollup_assets(config)]
     job = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.assets(*assets),

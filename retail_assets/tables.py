@@ -1,56 +1,26 @@
 """One declaration per table: column names, Arrow types, nullability and documentation.
 
 The single source of truth for the simulation's Arrow output, the Delta writer and the
-``dagster/column_schema`` metadata shown in the UI.
+``dagster/column_schema`` metadata shown in the UI. ``TABLES`` lists every table, the
+rollups declared in ``rollup_tables`` included.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import pyarrow as pa
-
-STRING, INT32, INT64, FLOAT64, BOOL, DATE = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_(), pa.date32()
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-ETL_TIMESTAMP = "etl_timestamp"  # the one column that differs between two runs of the same config
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: pa.DataType
-    description: str
-    nullable: bool = False
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    description: str
-    columns: tuple[Column, ...]
-    partition_column: str = "date_key"  # int32 YYYYMMDD of the Dagster partition holding the row
-
-    @property
-    def arrow_schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
-
-    @property
-    def generated_schema(self) -> pa.Schema:
-        """What the simulation produces: every column but etl_timestamp, which the writer stamps."""
-        schema = self.arrow_schema
-        return schema.remove(schema.get_field_index(ETL_TIMESTAMP))
-
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-
-def _lineage() -> tuple[Column, ...]:
-    return (
-        Column("source_system", STRING, "Name of the generator that produced the row."),
-        Column(ETL_TIMESTAMP, TIMESTAMP, "When the row was written (the only non-deterministic column)."),
-    )
-
+from retail_assets.rollup_tables import ROLLUP_TABLES
+from retail_assets.table_model import (  # noqa: F401  (re-exported: the declaration vocabulary)
+    BOOL,
+    DATE,
+    ETL_TIMESTAMP,
+    FLOAT64,
+    INT32,
+    INT64,
+    STRING,
+    TIMESTAMP,
+    Column,
+    Table,
+    lineage,
+)
 
 C = Column
 
@@ -93,7 +63,7 @@ GOLD_SALES_FACT = Table(
           "stockout) or substitute (bought instead of an out-of-stock product)."),
         C("pos_terminal_id", STRING, "Till of an in-store sale.", True),
         C("sales_associate_id", STRING, "Associate of an in-store sale.", True),
-        *_lineage(),
+        *lineage(),
     ),
 )
 
@@ -119,7 +89,7 @@ GOLD_LOST_SALES_FACT = Table(
           "no_substitute (wanted one, none in stock), lost_after_retry."),
         C("substitute_product_key", INT32, "Product bought instead (its sale is in gold_sales_fact).", True),
         C("retry_date_key", INT32, "Day the customer comes back for the product.", True),
-        *_lineage(),
+        *lineage(),
     ),
 )
 
@@ -150,7 +120,7 @@ GOLD_INVENTORY_FACT = Table(
         C("max_stock_level", INT32, "Order-up-to level of the replenishment policy."),
         C("last_replenishment_date", DATE, "Last day a replenishment order arrived.", True),
         C("next_replenishment_date", DATE, "Arrival day of the earliest open order.", True),
-        *_lineage(),
+        *lineage(),
     ),
 )
 
@@ -171,7 +141,7 @@ GOLD_INVENTORY_MOVEMENT_FACT = Table(
         C("unit_cost", FLOAT64, "Product unit cost."),
         C("total_cost", FLOAT64, "quantity x unit_cost (signed)."),
         C("reference_type", STRING, "purchase_order, transfer_order, sales, returns or cycle_count."),
-        *_lineage(),
+        *lineage(),
     ),
 )
 
@@ -200,7 +170,7 @@ GOLD_DEMAND_FORECAST_FACT = Table(
         C("demand_bias", FLOAT64, "(forecast - true demand) / true demand: the bias stockouts hide; NULL when no demand.", True),
         C("model_version", STRING, "Forecast model version."),
         C("model_type", STRING, "Forecast model family."),
-        *_lineage(),
+        *lineage(),
     ),
 )
 
@@ -212,6 +182,7 @@ GOLD_CART_ABANDONMENT_FACT = Table(
     (
         C("abandonment_id", INT64, "Unique: date_key x 10^9 + cart number."),
         C("cart_id", STRING, "C<date_key>-<cart number>; the order id the cart would have had is O<date_key>-<number>."),
+        C("session_id", STRING, "The web/app session in gold_customer_event_fact where the cart was filled."),
         C("customer_key", INT32, "FK gold_customer_dim."),
         C("date_key", INT32, "Day the cart was abandoned; the partition."),
         C("time_key", INT32, "Time the customer left (hhmm)."),
@@ -232,7 +203,43 @@ GOLD_CART_ABANDONMENT_FACT = Table(
         C("abandonment_stage", STRING, "cart, shipping or payment."),
         C("suspected_reason", STRING, "low_inventory (only on low-inventory carts), high_shipping (shipping stage), "
           "price_concern, comparison_shopping, technical_issue, payment_issue (payment stage)."),
-        *_lineage(),
+        *lineage(),
+    ),
+)
+
+GOLD_CUSTOMER_EVENT_FACT = Table(
+    "gold_customer_event_fact",
+    "Web and app clickstream: every online cart's session (its funnel ends at checkout_complete, or "
+    "where the cart was abandoned), recovered carts' sessions, and browse-only sessions. add_to_cart "
+    "events are labelled low_stock when the site showed the product as nearly sold out.",
+    (
+        C("event_id", STRING, "<session_id>-<position in the session>."),
+        C("session_id", STRING, "SES-<date_key>-<session number>."),
+        C("customer_key", INT32, "FK gold_customer_dim."),
+        C("date_key", INT32, "Day of the event; the partition."),
+        C("time_key", INT32, "FK gold_time_dim (hhmm)."),
+        C("event_timestamp", TIMESTAMP, "When the event happened (UTC)."),
+        C("channel_key", INT32, "FK gold_channel_dim (web, app, social, marketplace)."),
+        C("event_type", STRING, "page_view, search, filter_apply, product_view, size_guide_view, add_to_cart, "
+          "remove_from_cart, checkout_start, checkout_complete."),
+        C("event_category", STRING, "navigation, engagement, cart or checkout."),
+        C("event_action", STRING, "What the user did."),
+        C("event_label", STRING, "Product key, search term, low_stock, or the order id of a checkout.", True),
+        C("event_value", FLOAT64, "Line value of an add_to_cart, order value of a checkout_complete.", True),
+        C("product_key", INT32, "Product of product, size-guide and cart events.", True),
+        C("time_on_page_seconds", INT32, "Seconds spent on the page."),
+        C("bounce_flag", BOOL, "Single-page session."),
+        C("page_url", STRING, "Path of the page."),
+        C("referrer_url", STRING, "Where the session came from (NULL: direct).", True),
+        C("search_term", STRING, "Query of a search event.", True),
+        C("device_type", STRING, "desktop, mobile, tablet or app."),
+        C("browser", STRING, "Browser (App for the native apps)."),
+        C("operating_system", STRING, "Windows, macOS, iOS, Android or Linux."),
+        C("utm_source", STRING, "Campaign source (NULL: direct).", True),
+        C("utm_medium", STRING, "Campaign medium (NULL: direct).", True),
+        C("utm_campaign", STRING, "Campaign name (NULL: organic or direct).", True),
+        C("conversion_flag", BOOL, "The session ended with a checkout_complete."),
+        *lineage(),
     ),
 )
 
@@ -255,7 +262,7 @@ GOLD_STOCKOUT_EVENTS = Table(
         C("peak_season_flag", BOOL, "The spell touched the holiday or back-to-school peak."),
         C("restocked_date", DATE, "Day units were back on the shelf; NULL while open or if discontinued.", True),
         C("is_closed", BOOL, "TRUE on the final row of a spell."),
-        *_lineage(),
+        *lineage(),
     ),
 )
 
@@ -301,7 +308,7 @@ GOLD_CUSTOMER_DIM = Table(
         C("expiration_date", DATE, "SCD2: last day this version is valid; NULL while current.", True),
         C("is_current", BOOL, "SCD2: TRUE on the current version of the customer."),
         _effective_key("the customer"),
-        *_lineage(),
+        *lineage(),
     ),
     partition_column="effective_date_key",
 )
@@ -334,7 +341,7 @@ GOLD_PRODUCT_DIM = Table(
         C("sustainability_flag", BOOL, "Main material is organic cotton, linen or recycled polyester."),
         C("is_active", BOOL, "Still in the assortment after the last day of the configured range."),
         _effective_key("the product"),
-        *_lineage(),
+        *lineage(),
     ),
     partition_column="effective_date_key",
 )
@@ -363,7 +370,7 @@ GOLD_LOCATION_DIM = Table(
         C("opened_date", DATE, "Day the location opened."),
         C("is_active", BOOL, "Location is operating."),
         _effective_key("the location"),
-        *_lineage(),
+        *lineage(),
     ),
     partition_column="effective_date_key",
 )
@@ -394,7 +401,7 @@ GOLD_DATE_DIM = Table(
         C("is_sale_period", BOOL, "Inside a sale event window."),
         C("sale_event_name", STRING, "Sale event of the day (e.g. Black Friday Weekend); NULL outside sales.", True),
         _effective_key("the day"),
-        *_lineage(),
+        *lineage(),
     ),
     partition_column="effective_date_key",
 )
@@ -413,7 +420,7 @@ GOLD_CHANNEL_DIM = Table(
         C("is_owned", BOOL, "Channel operated by the retailer (not a third-party platform)."),
         C("commission_rate", FLOAT64, "Share of net sales paid to the platform (0 on owned channels)."),
         _effective_key("the channel"),
-        *_lineage(),
+        *lineage(),
     ),
     partition_column="effective_date_key",
 )
@@ -431,7 +438,7 @@ GOLD_TIME_DIM = Table(
         C("is_business_hours", BOOL, "Store opening hours, 10:00-20:59."),
         C("is_peak_hours", BOOL, "Lunch (12:00-13:59) or after-work (17:00-19:59) peak."),
         _effective_key("the time slot"),
-        *_lineage(),
+        *lineage(),
     ),
     partition_column="effective_date_key",
 )
@@ -452,5 +459,7 @@ TABLES: dict[str, Table] = {
         GOLD_INVENTORY_MOVEMENT_FACT,
         GOLD_DEMAND_FORECAST_FACT,
         GOLD_CART_ABANDONMENT_FACT,
+        GOLD_CUSTOMER_EVENT_FACT,
     )
 }
+TABLES.update(ROLLUP_TABLES)

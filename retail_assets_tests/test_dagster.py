@@ -11,6 +11,7 @@ from retail_assets.cli import materialize_range
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.definitions import DAILY_JOB, build_definitions
 from retail_assets.engine.local import CHAIN_TABLES
+from retail_assets.rollup_tables import ROLLUP_TABLES
 
 START = dt.date(2025, 1, 1)
 CHAIN = (*CHAIN_TABLES, "inventory_checkpoint")  # every table the engine writes per day, then the checkpoint
@@ -27,7 +28,8 @@ def test_definitions_load_from_the_code_location():
 
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(CHAIN) | set(DIMENSIONS)
+    expected = set(CHAIN) | set(DIMENSIONS) | set(ROLLUP_TABLES)
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == expected
     assert defs.resolve_job_def(DAILY_JOB) is not None
 
 

@@ -36,7 +36,7 @@ def column_schema(name: str) -> dg.TableSchema:
     )
 
 
-def _table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.AssetSpec:
+def table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.AssetSpec:
     declared = tables.TABLES[name]
     return dg.AssetSpec(
         key=name,
@@ -56,7 +56,7 @@ def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
 
 def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     partitions = daily_partitions(config)
-    dimension_specs = [_table_spec(name, "dimensions") for name in DIMENSION_BUILDERS]
+    dimension_specs = [table_spec(name, "dimensions") for name in DIMENSION_BUILDERS]
     dimension_keys = [spec.key for spec in dimension_specs]
 
     @dg.multi_asset(
@@ -83,7 +83,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
                 },
             )
 
-    chain_specs = [_table_spec(name, "daily_chain", deps=dimension_keys) for name in CHAIN_TABLES]
+    chain_specs = [table_spec(name, "daily_chain", deps=dimension_keys) for name in CHAIN_TABLES]
     checkpoint_spec = dg.AssetSpec(
         key=CHECKPOINT_KEY,
         description="Full inventory state at the end of the day (positions, open orders, scheduled "

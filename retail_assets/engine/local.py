@@ -46,6 +46,7 @@ CHAIN_TABLES = {
     "gold_inventory_movement_fact": "movements",
     "gold_demand_forecast_fact": "demand_forecasts",
     "gold_cart_abandonment_fact": "cart_abandonments",
+    "gold_customer_event_fact": "customer_events",
 }
 MAX_BATCH_DAYS = 14
 MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory

@@ -31,6 +31,7 @@ from retail_assets.sim.demand import (
     generate_requests,
     split_due_requests,
 )
+from retail_assets.sim.clickstream import sessions_and_events
 from retail_assets.sim.trading import Trading, derived_line_id, recovered_carts, trade
 from retail_assets.sim.rng import Streams
 from retail_assets.sim.timeline import DayCalendar
@@ -62,6 +63,7 @@ class DayTables:
     movements: pa.Table
     demand_forecasts: pa.Table
     cart_abandonments: pa.Table
+    customer_events: pa.Table
 
 
 class Simulator:
@@ -226,6 +228,7 @@ class Simulator:
         return DayTables(
             day=day, date_key=date_key, sales=sales, lost_sales=lost, inventory=snapshot, stockout_events=spells,
             movements=movements, demand_forecasts=forecasts, cart_abandonments=carts,
+            customer_events=sessions_and_events(self, trading, day),
         )
 
     # ------------------------------------------------------------------ helpers

@@ -52,27 +52,29 @@ def split_due(scheduled: pa.Table, day: int) -> tuple[pa.Table, pa.Table]:
     return scheduled.filter(pc.equal(due_day, day)), scheduled.filter(pc.greater(due_day, day))
 
 
-def _text(values) -> pa.Array:
+def as_text(values) -> pa.Array:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.cast(pa.string())
     return pa.array(values).cast(pa.string())
 
 
-def _join(*parts) -> pa.Array:
+def join_text(*parts) -> pa.Array:
     """Concatenate string literals and arrays element-wise."""
-    return pc.binary_join_element_wise(*[p if isinstance(p, str) else _text(p) for p in parts], "")
+    return pc.binary_join_element_wise(*[p if isinstance(p, str) else as_text(p) for p in parts], "")
 
 
-def _vocab(vocabulary, codes: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+def vocab(vocabulary, codes: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     taken = pa.array(list(vocabulary), pa.string()).take(pa.array(np.where(codes < 0, 0, codes)))
     if valid is None:
         return taken
     return pc.if_else(pa.array(valid), taken, pa.scalar(None, pa.string()))
 
 
-def _time_key(slot: np.ndarray) -> np.ndarray:
+def time_key_of(slot: np.ndarray) -> np.ndarray:
     return ((slot // 4) * 100 + (slot % 4) * 15).astype(np.int32)
 
 
-def _money(values: np.ndarray) -> np.ndarray:
+def money(values: np.ndarray) -> np.ndarray:
     return np.round(values, 2)
 
 
@@ -99,29 +101,29 @@ def sale_rows(
     transaction_day = np.where(is_pickup, collect_key, date_key)
 
     unit_price = requests.unit_price[keep]
-    revenue = _money(quantity * unit_price)
-    discount = _money(revenue * requests.discount_rate[keep])
-    net = _money(revenue - discount)
+    revenue = money(quantity * unit_price)
+    discount = money(revenue * requests.discount_rate[keep])
+    net = money(revenue - discount)
     unit_cost = world.products.unit_cost[product]
     in_store = fulfillment == cat.FULFILL_IN_STORE
     location_key = world.locations.key[location]
     promotion = requests.promotion[keep]
     terminal = sim.streams.integers("terminal", day, line_id, 1, TERMINALS_PER_STORE)
     associate = sim.streams.integers("associate", day, line_id, 1, ASSOCIATES_PER_STORE)
-    location_code = pc.utf8_lpad(_text(location_key), 3, "0")
+    location_code = pc.utf8_lpad(as_text(location_key), 3, "0")
     order_key = calendar.date_keys(requests.order_day[keep])
-    order_id = _join("O", order_key, "-", order_number)
+    order_id = join_text("O", order_key, "-", order_number)
     columns = {
-        "sale_id": _join("S", order_key, "-", order_number, "-", line_number),
-        "transaction_id": _join("T", transaction_day, "-", order_key, "-", order_number),
+        "sale_id": join_text("S", order_key, "-", order_number, "-", line_number),
+        "transaction_id": join_text("T", transaction_day, "-", order_key, "-", order_number),
         "order_id": order_id,
-        "line_item_id": _text(line_number),
+        "line_item_id": as_text(line_number),
         "customer_key": world.customers.key[requests.customer[keep]],
         "product_key": world.products.key[product],
         "location_key": location_key,
         "date_key": transaction_day.astype(np.int32),
         "order_date_key": order_key,
-        "time_key": _time_key(slot),
+        "time_key": time_key_of(slot),
         "channel_key": (requests.channel[keep] + 1).astype(np.int32),
         "quantity_sold": quantity.astype(np.int32),
         "quantity_requested": requests.quantity[keep],
@@ -129,9 +131,9 @@ def sale_rows(
         "revenue": revenue,
         "discount_amount": discount,
         "net_sales_amount": net,
-        "tax_amount": _money(net * sim.tax_rate[location]),
+        "tax_amount": money(net * sim.tax_rate[location]),
         "unit_cost": unit_cost,
-        "gross_margin": _money(net - quantity * unit_cost),
+        "gross_margin": money(net - quantity * unit_cost),
         "is_return": np.zeros(len(keep), dtype=bool),
         "original_sale_id": pa.nulls(len(keep), pa.string()),
         "return_restocked_date_key": pa.nulls(len(keep), pa.int32()),
@@ -140,12 +142,12 @@ def sale_rows(
         "is_exchange": np.zeros(len(keep), dtype=bool),
         "is_promotional": promotion >= 0,
         "is_clearance": requests.is_clearance[keep],
-        "promotion_code": _vocab(calendar.promotion_codes, promotion, promotion >= 0),
-        "payment_method": _vocab(cat.PAYMENT_METHODS, requests.payment[keep]),
-        "fulfillment_type": _vocab(cat.FULFILLMENT_TYPES, fulfillment),
-        "request_origin": _vocab(ORIGINS, requests.origin[keep]),
-        "pos_terminal_id": pc.if_else(pa.array(in_store), _join("POS-", location_code, "-", terminal), None),
-        "sales_associate_id": pc.if_else(pa.array(in_store), _join("SA-", location_code, "-", associate), None),
+        "promotion_code": vocab(calendar.promotion_codes, promotion, promotion >= 0),
+        "payment_method": vocab(cat.PAYMENT_METHODS, requests.payment[keep]),
+        "fulfillment_type": vocab(cat.FULFILLMENT_TYPES, fulfillment),
+        "request_origin": vocab(ORIGINS, requests.origin[keep]),
+        "pos_terminal_id": pc.if_else(pa.array(in_store), join_text("POS-", location_code, "-", terminal), None),
+        "sales_associate_id": pc.if_else(pa.array(in_store), join_text("SA-", location_code, "-", associate), None),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, len(keep)),
         "line_id": line_id,
         "due_day": np.where(is_pickup, day + 1, day).astype(np.int32),
@@ -188,10 +190,10 @@ def decide_returns(sim: "Simulator", sold: pa.Table, day: int) -> pa.Table:
         columns[name] = pc.negate(original.column(name))
     original_id = original.column("sale_id")
     columns.update(
-        sale_id=_join("R", return_key, "-", original_id),
-        transaction_id=_join("RT", return_key, "-", original.column("order_id")),
+        sale_id=join_text("R", return_key, "-", original_id),
+        transaction_id=join_text("RT", return_key, "-", original.column("order_id")),
         date_key=return_key,
-        time_key=_time_key(slot),
+        time_key=time_key_of(slot),
         is_return=np.ones(len(returned), dtype=bool),
         original_sale_id=original_id,
         return_restocked_date_key=sim.calendar.date_keys(restock_day),
@@ -223,20 +225,20 @@ def lost_sales(sim, trading, day: int) -> pa.Table:
     retry = trading.retry_day[lost]
     columns = {
         "date_key": np.full(n, date_key, dtype=np.int32),
-        "time_key": _time_key(requests.time_slot),
-        "order_id": _join("O", calendar.date_keys(requests.order_day), "-", requests.order_number),
-        "line_item_id": _text(requests.line_number),
+        "time_key": time_key_of(requests.time_slot),
+        "order_id": join_text("O", calendar.date_keys(requests.order_day), "-", requests.order_number),
+        "line_item_id": as_text(requests.line_number),
         "customer_key": world.customers.key[requests.customer],
         "product_key": world.products.key[requests.product],
         "location_key": world.locations.key[requests.location],
         "channel_key": (requests.channel + 1).astype(np.int32),
-        "fulfillment_type": _vocab(cat.FULFILLMENT_TYPES, requests.fulfillment),
+        "fulfillment_type": vocab(cat.FULFILLMENT_TYPES, requests.fulfillment),
         "quantity_requested": requests.quantity,
         "unit_price": requests.unit_price,
-        "lost_revenue": _money(requests.quantity * requests.unit_price),
+        "lost_revenue": money(requests.quantity * requests.unit_price),
         "reason": pa.repeat("out_of_stock", n),
-        "request_origin": _vocab(ORIGINS, requests.origin),
-        "stockout_response": _vocab(RESPONSES, trading.response[lost]),
+        "request_origin": vocab(ORIGINS, requests.origin),
+        "stockout_response": vocab(RESPONSES, trading.response[lost]),
         "substitute_product_key": pa.array(world.products.key[np.maximum(substitute, 0)], mask=substitute < 0),
         "retry_date_key": pa.array(calendar.date_keys(np.where(retry >= 0, retry, day)), mask=retry < 0),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
@@ -295,8 +297,8 @@ def inventory_snapshot(sim, state, day, is_stockout, flows: PositionFlows) -> pa
         "units_sold": flows.sold[rows].astype(np.int32),
         "units_restocked": flows.restocked[rows],
         "units_adjusted": flows.adjusted[rows].astype(np.int32),
-        "total_value": _money(on_hand * products.unit_cost[product]),
-        "total_value_retail": _money(on_hand * selling),
+        "total_value": money(on_hand * products.unit_cost[product]),
+        "total_value_retail": money(on_hand * selling),
         "days_of_supply": pa.array(np.round(days_of_supply, 1), mask=sales_rate < MIN_SALES_RATE),
         "is_stockout": is_stockout[rows],
         "stockout_duration_days": state.stockout_days[rows],
@@ -357,9 +359,9 @@ def _movement_rows(sim, day, rows, quantity, movement_type, reason, reference, f
     def keys(locations):
         return pa.nulls(n, pa.int32()) if locations is None else world.locations.key[locations]
 
-    movement_id = _join("MV-", np.full(n, date_key), f"-{movement_type}-", product_key, "-", location_key)
+    movement_id = join_text("MV-", np.full(n, date_key), f"-{movement_type}-", product_key, "-", location_key)
     if to_location is not None and from_location is not None:
-        movement_id = _join(movement_id, "-", world.locations.key[to_location])
+        movement_id = join_text(movement_id, "-", world.locations.key[to_location])
     columns = {
         "movement_id": movement_id,
         "date_key": np.full(n, date_key, dtype=np.int32),
@@ -371,7 +373,7 @@ def _movement_rows(sim, day, rows, quantity, movement_type, reason, reference, f
         "movement_reason": pa.repeat(reason, n),
         "quantity": np.asarray(quantity, dtype=np.int32),
         "unit_cost": unit_cost,
-        "total_cost": _money(quantity * unit_cost),
+        "total_cost": money(quantity * unit_cost),
         "reference_type": pa.repeat(reference, n),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
@@ -390,7 +392,7 @@ def stockout_spells(sim, day, rows, start_day, last_day, restocked, state) -> pa
     end_day = np.full(n, last_day if is_closed else inv.NO_DAY, dtype=np.int64)
     restocked_day = np.where(restocked, day, inv.NO_DAY) if is_closed else np.full(n, inv.NO_DAY)
     columns = {
-        "stockout_id": _join("SO-", product_key, "-", location_key, "-", calendar.date_keys(start_day)),
+        "stockout_id": join_text("SO-", product_key, "-", location_key, "-", calendar.date_keys(start_day)),
         "product_key": product_key,
         "location_key": location_key,
         "date_key": np.full(n, calendar.date_key(day), dtype=np.int32),
@@ -399,7 +401,7 @@ def stockout_spells(sim, day, rows, start_day, last_day, restocked, state) -> pa
         "stockout_duration_days": ((last_day if is_closed else day) - start_day + 1).astype(np.int32),
         "lost_sales_attempts": state.spell_attempts[rows],
         "lost_sales_quantity": state.spell_lost_units[rows],
-        "lost_sales_revenue": _money(state.spell_lost_revenue[rows]),
+        "lost_sales_revenue": money(state.spell_lost_revenue[rows]),
         "peak_season_flag": state.spell_peak[rows],
         "restocked_date": _day_to_date32(restocked_day, epoch),
         "is_closed": np.full(n, is_closed),
@@ -432,19 +434,19 @@ def demand_forecasts(sim, day, rows, forecast, spread, sold, demanded) -> pa.Tab
     error = np.abs(predicted - actual)
     mape = _ratio(error, actual)
     columns = {
-        "forecast_id": _join("FC-", np.full(n, date_key), "-", product_key, "-", location_key),
+        "forecast_id": join_text("FC-", np.full(n, date_key), "-", product_key, "-", location_key),
         "product_key": product_key,
         "location_key": location_key,
         "date_key": np.full(n, date_key, dtype=np.int32),
         "forecast_date_key": np.full(n, calendar.date_key(day - 1), dtype=np.int32),
         "forecast_quantity": np.round(predicted, 3),
-        "forecast_revenue": _money(predicted * price),
+        "forecast_revenue": money(predicted * price),
         "lower_confidence_bound": np.round(np.maximum(predicted - FORECAST_Z * deviation, 0.0), 3),
         "upper_confidence_bound": np.round(predicted + FORECAST_Z * deviation, 3),
         "confidence_level": np.full(n, FORECAST_CONFIDENCE),
         "actual_quantity": actual.astype(np.int32),
         "actual_demand": demand.astype(np.int32),
-        "actual_revenue": _money(actual * price),
+        "actual_revenue": money(actual * price),
         "forecast_accuracy": pc.max_element_wise(pc.subtract(pa.scalar(1.0), mape), pa.scalar(0.0)),
         "mape": mape,
         "bias": _ratio(predicted - actual, actual),
@@ -474,6 +476,7 @@ MINUTES_IN_CART_MEDIAN = 12.0
 
 def abandoned_carts(sim, trading, day: int) -> pa.Table:
     """One row per cart abandoned today, built from its lines at the day's prices."""
+    from retail_assets.sim.clickstream import session_ids, session_number
     from retail_assets.sim.trading import RECOVERY_DISCOUNT, cart_recovery
 
     world, calendar, streams = sim.world, sim.calendar, sim.streams
@@ -497,13 +500,14 @@ def abandoned_carts(sim, trading, day: int) -> pa.Table:
     minutes = MINUTES_IN_CART_MEDIAN * np.exp(0.8 * streams.normal("minutes_in_cart", day, carts))
     columns = {
         "abandonment_id": np.int64(date_key) * 1_000_000_000 + carts,
-        "cart_id": _join("C", np.full(n, date_key), "-", carts),
+        "cart_id": join_text("C", np.full(n, date_key), "-", carts),
+        "session_id": session_ids(date_key, session_number(carts, np.full(n, day), day)),
         "customer_key": world.customers.key[customer],
         "date_key": np.full(n, date_key, dtype=np.int32),
-        "time_key": _time_key(requests.time_slot[first]),
+        "time_key": time_key_of(requests.time_slot[first]),
         "channel_key": (requests.channel[first] + 1).astype(np.int32),
         "product_key": world.products.key[requests.product[top_line]],
-        "cart_value": _money(cart_value),
+        "cart_value": money(cart_value),
         "items_count": np.bincount(cart_of, weights=requests.quantity, minlength=n).astype(np.int32),
         "line_count": np.bincount(cart_of, minlength=n).astype(np.int32),
         "minutes_in_cart": np.maximum(np.round(minutes), 1).astype(np.int32),
@@ -515,9 +519,9 @@ def abandoned_carts(sim, trading, day: int) -> pa.Table:
         "is_recovered": recovered,
         "recovery_date_key": pa.array(calendar.date_keys(np.where(recovered, recovery["recovery_day"], day)),
                                       mask=~recovered),
-        "recovery_revenue": _money(np.where(recovered, cart_value * (1 - RECOVERY_DISCOUNT), 0.0)),
-        "abandonment_stage": _vocab(ABANDONMENT_STAGES, stage),
-        "suspected_reason": _vocab(SUSPECTED_REASONS, reason),
+        "recovery_revenue": money(np.where(recovered, cart_value * (1 - RECOVERY_DISCOUNT), 0.0)),
+        "abandonment_stage": vocab(ABANDONMENT_STAGES, stage),
+        "suspected_reason": vocab(SUSPECTED_REASONS, reason),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
     return pa.Table.from_pydict(columns, schema=tables.GOLD_CART_ABANDONMENT_FACT.generated_schema)

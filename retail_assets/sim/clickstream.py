@@ -1,0 +1,230 @@
+"""Web and app sessions behind the day's online carts, plus browsing that buys nothing.
+
+Every online cart (checked out or abandoned) and every recovered cart has a session whose
+funnel ends where the cart did; browse-only sessions add the traffic that never reaches a
+cart (``events_per_day`` of it). Events of a session are laid out by funnel step counts and
+expanded with ``np.repeat``: no per-event Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retail_assets import tables
+from retail_assets.sim import catalog as cat
+from retail_assets.sim.demand import ORIGIN_NEW, ORIGIN_RECOVERED_CART, SLOT_CUMULATIVE, product_weights
+from retail_assets.sim.records import ABANDONMENT_STAGE_PROBS, as_text, join_text, money, time_key_of, vocab
+
+EVENT_TYPES = (
+    "page_view", "search", "filter_apply", "product_view", "size_guide_view", "add_to_cart", "remove_from_cart",
+    "checkout_start", "checkout_complete",
+)
+(PAGE_VIEW, SEARCH, FILTER, PRODUCT_VIEW, SIZE_GUIDE, ADD_TO_CART, REMOVE, CHECKOUT_START,
+ CHECKOUT_COMPLETE) = range(len(EVENT_TYPES))
+EVENT_CATEGORY = ("navigation", "engagement", "engagement", "engagement", "engagement", "cart", "cart", "checkout",
+                  "checkout")
+BROWSE_EVENTS_PER_SESSION = 3.5  # mean events of a browse-only session (bounces included)
+BOUNCE_SHARE = 0.35
+TIME_ON_PAGE_MEDIAN = 40.0  # seconds
+# Device, browser and operating system by channel (index into the tuples below).
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "app")
+BROWSERS = ("Chrome", "Safari", "Edge", "Firefox", "Samsung Internet", "App")
+OPERATING_SYSTEMS = ("Windows", "macOS", "iOS", "Android", "Linux")
+# Traffic sources: (referrer, utm_source, utm_medium, utm_campaign or None), with shares.
+TRAFFIC_SOURCES = (
+    ("https://www.google.com/", "google", "organic", None),
+    ("https://www.google.com/", "google", "cpc", "brand_search"),
+    ("https://www.instagram.com/", "instagram", "social", "new_season"),
+    ("https://www.facebook.com/", "facebook", "social", "retargeting"),
+    ("https://mail.example.com/", "newsletter", "email", "weekly_edit"),
+    (None, None, None, None),
+)
+TRAFFIC_SHARES = np.array([0.30, 0.15, 0.12, 0.10, 0.10, 0.23])
+RECOVERY_SOURCE = ("https://mail.example.com/", "crm", "email", "cart_recovery")
+
+
+def session_number(order_number: np.ndarray, order_day: np.ndarray, day: int) -> np.ndarray:
+    """Session of a cart: its order number, tagged with how many days ago the cart was filled."""
+    return order_number * 8192 + (day - order_day) % 8192
+
+
+def session_ids(date_key: int, number: np.ndarray) -> pa.Array:
+    return join_text("SES-", np.full(len(number), date_key), "-", number)
+
+
+def _device(channel: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Device, browser and OS codes of sessions on ``channel`` (app channels: the app itself)."""
+    code = np.array([c.code for c in cat.CHANNELS])[channel]
+    ios = code == "APP_IOS"
+    android = (code == "APP_ANDROID") | (code == "SOCIAL_FB") & (u < 0.45)
+    mobile_web = (code == "WEB_MOBILE") | (code == "SOCIAL_FB") & (u >= 0.45) | (code == "MARKETPLACE_AMAZON") & (u < 0.6)
+    device = np.where(ios | (code == "APP_ANDROID"), 3, np.where(mobile_web, 1, 0))
+    device = np.where(mobile_web & (u > 0.9), 2, device)
+    os_ = np.where(ios, 2, np.where(android, 3, np.where(mobile_web, np.where(u < 0.55, 2, 3),
+                                                         np.where(u < 0.7, 0, np.where(u < 0.95, 1, 4)))))
+    browser = np.where(device == 3, 5, np.where(os_ == 2, 1, np.where(os_ == 1, np.where(u < 0.4, 1, 0),
+                                                                       np.where(u < 0.75, 0, np.where(u < 0.9, 2, 3)))))
+    return device, browser, os_
+
+
+def sessions_and_events(sim, trading, day: int) -> pa.Table:
+    """The day's clickstream events (schema of gold_customer_event_fact)."""
+    world, streams, calendar = sim.world, sim.streams, sim.calendar
+    requests = trading.requests
+    cart_lines = np.flatnonzero(requests.is_cart & (requests.origin == ORIGIN_NEW))
+    recovered_lines = np.flatnonzero(requests.origin == ORIGIN_RECOVERED_CART)
+    lines = np.concatenate([cart_lines, recovered_lines])
+    session_key = session_number(requests.order_number[lines], requests.order_day[lines], day)
+    sessions, first, line_session = np.unique(session_key, return_index=True, return_inverse=True)
+    first_line = lines[first]
+    n_cart = len(sessions)
+    line_count = np.bincount(line_session, minlength=n_cart)
+    converted = np.bincount(line_session, weights=~trading.abandoned[lines], minlength=n_cart) > 0
+    recovered = requests.origin[first_line] == ORIGIN_RECOVERED_CART
+    stage = streams.choice("abandon_stage", day, requests.order_number[first_line], np.cumsum(ABANDONMENT_STAGE_PROBS))
+    reached_checkout = converted | (stage > 0)
+
+    # Browse-only sessions: customers already acquired, looking at the day's products.
+    n_browse = int(sim.config.scale.events_per_day / BROWSE_EVENTS_PER_SESSION)
+    browse_ids = np.arange(n_browse, dtype=np.int64)
+    browse_customer = streams.integers("browse_customer", day, browse_ids, 0, len(world.customers) - 1)
+    browse_customer = browse_customer[world.customers.acquisition_day[browse_customer] <= day]
+    n_browse = len(browse_customer)
+    browse_ids = browse_ids[:n_browse]
+
+    n = n_cart + n_browse
+    ids = np.concatenate([sessions, (1 << 50) + browse_ids])
+    customer = np.concatenate([requests.customer[first_line], browse_customer])
+    channel = np.concatenate([requests.channel[first_line],
+                              world.customers.preferred_channel[browse_customer]]).astype(np.int64)
+    channel = np.where(np.array([c.channel_category == "physical" for c in cat.CHANNELS])[channel], 1, channel)
+    slot = np.concatenate([requests.time_slot[first_line],
+                           streams.choice("browse_slot", day, browse_ids, SLOT_CUMULATIVE[False])])
+
+    # Funnel step counts per session (columns in EVENT_TYPES order).
+    counts = np.zeros((n, len(EVENT_TYPES)), dtype=np.int64)
+    bounce = np.zeros(n, dtype=bool)
+    bounce[n_cart:] = streams.uniform("bounce", day, ids[n_cart:]) < BOUNCE_SHARE
+    counts[:, PAGE_VIEW] = np.where(bounce, 1, 1 + streams.integers("pages", day, ids, 0, 3))
+    engaged = ~bounce
+    counts[:, SEARCH] = engaged & (streams.uniform("search", day, ids) < 0.45)
+    counts[:, FILTER] = engaged & (streams.uniform("filter", day, ids) < 0.3)
+    cart_lines_of = np.concatenate([line_count, np.zeros(n_browse, dtype=np.int64)])
+    counts[:, PRODUCT_VIEW] = np.where(engaged, cart_lines_of + streams.integers("extra_views", day, ids, 0, 3), 0)
+    counts[:, SIZE_GUIDE] = engaged & (streams.uniform("size_guide", day, ids) < 0.25)
+    counts[:, ADD_TO_CART] = cart_lines_of
+    counts[:, REMOVE] = (cart_lines_of > 1) & (streams.uniform("remove", day, ids) < 0.1)
+    counts[:n_cart, CHECKOUT_START] = reached_checkout
+    counts[:n_cart, CHECKOUT_COMPLETE] = converted
+
+    per_session = counts.sum(axis=1)
+    flat = counts.ravel()
+    event_session = np.repeat(np.arange(n), per_session)
+    event_type = np.repeat(np.tile(np.arange(len(EVENT_TYPES)), n), flat)
+    n_events = len(event_type)
+    session_first_event = np.cumsum(per_session) - per_session
+    step_index = np.arange(n_events) - np.repeat(np.cumsum(flat) - flat, flat)  # rank within its funnel step
+    position = np.arange(n_events) - session_first_event[event_session]  # rank within the session
+    event_ids = ids[event_session] * 64 + position
+
+    # Products: cart lines for their views and add-to-carts, the day's popular products otherwise.
+    weights, _ = product_weights(world, day, calendar)
+    random_product = streams.choice("viewed_product", day, event_ids, np.cumsum(weights))
+    lines_by_session = lines[np.argsort(line_session, kind="stable")]
+    line_start = np.concatenate([np.cumsum(line_count) - line_count, np.zeros(n_browse, dtype=np.int64)])
+    is_line_event = np.isin(event_type, (PRODUCT_VIEW, ADD_TO_CART, REMOVE)) & (step_index < cart_lines_of[event_session])
+    line_row = np.zeros(n_events, dtype=np.int64)
+    line_row[is_line_event] = lines_by_session[line_start[event_session[is_line_event]] + step_index[is_line_event]]
+    product = np.where(is_line_event, requests.product[line_row], random_product)
+    has_product = np.isin(event_type, (PRODUCT_VIEW, SIZE_GUIDE, ADD_TO_CART, REMOVE))
+    line_value = requests.quantity[line_row] * requests.unit_price[line_row]
+    adds = is_line_event & (event_type == ADD_TO_CART)
+    low_stock = adds & trading.line_low[line_row]
+    order_value = np.concatenate([
+        np.bincount(line_session, weights=(requests.quantity * requests.unit_price)[lines], minlength=n_cart),
+        np.zeros(n_browse),
+    ])
+    completes = event_type == CHECKOUT_COMPLETE
+    event_value = np.where(completes, order_value[event_session], line_value)
+
+    # Time: a session ends in its cart's slot (the checkout); pages take lognormal seconds.
+    seconds_on_page = np.maximum(
+        np.round(TIME_ON_PAGE_MEDIAN * np.exp(0.7 * streams.normal("time_on_page", day, event_ids))), 2
+    ).astype(np.int64)
+    before = np.cumsum(seconds_on_page) - seconds_on_page
+    elapsed = before - before[session_first_event][event_session]
+    session_seconds = np.bincount(event_session, weights=seconds_on_page, minlength=n).astype(np.int64)
+    end = slot.astype(np.int64) * 900 + streams.integers("slot_offset", day, ids, 0, 899)
+    start = np.maximum(end - session_seconds, 0)
+    at = np.minimum(start[event_session] + elapsed, 86_399)
+
+    sources = TRAFFIC_SOURCES + (RECOVERY_SOURCE,)
+    source = streams.choice("traffic", day, ids, np.cumsum(TRAFFIC_SHARES))
+    source = np.where(np.concatenate([recovered, np.zeros(n_browse, dtype=bool)]), len(TRAFFIC_SOURCES), source)
+    device, browser, os_ = _device(channel, streams.uniform("device", day, ids))
+    date_key = calendar.date_key(day)
+    midnight_us = int(dt.datetime.combine(calendar.date(day), dt.time(), tzinfo=dt.timezone.utc).timestamp()) * 10**6
+    session_id = session_ids(date_key, ids).take(pa.array(event_session))
+    product_key = world.products.key[product]
+    search_term = vocab(cat.CATEGORY_LEVEL_3, world.products.category[product], event_type == SEARCH)
+    order_id = join_text("O", calendar.date_keys(requests.order_day[first_line]), "-", requests.order_number[first_line])
+    label = pc.if_else(
+        pa.array(has_product), as_text(product_key), pc.if_else(pa.array(event_type == SEARCH), search_term, None)
+    )
+    label = pc.if_else(pa.array(low_stock), "low_stock", label)
+    if n_cart:
+        completed_order = order_id.take(pa.array(np.minimum(event_session, n_cart - 1)))
+        label = pc.if_else(pa.array(completes), completed_order, label)
+    converted_all = np.concatenate([converted, np.zeros(n_browse, dtype=bool)])
+
+    def source_field(column: int) -> pa.Array:
+        return pa.array([s[column] for s in sources], pa.string()).take(pa.array(source[event_session]))
+
+    columns = {
+        "event_id": join_text(session_id, "-", position),
+        "session_id": session_id,
+        "customer_key": world.customers.key[customer[event_session]],
+        "date_key": np.full(n_events, date_key, dtype=np.int32),
+        "time_key": time_key_of(at // 900),
+        "event_timestamp": pa.array(midnight_us + at * 10**6, pa.int64()).cast(tables.TIMESTAMP),
+        "channel_key": (channel[event_session] + 1).astype(np.int32),
+        "event_type": vocab(EVENT_TYPES, event_type),
+        "event_category": vocab(EVENT_CATEGORY, event_type),
+        "event_action": vocab(EVENT_ACTIONS, event_type),
+        "event_label": label,
+        "event_value": pa.array(money(np.where(completes | adds, event_value, 0.0)), mask=~(completes | adds)),
+        "product_key": pa.array(product_key, mask=~has_product),
+        "time_on_page_seconds": seconds_on_page.astype(np.int32),
+        "bounce_flag": bounce[event_session],
+        "page_url": _page_urls(event_type, product_key, world.products.category[product]),
+        "referrer_url": source_field(0),
+        "search_term": search_term,
+        "device_type": vocab(DEVICE_TYPES, device[event_session]),
+        "browser": vocab(BROWSERS, browser[event_session]),
+        "operating_system": vocab(OPERATING_SYSTEMS, os_[event_session]),
+        "utm_source": source_field(1),
+        "utm_medium": source_field(2),
+        "utm_campaign": source_field(3),
+        "conversion_flag": converted_all[event_session],
+        "source_system": pa.repeat(cat.SOURCE_SYSTEM, n_events),
+    }
+    return pa.Table.from_pydict(columns, schema=tables.GOLD_CUSTOMER_EVENT_FACT.generated_schema)
+
+
+EVENT_ACTIONS = ("view", "search", "filter", "view_product", "open_size_guide", "add", "remove", "begin_checkout",
+                 "purchase")
+STEP_PAGES = ("/", "/search", "/c/", "/p/", "/p/", "/cart", "/cart", "/checkout", "/checkout/complete")
+
+
+def _page_urls(event_type: np.ndarray, product_key: np.ndarray, category: np.ndarray) -> pa.Array:
+    """Page of each event: product pages carry the product, listings their category."""
+    base = vocab(STEP_PAGES, event_type)
+    slug = pc.utf8_lower(pc.replace_substring(vocab(cat.CATEGORY_LEVEL_3, category), " ", "-"))
+    on_product = pa.array(np.isin(event_type, (PRODUCT_VIEW, SIZE_GUIDE)))
+    on_listing = pa.array(event_type == FILTER)
+    url = pc.if_else(on_product, join_text(base, product_key), base)
+    return pc.if_else(on_listing, join_text(base, slug), url)
