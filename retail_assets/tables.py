@@ -61,6 +61,9 @@ GOLD_SALES_FACT = Table(
         C("fulfillment_type", STRING, "in_store, ship, pickup or same_day."),
         C("request_origin", STRING, "new, recovered_cart (recovery email), delayed_retry (came back after a "
           "stockout) or substitute (bought instead of an out-of-stock product)."),
+        C("size", STRING, "Size ordered (XS-XXL, 26-40, 5-12 or One Size)."),
+        C("return_reason", STRING, "On return rows: too_small, too_large, changed_mind, not_as_described, "
+          "quality_issue or damaged.", True),
         C("pos_terminal_id", STRING, "Till of an in-store sale.", True),
         C("sales_associate_id", STRING, "Associate of an in-store sale.", True),
         *lineage(),

@@ -257,3 +257,14 @@ SOURCE_SYSTEM = "retail_assets_sim"
 CATEGORY_GROUP = np.array([PREFERENCE_CATEGORIES.index(level_2) for level_2 in CATEGORY_LEVEL_2])
 # Relative share of each leaf category in the assortment (apparel basics are the deepest).
 GROUP_ASSORTMENT_WEIGHT = np.array([1.5, 1.3, 1.1, 0.9, 0.8, 0.6, 0.5, 1.2])
+
+# Sizes: one vocabulary for all size systems; a leaf category's system follows its size range.
+SIZES_SHOES = tuple(str(size) for size in range(5, 13))
+SIZES_SHOES_PROBS = np.array([0.06, 0.12, 0.18, 0.20, 0.17, 0.13, 0.09, 0.05])
+SIZE_SYSTEMS = (SIZES_TOPS, SIZES_BOTTOMS, SIZES_SHOES, ("One Size",))
+SIZE_VOCABULARY = tuple(size for system in SIZE_SYSTEMS for size in system)
+SIZE_SYSTEM_OFFSET = np.cumsum([0] + [len(system) for system in SIZE_SYSTEMS])[:-1]
+SIZE_SYSTEM_LENGTH = np.array([len(system) for system in SIZE_SYSTEMS])
+CATEGORY_SIZE_SYSTEM = np.array([("XS-XXL", "26-40", "5-12", "One Size").index(r) for r in CATEGORY_SIZE_RANGE])
+ORDERED_SIZE_SHIFT_PROBS = np.array([0.14, 0.72, 0.14])  # one size down, own size, one size up
+PRODUCT_SIZING_PROBS = np.array([0.15, 0.70, 0.15])  # runs small, true to size, runs large

@@ -64,6 +64,8 @@ class Requests:
     is_cart: np.ndarray  # line of an online cart (may be abandoned before checkout)
     order_day: np.ndarray  # day ordinal the order was placed (earlier for retries and recovered carts)
     origin: np.ndarray  # ORIGIN_* code
+    size: np.ndarray  # index into catalog.SIZE_VOCABULARY
+    fit: np.ndarray  # how the ordered size fits: -1 too small, 0 perfect, +1 too large (revealed on wear)
 
     def __len__(self) -> int:
         return len(self.line_id)
@@ -187,7 +189,25 @@ def generate_requests(
         is_cart=online[line_order],
         order_day=np.full(len(line_id), day, dtype=np.int32),
         origin=np.full(len(line_id), ORIGIN_NEW, dtype=np.int8),
+        **_sizes(world, streams, day, line_id, order_customer[line_order], product),
     )
+
+
+def _sizes(world, streams, day, line_id, customer, product) -> dict[str, np.ndarray]:
+    """Size the customer orders (their profile size, at times one off) and how it fits, given
+    the product's sizing (runs small / true / large)."""
+    customers = world.customers
+    system = cat.CATEGORY_SIZE_SYSTEM[world.products.category[product]]
+    own = np.select(
+        [system == 0, system == 1, system == 2],
+        [customers.size_tops[customer], customers.size_bottoms[customer], customers.size_shoes[customer]],
+        0,
+    ).astype(np.int64)
+    shift = streams.choice("size_shift", day, line_id, np.cumsum(cat.ORDERED_SIZE_SHIFT_PROBS)) - 1
+    ordered = np.clip(own + shift, 0, cat.SIZE_SYSTEM_LENGTH[system] - 1)
+    one_size = system == len(cat.SIZE_SYSTEMS) - 1
+    fit = np.where(one_size, 0, np.clip(ordered - own + world.products.sizing[product], -1, 1))
+    return {"size": (cat.SIZE_SYSTEM_OFFSET[system] + ordered).astype(np.int16), "fit": fit.astype(np.int8)}
 
 
 def _ranks_within_runs(counts: np.ndarray) -> np.ndarray:
@@ -276,7 +296,7 @@ SCHEDULED_REQUESTS_SCHEMA = pa.schema(
         ("quantity", pa.int32()), ("time_slot", pa.int16()), ("unit_price", pa.float64()),
         ("discount_rate", pa.float64()), ("is_clearance", pa.bool_()), ("is_promotional", pa.bool_()),
         ("promotion", pa.int16()), ("payment", pa.int8()), ("is_cart", pa.bool_()), ("order_day", pa.int32()),
-        ("origin", pa.int8()), ("due_day", pa.int32()),
+        ("origin", pa.int8()), ("size", pa.int16()), ("fit", pa.int8()), ("due_day", pa.int32()),
     ]
 )
 

@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 
 # Returns: digital orders come back more often and later than store purchases.
 RETURN_CHANNEL_FACTOR = {True: 1.45, False: 0.6}  # keyed by "was it fulfilled remotely"
-RETURN_MIX_NORMALISER = 1.05  # keeps the unit-weighted return rate near the configured one
+RETURN_FIT_FACTOR = {True: 2.6, False: 0.5}  # keyed by "the size does not fit"
+# Average of the channel x fit x segment factors over the sales mix (measured on the small preset),
+# so that returned units / sold units comes out at the configured return_rate.
+RETURN_MIX_NORMALISER = 1.46
+RETURN_REASONS = ("too_small", "too_large", "changed_mind", "not_as_described", "quality_issue", "damaged")
+OTHER_RETURN_REASON_PROBS = np.array([0.4, 0.25, 0.2, 0.15])  # reasons of returns that fit
 RETURN_LAG_DAYS = {True: (5, 24), False: (1, 14)}
 EXCHANGE_SHARE = 0.2
 MIN_SALES_RATE = 0.01  # below this many units a day, days of supply is undefined (NULL)  # in-store returns swapped for another size
@@ -32,6 +37,7 @@ TERMINALS_PER_STORE, ASSOCIATES_PER_STORE = 6, 40
 
 INTERNAL_COLUMNS = (
     pa.field("line_id", pa.int64()),  # keys the line's random draws
+    pa.field("fit", pa.int8()),  # -1 too small, 0 perfect, +1 too large: drives returns
     pa.field("due_day", pa.int32()),  # day ordinal the row is emitted
     pa.field("restock_day", pa.int32()),  # day ordinal a return goes back on the shelf
 )
@@ -146,10 +152,13 @@ def sale_rows(
         "payment_method": vocab(cat.PAYMENT_METHODS, requests.payment[keep]),
         "fulfillment_type": vocab(cat.FULFILLMENT_TYPES, fulfillment),
         "request_origin": vocab(ORIGINS, requests.origin[keep]),
+        "size": vocab(cat.SIZE_VOCABULARY, requests.size[keep]),
+        "return_reason": pa.nulls(len(keep), pa.string()),
         "pos_terminal_id": pc.if_else(pa.array(in_store), join_text("POS-", location_code, "-", terminal), None),
         "sales_associate_id": pc.if_else(pa.array(in_store), join_text("SA-", location_code, "-", associate), None),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, len(keep)),
         "line_id": line_id,
+        "fit": requests.fit[keep],
         "due_day": np.where(is_pickup, day + 1, day).astype(np.int32),
         "restock_day": np.full(len(keep), -1, dtype=np.int32),
     }
@@ -170,11 +179,16 @@ def decide_returns(sim: "Simulator", sold: pa.Table, day: int) -> pa.Table:
     ids = sold.column("line_id").to_numpy() * 2 + collected
     segment = world.customers.segment[sold.column("customer_key").to_numpy() - 1]
     channel_factor = np.where(remote, RETURN_CHANNEL_FACTOR[True], RETURN_CHANNEL_FACTOR[False])
-    probability = config.return_rate * channel_factor * cat.SEGMENT_RETURN_FACTOR[segment] / RETURN_MIX_NORMALISER
+    fit = sold.column("fit").to_numpy()
+    fit_factor = np.where(fit == 0, RETURN_FIT_FACTOR[False], RETURN_FIT_FACTOR[True])
+    probability = (config.return_rate * channel_factor * fit_factor * cat.SEGMENT_RETURN_FACTOR[segment]
+                   / RETURN_MIX_NORMALISER)
     returned = np.flatnonzero(streams.uniform("return", day, ids) < probability)
     if len(returned) == 0:
         return empty_scheduled()
-    ids, remote = ids[returned], remote[returned]
+    ids, remote, fit = ids[returned], remote[returned], fit[returned]
+    other_reason = streams.choice("return_reason", day, ids, np.cumsum(OTHER_RETURN_REASON_PROBS))
+    reason = np.where(fit < 0, 0, np.where(fit > 0, 1, 2 + other_reason))
     lag_low = np.where(remote, RETURN_LAG_DAYS[True][0], RETURN_LAG_DAYS[False][0])
     lag_high = np.where(remote, RETURN_LAG_DAYS[True][1], RETURN_LAG_DAYS[False][1])
     return_day = day + streams.integers("return_lag", day, ids, lag_low, lag_high)
@@ -199,7 +213,8 @@ def decide_returns(sim: "Simulator", sold: pa.Table, day: int) -> pa.Table:
         return_restocked_date_key=sim.calendar.date_keys(restock_day),
         is_inventory_constrained=np.zeros(len(returned), dtype=bool),
         inventory_at_purchase=pa.nulls(len(returned), pa.int32()),
-        is_exchange=~remote & (streams.uniform("exchange", day, ids) < EXCHANGE_SHARE),
+        is_exchange=~remote & (fit != 0) & (streams.uniform("exchange", day, ids) < EXCHANGE_SHARE),
+        return_reason=vocab(RETURN_REASONS, reason),
         line_id=ids,
         due_day=return_day.astype(np.int32),
         restock_day=restock_day.astype(np.int32),

@@ -87,6 +87,7 @@ class Customers:
     preferred_group: np.ndarray  # index into catalog.PREFERENCE_CATEGORIES
     size_tops: np.ndarray
     size_bottoms: np.ndarray
+    size_shoes: np.ndarray
     loyalty_tier: np.ndarray
     lifetime_value: np.ndarray
     email_opt_in: np.ndarray
@@ -115,6 +116,7 @@ class Products:
     price_tier: np.ndarray
     popularity: np.ndarray  # heavy-tailed demand weight
     substitutes: np.ndarray  # [products, SUBSTITUTES]: same leaf category, nearest prices first; -1 = none
+    sizing: np.ndarray  # -1 runs small, 0 true to size, +1 runs large
 
     def __len__(self) -> int:
         return len(self.key)
@@ -275,6 +277,7 @@ def _build_customers(streams: Streams, n: int, range_days: int, locations: Locat
         ),
         size_tops=_draw(streams, "world/size_tops", ids, cat.SIZES_TOPS_PROBS).astype(np.int8),
         size_bottoms=_draw(streams, "world/size_bottoms", ids, cat.SIZES_BOTTOMS_PROBS).astype(np.int8),
+        size_shoes=_draw(streams, "world/size_shoes", ids, cat.SIZES_SHOES_PROBS).astype(np.int8),
         loyalty_tier=_draw_rows(streams, "world/tier", ids, cat.SEGMENT_TIER_PROBS, segment).astype(np.int8),
         lifetime_value=lifetime_value,
         email_opt_in=streams.uniform("world/email", 0, ids) < cat.SEGMENT_EMAIL_OPT_IN[segment],
@@ -342,6 +345,7 @@ def _build_products(streams: Streams, n: int, range_days: int) -> Products:
     popularity = np.exp(1.1 * streams.normal("world/popularity", 0, ids))
     return Products(
         substitutes=_substitutes(category, base_price),
+        sizing=(_draw(streams, "world/sizing", ids, cat.PRODUCT_SIZING_PROBS) - 1).astype(np.int8),
         key=(ids + 1).astype(np.int32),
         category=category.astype(np.int16),
         brand=brand.astype(np.int8),
