@@ -92,16 +92,6 @@ def test_partitions_hold_their_days(range_run):
         assert range_run.date_keys(name) == keys, name
 
 
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    path = tmp_path_factory.mktemp("small") / "lakehouse"
-    engine = LocalEngine(SimulationConfig.build(preset="small", lakehouse_path=path))
-    config = engine.config
-    engine.write_dimensions(config.start_date, config.end_date)
-    result = engine.run_all(config.start_date, config.end_date)
-    return engine.lakehouse, result
-
-
 def test_small_preset_stockout_rate_in_band(small_run):
     lakehouse, result = small_run
     assert len(result.days) == 90
