@@ -1,11 +1,12 @@
-"""Declarations of the rollup tables: daily, weekly and monthly aggregates of the written facts.
+"""Declarations of the downstream tables: daily, weekly and monthly aggregates of the written facts,
+and the customer insights (customer x product affinity, size-fit bridge).
 
 Same vocabulary as ``retail_assets.tables`` (which registers these in ``TABLES``).
 """
 
 from __future__ import annotations
 
-from retail_assets.table_model import FLOAT64, INT32, INT64, STRING, Column, Table, lineage
+from retail_assets.table_model import BOOL, DATE, FLOAT64, INT32, INT64, STRING, Column, Table, lineage
 
 C = Column
 
@@ -154,9 +155,109 @@ GOLD_SALES_MONTHLY_AGG = Table(
     partition_column="month_key",
 )
 
-ROLLUP_TABLES: dict[str, Table] = {
+# ------------------------------------------------------------------- customer insights
+# Written by retail_assets.analytics.customer_insights (formulas and refresh rules there).
+
+AFFINITY_WINDOW_DAYS = 90
+AFFINITY_WEIGHTS = {"purchases": 3.0, "returns": -2.0, "add_to_carts": 1.0, "product_views": 0.3}
+AFFINITY_SCALE = 5.0
+SIZE_RETURN_FIT_SCORE = 0.3
+AFFINITY_FORMULA = "1 - exp(-max(0, {}) / {:g})".format(
+    " ".join(f"{'-' if w < 0 else '+'} {abs(w):g} x {name}" for name, w in AFFINITY_WEIGHTS.items()).lstrip("+ "),
+    AFFINITY_SCALE,
+)
+
+_WINDOW = (f"over the trailing {AFFINITY_WINDOW_DAYS} days ending date_key (inclusive; shorter in the first "
+           f"partitions, which have less history)")
+
+GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG = Table(
+    "gold_customer_product_affinity_agg",
+    f"One row per day x customer x product for every pair with an interaction that day (a sale line, a "
+    f"product_view or an add_to_cart event), with the pair's engagement {_WINDOW}, an affinity score and the "
+    "product's rank among the customer's rows of the day.",
+    (
+        C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day of the interaction that produced the row (sales "
+                             "by the day stock moved, events by their day); the partition."),
+        C("customer_key", INT32, "FK gold_customer_dim."),
+        C("product_key", INT32, "FK gold_product_dim."),
+        _category(1, "Department"),
+        C("purchases", INT64, f"Sale lines of the pair (returns excluded) {_WINDOW}."),
+        C("units_purchased", INT64, f"Units on those sale lines {_WINDOW}."),
+        C("returns", INT64, f"Return rows of the pair dated {_WINDOW} (the returned line may be older)."),
+        C("product_views", INT64, f"product_view events of the pair (gold_customer_event_fact) {_WINDOW}."),
+        C("add_to_carts", INT64, f"add_to_cart events of the pair {_WINDOW}."),
+        C("last_interaction_date", DATE, "Latest day the pair had an interaction: the row's own day, by "
+                                         "construction (a row exists only for a day with an interaction)."),
+        C("days_since_previous_interaction", INT32,
+          f"Days from the pair's latest interaction before date_key (within the {AFFINITY_WINDOW_DAYS}-day window, "
+          "i.e. 1..89) to date_key; NULL if the pair had none in the window (a first interaction). "
+          "Returns are not interactions.", True),
+        C("view_to_purchase_ratio", FLOAT64, "purchases / product_views over the window; NULL when there were no "
+                                             "views (can exceed 1: store purchases need no view).", True),
+        C("cart_to_purchase_ratio", FLOAT64, "purchases / add_to_carts over the window; NULL when there were no "
+                                             "add-to-carts (can exceed 1).", True),
+        C("affinity_score", FLOAT64,
+          f"{AFFINITY_FORMULA} over the window, in [0, 1): 0 without net engagement; e.g. "
+          "0.45 for one purchase, 0.70 for two, 0.06 for a single view."),
+        C("recommendation_rank", INT32, "Rank of the product among the customer's rows of the day: 1, 2, ... by "
+                                        "affinity_score descending, ties by product_key ascending (no gaps)."),
+        C("predicted_cltv_impact", FLOAT64,
+          "affinity_score x base_price x expected repeat purchases over the next 365 days, where expected repeat "
+          f"purchases = max(purchases, 1) x 365 / {AFFINITY_WINDOW_DAYS} (the pair's purchase rate in the window "
+          "annualised, at least one purchase per window for a pair not bought yet). USD at full price; NULL if "
+          "the product is not in gold_product_dim.", True),
+        *lineage(),
+    ),
+)
+
+GOLD_SIZE_FIT_BRIDGE = Table(
+    "gold_size_fit_bridge",
+    "One row per sale line (returns excluded) of a sized product (ordered size other than 'One Size': apparel "
+    "and footwear), with what the data reveals about the fit: the line's return (if any, found in the whole "
+    "gold_sales_fact) and its reason. A partition is refreshed when a return of one of its lines is written: "
+    "a run over days D1..Dn also rewrites the sale days of the lines returned on D1..Dn.",
+    (
+        C("sale_id", STRING, "The sale line (gold_sales_fact.sale_id); unique in the table."),
+        C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day of the sale line (the day stock moved); the "
+                             "partition."),
+        C("customer_key", INT32, "FK gold_customer_dim."),
+        C("product_key", INT32, "FK gold_product_dim."),
+        C("ordered_size", STRING, "Size on the sale line: XS..XXL, 26..40 (even) or 5..12."),
+        C("size_range", STRING, "Sizes the product is offered in (gold_product_dim: XS-XXL, 26-40 or 5-12); the "
+                                "range of the ordered size if the product is not in the dimension."),
+        C("profile_size", STRING, "The customer's usual size in that size system (gold_customer_dim, latest row): "
+                                  "size_profile_tops for XS-XXL, size_profile_bottoms for 26-40; NULL for shoes "
+                                  "(5-12: no profile) or if the customer is not in the dimension.", True),
+        C("fit_description", STRING,
+          "too_small / too_large when the line was returned with that return_reason; 'perfect' otherwise (kept, "
+          "or returned for a reason unrelated to size): the fit the data reveals, not a measured one."),
+        C("fit_score", FLOAT64, f"1.0 for 'perfect', {SIZE_RETURN_FIT_SCORE} for a size-related return "
+                                "(too_small / too_large)."),
+        C("is_returned", BOOL, "A return row of gold_sales_fact references the line (original_sale_id), "
+                               "whatever day it is dated."),
+        C("return_date_key", INT32, "Day of that return row (the earliest, if several); NULL if not returned.",
+          True),
+        C("return_reason", STRING, "return_reason of that return row; NULL if not returned.", True),
+        C("kept_size", STRING, "ordered_size if the line was kept; NULL if returned.", True),
+        C("recommended_size", STRING,
+          "One size up the size system's order (XS, S, M, L, XL, XXL / 26, 28, ..., 40 / 5, 6, ..., 12) if "
+          "too_small, one size down if too_large, capped at the ends of the order; the ordered size otherwise."),
+        *lineage(),
+    ),
+)
+
+SALES_ROLLUP_TABLES: dict[str, Table] = {
     t.name: t
     for t in (GOLD_SALES_DAILY_AGG, GOLD_INVENTORY_DAILY_AGG, GOLD_SALES_WEEKLY_AGG, GOLD_SALES_MONTHLY_AGG)
 }
+"""The four aggregates written by ``analytics.rollups.write_rollups`` (the ``rollups`` multi-asset)."""
+
+CUSTOMER_INSIGHT_TABLES: dict[str, Table] = {
+    t.name: t for t in (GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, GOLD_SIZE_FIT_BRIDGE)
+}
+"""Written by ``analytics.customer_insights.write_customer_insights`` (the ``customer_insights`` multi-asset)."""
+
+ROLLUP_TABLES: dict[str, Table] = {**SALES_ROLLUP_TABLES, **CUSTOMER_INSIGHT_TABLES}
+"""Every downstream table (derived from the written facts and dimensions)."""
 
 # Register the rollups in the project-wide registry (see the module docstring).

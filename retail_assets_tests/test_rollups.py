@@ -29,7 +29,7 @@ from retail_assets.defs.assets import build_assets
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.defs.rollups import UPSTREAM, build_rollup_assets
 from retail_assets.engine.local import LocalEngine
-from retail_assets.rollup_tables import ROLLUP_TABLES
+from retail_assets.rollup_tables import SALES_ROLLUP_TABLES as ROLLUP_TABLES
 from retail_assets.storage.delta import Lakehouse
 
 START = dt.date(2025, 1, 1)  # a Wednesday

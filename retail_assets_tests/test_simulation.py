@@ -293,3 +293,11 @@ def test_forecasts_are_made_the_day_before_and_carry_both_actuals(tiny_movements
     out = merged[merged.is_stockout]
     assert out.forecast_quantity.sum() < out.actual_demand.sum()
     assert 0.7 < forecasts.forecast_quantity.sum() / forecasts.actual_quantity.sum() < 1.3
+
+
+def test_policy_levels_handle_distribution_center_volumes():
+    """Means of thousands of units per lead time (exp(-mean) underflows) still give finite levels."""
+    rate = np.array([150.0, 400.0, 0.5])
+    s, big_s = inv.policy_levels(rate, np.array([8, 8, 3]), np.array([28, 28, 14]), np.array([12, 12, 2]),
+                                 np.array([0.02, 0.0, 0.075]), np.array([0.5, 0.5, 0.5]))
+    assert (s[:2] > rate[:2] * 6).all() and (big_s > s).all()

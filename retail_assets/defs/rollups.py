@@ -1,21 +1,30 @@
-"""Dagster asset: daily / weekly / monthly rollups of the written facts.
+"""Dagster assets downstream of the facts: rollups and customer insights.
 
-One multi-asset on the same daily partitions as the chain, downstream of the day's facts and the
-dimensions (identity partition mapping), with a single-run backfill: a range D1..Dn is one run
-that replaces the daily aggs of D1..Dn and recomputes every week and month they touch from the
-daily agg tables (see ``retail_assets.analytics.rollups``).
+Two multi-assets on the same daily partitions as the chain, downstream of the day's facts and the
+dimensions (identity partition mapping), each with a single-run backfill:
+
+- ``rollups``: a range D1..Dn is one run that replaces the daily aggs of D1..Dn and recomputes
+  every week and month they touch from the daily agg tables (``retail_assets.analytics.rollups``).
+- ``customer_insights``: a range D1..Dn replaces the customer x product affinity of D1..Dn (each
+  day over its trailing 90 days of facts) and the size-fit bridge of D1..Dn plus the earlier sale
+  days whose lines were returned on D1..Dn (``retail_assets.analytics.customer_insights``); those
+  earlier days are recorded as materialisations of their partitions too.
 """
+
+import datetime as dt
 
 import dagster as dg
 
+from retail_assets.analytics.customer_insights import size_fit_bridge_days, write_customer_insights
 from retail_assets.analytics.rollups import write_rollups
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import WRITER_POOL, table_spec, column_schema, daily_partitions, partition_range
 from retail_assets.defs.resources import SimulationResource
-from retail_assets.rollup_tables import ROLLUP_TABLES
+from retail_assets.rollup_tables import CUSTOMER_INSIGHT_TABLES, GOLD_SIZE_FIT_BRIDGE, SALES_ROLLUP_TABLES
 from retail_assets.storage.delta import Lakehouse
 
 ROLLUP_GROUP = "rollups"
+CUSTOMER_INSIGHTS_GROUP = "customer_insights"
 # The day's tables the rollups read (same daily partition: default identity mapping).
 UPSTREAM = (
     "gold_sales_fact",
@@ -26,10 +35,19 @@ UPSTREAM = (
     "gold_channel_dim",
     "gold_date_dim",
 )
+# The tables the customer insights read (facts of the day and, through the trailing window and the
+# returns, of other days: see retail_assets.analytics.customer_insights).
+CUSTOMER_INSIGHTS_UPSTREAM = (
+    "gold_sales_fact",
+    "gold_customer_event_fact",
+    "gold_customer_dim",
+    "gold_product_dim",
+)
 
 
 def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
-    specs = [table_spec(name, ROLLUP_GROUP, deps=UPSTREAM, kinds=("delta", "duckdb")) for name in ROLLUP_TABLES]
+    """Every downstream multi-asset: the rollups and the customer insights."""
+    specs = [table_spec(name, ROLLUP_GROUP, deps=UPSTREAM, kinds=("delta", "duckdb")) for name in SALES_ROLLUP_TABLES]
 
     @dg.multi_asset(
         name="rollups",
@@ -57,4 +75,62 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
                 },
             )
 
-    return [rollups]
+    return [rollups, *build_customer_insight_assets(config)]
+
+
+def _key_to_partition(key: int) -> str:
+    return dt.date(key // 10000, key // 100 % 100, key % 100).isoformat()
+
+
+def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
+    partitions = daily_partitions(config)
+    specs = [
+        table_spec(name, CUSTOMER_INSIGHTS_GROUP, deps=CUSTOMER_INSIGHTS_UPSTREAM, kinds=("delta", "duckdb"))
+        for name in CUSTOMER_INSIGHT_TABLES
+    ]
+
+    @dg.multi_asset(
+        name="customer_insights",
+        specs=specs,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=False,
+        pool=WRITER_POOL,
+    )
+    def customer_insights(context: dg.AssetExecutionContext, simulation: SimulationResource):
+        """Customer x product affinity of the partition range (trailing 90 days) and the size-fit
+        bridge of its sale lines, plus the earlier sale days whose lines were returned in the range."""
+        first, last = partition_range(context)
+        lakehouse = Lakehouse(simulation.simulation_config.lakehouse_path)
+        context.log.info(f"Customer insights {first} .. {last} in {lakehouse.root}")
+        connection = lakehouse.duckdb_connection()
+        try:  # the same days write_customer_insights rewrites (the facts do not change in between)
+            bridge_days = size_fit_bridge_days(connection, first, last)
+        finally:
+            connection.close()
+        rows = write_customer_insights(lakehouse, first, last)
+        refreshed = [_key_to_partition(key) for key in bridge_days if _key_to_partition(key) < first.isoformat()]
+        refreshed = [key for key in refreshed if partitions.has_partition_key(key)]
+        if refreshed:
+            context.log.info(f"{GOLD_SIZE_FIT_BRIDGE.name}: refreshed {len(refreshed)} earlier sale day(s) "
+                             f"{refreshed[0]} .. {refreshed[-1]} for returns dated {first} .. {last}")
+        for partition in refreshed:  # rewritten by this run: record them, so their lineage shows it
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=GOLD_SIZE_FIT_BRIDGE.name,
+                    partition=partition,
+                    metadata={"refreshed_for_returns_dated": f"{first} .. {last}"},
+                )
+            )
+        for name, count in rows.items():
+            metadata = {
+                "dagster/row_count": count,
+                "dagster/column_schema": column_schema(name),
+                "first_day": str(first),
+                "last_day": str(last),
+            }
+            if name == GOLD_SIZE_FIT_BRIDGE.name:
+                metadata["refreshed_earlier_days"] = len(refreshed)
+            yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+
+    return [customer_insights]

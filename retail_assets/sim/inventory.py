@@ -136,8 +136,12 @@ def policy_levels(
     horizon = np.arange(1, max_lead)[:, None]  # days t after ordering with stock still exposed
     exposed = horizon < lead_days[None, :]
     mean = rate[None, :] * horizon
-    pmf = np.exp(-mean)
-    cdf = pmf.copy()  # P(D_t <= s - 1), advanced as s grows; starts at s = 1
+    # The Poisson pmf is advanced in log space: exp(-mean) underflows for the large means of
+    # distribution centers, and a zero pmf would never let the cdf grow.
+    log_pmf = -mean
+    cdf = np.exp(log_pmf)  # P(D_t <= s - 1), advanced as s grows; starts at s = 1
+    largest = float(mean.max(initial=0.0))
+    s_cap = int(np.ceil(largest + 12 * np.sqrt(largest) + 20))  # beyond it, demand has (numerically) no tail
     reorder = np.zeros(len(rate), dtype=np.int64)
     # s = 0 leaves the shelf empty for the whole lead time (the ordering day included).
     previous_share = lead_days / cycle_days
@@ -148,15 +152,15 @@ def policy_levels(
         s += 1
         idx = np.flatnonzero(pending)
         share = ((1.0 - cdf[:, idx]) * exposed[:, idx]).sum(axis=0) / cycle_days[idx]
-        done = share <= target[idx]
+        done = (share <= target[idx]) | (s >= s_cap)
         finished = idx[done]
         over = previous_share[finished]
         take_lower = mix_u[finished] < (target[finished] - share[done]) / np.maximum(over - share[done], 1e-12)
         reorder[finished] = np.where(take_lower, s - 1, s)
         pending[finished] = False
         previous_share[idx] = share
-        pmf[:, idx] *= mean[:, idx] / s
-        cdf[:, idx] += pmf[:, idx]
+        log_pmf[:, idx] += np.log(mean[:, idx] / s)
+        cdf[:, idx] += np.exp(log_pmf[:, idx])
     return reorder.astype(np.int32), (reorder + order_qty).astype(np.int32)
 
 
