@@ -9,6 +9,7 @@ disagreeing about the subset to backfill.
 
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -49,6 +50,19 @@ def table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.A
     )
 
 
+def table_results(rows: dict[str, int], first: dt.date, last: dt.date, **extra) -> Iterator[dg.MaterializeResult]:
+    """One result per written table: rows, column schema, the range, and ``extra[name]`` if given."""
+    for name, count in rows.items():
+        metadata = {
+            "dagster/row_count": count,
+            "dagster/column_schema": column_schema(name),
+            "first_day": str(first),
+            "last_day": str(last),
+            **extra.get(name, {}),
+        }
+        yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+
+
 def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     window = context.partition_time_window
     return window.start.date(), (window.end - dt.timedelta(days=1)).date()
@@ -71,17 +85,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         """Rows that become effective on each day (customers acquired, products launched, the
         date row); the first partition also holds everything effective before it."""
         first, last = partition_range(context)
-        rows = simulation.engine().write_dimensions(first, last)
-        for name, count in rows.items():
-            yield dg.MaterializeResult(
-                asset_key=name,
-                metadata={
-                    "dagster/row_count": count,
-                    "dagster/column_schema": column_schema(name),
-                    "first_day": str(first),
-                    "last_day": str(last),
-                },
-            )
+        yield from table_results(simulation.engine().write_dimensions(first, last), first, last)
 
     chain_specs = [table_spec(name, "daily_chain", deps=dimension_keys) for name in CHAIN_TABLES]
     checkpoint_spec = dg.AssetSpec(

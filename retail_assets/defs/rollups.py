@@ -18,7 +18,7 @@ import dagster as dg
 from retail_assets.analytics.customer_insights import size_fit_bridge_days, write_customer_insights
 from retail_assets.analytics.rollups import write_rollups
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.assets import WRITER_POOL, table_spec, column_schema, daily_partitions, partition_range
+from retail_assets.defs.assets import WRITER_POOL, daily_partitions, partition_range, table_results, table_spec
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.rollup_tables import CUSTOMER_INSIGHT_TABLES, GOLD_SIZE_FIT_BRIDGE, SALES_ROLLUP_TABLES
 from retail_assets.storage.delta import Lakehouse
@@ -63,17 +63,7 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         first, last = partition_range(context)
         lakehouse = Lakehouse(simulation.simulation_config.lakehouse_path)
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
-        rows = write_rollups(lakehouse, first, last)
-        for name, count in rows.items():
-            yield dg.MaterializeResult(
-                asset_key=name,
-                metadata={
-                    "dagster/row_count": count,
-                    "dagster/column_schema": column_schema(name),
-                    "first_day": str(first),
-                    "last_day": str(last),
-                },
-            )
+        yield from table_results(write_rollups(lakehouse, first, last), first, last)
 
     return [rollups, *build_customer_insight_assets(config)]
 
@@ -122,15 +112,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
                     metadata={"refreshed_for_returns_dated": f"{first} .. {last}"},
                 )
             )
-        for name, count in rows.items():
-            metadata = {
-                "dagster/row_count": count,
-                "dagster/column_schema": column_schema(name),
-                "first_day": str(first),
-                "last_day": str(last),
-            }
-            if name == GOLD_SIZE_FIT_BRIDGE.name:
-                metadata["refreshed_earlier_days"] = len(refreshed)
-            yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+        extra = {GOLD_SIZE_FIT_BRIDGE.name: {"refreshed_earlier_days": len(refreshed)}}
+        yield from table_results(rows, first, last, **extra)
 
     return [customer_insights]
