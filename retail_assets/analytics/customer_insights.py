@@ -91,6 +91,9 @@ PROFILE_COLUMNS = {"XS-XXL": "size_profile_tops", "26-40": "size_profile_bottoms
 SIZE_RETURN_REASONS = ("too_small", "too_large")
 
 
+CHUNK_DAYS = 14  # days computed and written per step of a long range
+
+
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -305,15 +308,19 @@ def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date)
             f"cannot compute customer insights: table(s) {', '.join(missing)} missing in {lakehouse.root}"
         )
     stamp = _now()
-    connection = lakehouse.duckdb_connection()
-    try:
-        affinity = customer_product_affinity(connection, first, last)
-        bridge_days = size_fit_bridge_days(connection, first, last)
-        bridge = size_fit_bridge(connection, bridge_days)
-    finally:
-        connection.close()
-    return {
-        GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name: _write(
-            lakehouse, affinity, _keys(first, last), GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, stamp),
-        GOLD_SIZE_FIT_BRIDGE.name: _write(lakehouse, bridge, bridge_days, GOLD_SIZE_FIT_BRIDGE, stamp),
-    }
+    written = {GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name: 0, GOLD_SIZE_FIT_BRIDGE.name: 0}
+    chunk_first = first
+    while chunk_first <= last:  # a few days at a time: memory stays flat in the range length
+        chunk_last = min(chunk_first + dt.timedelta(days=CHUNK_DAYS - 1), last)
+        connection = lakehouse.duckdb_connection()
+        try:
+            affinity = customer_product_affinity(connection, chunk_first, chunk_last)
+            bridge_days = size_fit_bridge_days(connection, chunk_first, chunk_last)
+            bridge = size_fit_bridge(connection, bridge_days)
+        finally:
+            connection.close()
+        written[GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name] += _write(
+            lakehouse, affinity, _keys(chunk_first, chunk_last), GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, stamp)
+        written[GOLD_SIZE_FIT_BRIDGE.name] += _write(lakehouse, bridge, bridge_days, GOLD_SIZE_FIT_BRIDGE, stamp)
+        chunk_first = chunk_last + dt.timedelta(days=1)
+    return written
