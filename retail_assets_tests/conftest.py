@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from retail_assets.config import SimulationConfig
 from retail_assets.engine.local import LocalEngine
+from retail_assets.storage.delta import Lakehouse
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +20,10 @@ def small_run(tmp_path_factory):
     engine.write_dimensions(config.start_date, config.end_date)
     result = engine.run_all(config.start_date, config.end_date)
     return engine.lakehouse, result
+
+
+@pytest.fixture
+def scratch(lakehouse, tmp_path) -> Lakehouse:
+    """A copy of the requesting module's ``lakehouse`` fixture that a test may change."""
+    shutil.copytree(lakehouse.root, tmp_path / "lh")
+    return Lakehouse(tmp_path / "lh")

@@ -4,7 +4,6 @@ against the returns, the refresh of earlier sale days by later returns, idempote
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from types import SimpleNamespace
 
 import dagster as dg
@@ -41,6 +40,7 @@ from retail_assets.rollup_tables import (
     SALES_ROLLUP_TABLES,
 )
 from retail_assets.storage.delta import Lakehouse
+from retail_assets_tests.helpers import canonical
 
 START = dt.date(2025, 1, 1)
 MID = START + dt.timedelta(days=5)  # the first run writes 1-6 January
@@ -81,20 +81,8 @@ def lakehouse(built) -> Lakehouse:
     return built.lakehouse
 
 
-@pytest.fixture
-def scratch(lakehouse, tmp_path) -> Lakehouse:
-    """A copy of the module's lakehouse that a test may change."""
-    shutil.copytree(lakehouse.root, tmp_path / "lh")
-    return Lakehouse(tmp_path / "lh")
-
-
 def _df(lakehouse: Lakehouse, name: str) -> pd.DataFrame:
     return lakehouse.read(name).to_pandas()
-
-
-def _canonical(lakehouse: Lakehouse, name: str) -> pa.Table:
-    data = lakehouse.read(name).drop_columns([tables.ETL_TIMESTAMP])
-    return data.sort_by([(column, "ascending") for column in data.column_names])
 
 
 def _activity(lakehouse: Lakehouse) -> pd.DataFrame:
@@ -306,7 +294,7 @@ def test_a_return_written_later_updates_the_earlier_sale_days_row(built, lakehou
     # the two incremental runs leave exactly what one run over all the days computes
     write_customer_insights(scratch, START, LAST)
     for name in CUSTOMER_INSIGHT_TABLES:
-        assert _canonical(scratch, name).equals(_canonical(lakehouse, name)), name
+        assert canonical(scratch, name).equals(canonical(lakehouse, name)), name
 
 
 def test_bridge_days_are_the_run_days_plus_the_sale_days_of_their_returns(lakehouse):
@@ -321,13 +309,13 @@ def test_bridge_days_are_the_run_days_plus_the_sale_days_of_their_returns(lakeho
 
 
 def test_rerunning_a_sub_range_is_idempotent(lakehouse, scratch):
-    before = {name: _canonical(scratch, name) for name in CUSTOMER_INSIGHT_TABLES}
+    before = {name: canonical(scratch, name) for name in CUSTOMER_INSIGHT_TABLES}
     stamps = {name: pc.max(scratch.read(name).column(tables.ETL_TIMESTAMP)).as_py() for name in CUSTOMER_INSIGHT_TABLES}
     first, last = START + dt.timedelta(days=3), START + dt.timedelta(days=7)  # 4..8 January
     bridge_days = size_fit_bridge_days(scratch.duckdb_connection(), first, last)
     rows = write_customer_insights(scratch, first, last)
     for name in CUSTOMER_INSIGHT_TABLES:
-        assert _canonical(scratch, name).equals(before[name]), name
+        assert canonical(scratch, name).equals(before[name]), name
     affinity = _df(scratch, AFFINITY)
     assert set(affinity.date_key[affinity.etl_timestamp > stamps[AFFINITY]]) == {_key(first + dt.timedelta(days=i))
                                                                                 for i in range(5)}
@@ -350,7 +338,7 @@ def test_days_without_data_are_replaced(lakehouse, scratch):
     assert rows == {AFFINITY: 0, BRIDGE: 0}
     for name in CUSTOMER_INSIGHT_TABLES:
         assert _key(day) not in scratch.date_keys(name)
-        assert _canonical(scratch, name).equals(_canonical(lakehouse, name)), name
+        assert canonical(scratch, name).equals(canonical(lakehouse, name)), name
 
 
 def test_schema_equals_the_declaration(lakehouse):
@@ -368,7 +356,7 @@ def test_schema_equals_the_declaration(lakehouse):
         assert declared.column_names[-2:] == ["source_system", tables.ETL_TIMESTAMP]
         assert declared.partition_column == "date_key"
         assert all(column.description for column in declared.columns)
-        assert _canonical(lakehouse, name).equals(computed[name].sort_by(
+        assert canonical(lakehouse, name).equals(computed[name].sort_by(
             [(column, "ascending") for column in computed[name].column_names])), name
 
 

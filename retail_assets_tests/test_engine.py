@@ -11,6 +11,7 @@ from retail_assets import tables
 from retail_assets.config import SimulationConfig
 from retail_assets.engine.local import CHECKPOINT_TABLES, LocalEngine, MissingCheckpointError
 from retail_assets.rollup_tables import ROLLUP_TABLES
+from retail_assets_tests.helpers import canonical
 from retail_assets.storage.delta import Lakehouse
 
 START = dt.date(2025, 1, 1)
@@ -30,16 +31,9 @@ def _run(engine: LocalEngine, first: int, last: int) -> None:
     engine.run_all(_day(first), _day(last))
 
 
-def _canonical(lakehouse: Lakehouse, name: str) -> pa.Table:
-    data = lakehouse.read(name)
-    data = data.drop_columns([c for c in ("etl_timestamp",) if c in data.column_names])
-    return data.sort_by([(column, "ascending") for column in data.column_names if not data.schema.field(column).type
-                         == pa.list_(pa.int32())])
-
-
 def _assert_same_tables(left: Lakehouse, right: Lakehouse, names) -> None:
     for name in names:
-        assert _canonical(left, name).equals(_canonical(right, name)), name
+        assert canonical(left, name).equals(canonical(right, name)), name
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +63,8 @@ def test_rerunning_days_is_idempotent(range_run, tmp_path):
 def test_different_seed_gives_different_data(range_run, tmp_path):
     engine = _engine(tmp_path / "lakehouse", seed=7)
     _run(engine, 0, 2)
-    ours = _canonical(engine.lakehouse, "gold_sales_fact")
-    theirs = _canonical(range_run, "gold_sales_fact").filter(pa.compute.less_equal(pa.compute.field("date_key"), 20250103))
+    ours = canonical(engine.lakehouse, "gold_sales_fact")
+    theirs = canonical(range_run, "gold_sales_fact").filter(pa.compute.less_equal(pa.compute.field("date_key"), 20250103))
     assert not ours.equals(theirs)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import dagster as dg
 import numpy as np
@@ -31,6 +30,7 @@ from retail_assets.defs.rollups import UPSTREAM, build_rollup_assets
 from retail_assets.engine.local import LocalEngine
 from retail_assets.rollup_tables import SALES_ROLLUP_TABLES as ROLLUP_TABLES
 from retail_assets.storage.delta import Lakehouse
+from retail_assets_tests.helpers import canonical
 
 START = dt.date(2025, 1, 1)  # a Wednesday
 LAST = START + dt.timedelta(days=9)  # Friday 2025-01-10: the week of 6 January is to date
@@ -50,20 +50,8 @@ def lakehouse(tmp_path_factory) -> Lakehouse:
     return engine.lakehouse
 
 
-@pytest.fixture
-def scratch(lakehouse, tmp_path) -> Lakehouse:
-    """A copy of the module's lakehouse that a test may change."""
-    shutil.copytree(lakehouse.root, tmp_path / "lh")
-    return Lakehouse(tmp_path / "lh")
-
-
 def _df(lakehouse: Lakehouse, name: str) -> pd.DataFrame:
     return lakehouse.read(name).to_pandas()
-
-
-def _canonical(lakehouse: Lakehouse, name: str) -> pa.Table:
-    data = lakehouse.read(name).drop_columns([tables.ETL_TIMESTAMP])
-    return data.sort_by([(column, "ascending") for column in data.column_names])
 
 
 def _key(day: dt.date) -> int:
@@ -213,11 +201,11 @@ def test_period_helpers():
 
 
 def test_rerunning_a_sub_range_is_idempotent(lakehouse, scratch):
-    before = {name: _canonical(scratch, name) for name in ROLLUP_TABLES}
+    before = {name: canonical(scratch, name) for name in ROLLUP_TABLES}
     stamps = {name: pc.min(scratch.read(name).column(tables.ETL_TIMESTAMP)).as_py() for name in ROLLUP_TABLES}
     rows = write_rollups(scratch, START + dt.timedelta(days=3), START + dt.timedelta(days=6))  # Sat 4 .. Tue 7 Jan
     for name in ROLLUP_TABLES:
-        assert _canonical(scratch, name).equals(before[name]), name
+        assert canonical(scratch, name).equals(before[name]), name
     # what was rewritten: days 4-7 of the daily aggs, and both weeks and the month in full (all their days)
     daily = scratch.read("gold_sales_daily_agg").to_pandas()
     rewritten = set(daily.date_key[daily.etl_timestamp > stamps["gold_sales_daily_agg"]])
@@ -237,7 +225,7 @@ def test_days_without_data_are_replaced(lakehouse, scratch):
     assert 20250111 not in scratch.date_keys(name)
     assert scratch.read("gold_inventory_daily_agg", [20250111]).num_rows == 0
     for name in ROLLUP_TABLES:
-        assert _canonical(scratch, name).equals(_canonical(lakehouse, name)), name
+        assert canonical(scratch, name).equals(canonical(lakehouse, name)), name
 
 
 def test_products_missing_from_the_dimension_still_add_up(lakehouse, scratch):
@@ -268,7 +256,7 @@ def test_schema_equals_the_declaration(lakehouse):
         assert declared.column_names[-2:] == ["source_system", tables.ETL_TIMESTAMP]
         assert declared.partition_column in declared.column_names
         assert all(column.description for column in declared.columns)
-        assert _canonical(lakehouse, name).equals(computed[name].sort_by(
+        assert canonical(lakehouse, name).equals(computed[name].sort_by(
             [(column, "ascending") for column in computed[name].column_names])), name
 
 
