@@ -91,6 +91,13 @@ class Requests:
                            for f in fields(Requests)})
 
 
+def shelf_price(world: World, product: np.ndarray, day: int) -> np.ndarray:
+    """Selling price of products on ``day``: list price, marked down in the clearance window."""
+    products = world.products
+    markdown = np.where(day >= products.clearance_from_day[product], 1 - CLEARANCE_MARKDOWN, 1.0)
+    return np.round(products.base_price[product] * markdown, 2)
+
+
 def product_weights(world: World, day: int, calendar: DayCalendar) -> tuple[np.ndarray, np.ndarray]:
     """Demand weight of every product on ``day`` (0 outside launch..end of life) and clearance flags."""
     products = world.products
@@ -161,8 +168,7 @@ def generate_requests(
     product = _line_products(world, streams, day, line_id, customers.preferred_group[order_customer[line_order]], weights)
     quantity = 1 + streams.choice("quantity", day, line_id, np.cumsum(REQUESTED_QUANTITY_PROBS))
     is_clearance = clearance[product]
-    unit_price = np.where(is_clearance, np.round(world.products.base_price[product] * (1 - CLEARANCE_MARKDOWN), 2),
-                          world.products.base_price[product])
+    unit_price = shelf_price(world, product, day)
     is_digital = np.array([c.is_digital for c in cat.CHANNELS])[channel]
     payment = np.where(
         is_digital,

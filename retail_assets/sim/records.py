@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from retail_assets import tables
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
-from retail_assets.sim.demand import CLEARANCE_MARKDOWN, ORIGINS, SLOT_CUMULATIVE, Requests
+from retail_assets.sim.demand import ORIGINS, SLOT_CUMULATIVE, Requests, shelf_price
 from retail_assets.sim.geography import US_CITIES
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ def inventory_snapshot(sim, state, day, is_stockout, flows: PositionFlows) -> pa
     available = on_hand - reserved
     sales_rate = state.sales_rate[rows]
     start_epoch_day = _start_epoch_day(world)
-    selling = np.where(day >= products.clearance_from_day[product], 1 - CLEARANCE_MARKDOWN, 1.0) * products.base_price[product]
+    selling = shelf_price(world, product, day)
     n = len(rows)
     days_of_supply = np.divide(available, sales_rate, out=np.zeros(n), where=sales_rate >= MIN_SALES_RATE)
     columns = {
@@ -442,7 +442,7 @@ def demand_forecasts(sim, day, rows, forecast, spread, sold, demanded) -> pa.Tab
     n = len(rows)
     product = sim.position_product[rows]
     product_key, location_key = products.key[product], world.locations.key[sim.position_location[rows]]
-    price = np.where(day >= products.clearance_from_day[product], 1 - CLEARANCE_MARKDOWN, 1.0) * products.base_price[product]
+    price = shelf_price(world, product, day)
     predicted, deviation = forecast[rows], spread[rows]
     actual, demand = sold[rows].astype(np.float64), demanded[rows].astype(np.float64)
     date_key = calendar.date_key(day)

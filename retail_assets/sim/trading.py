@@ -18,7 +18,15 @@ import numpy as np
 
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
-from retail_assets.sim.demand import ORIGIN_DELAYED, ORIGIN_NEW, ORIGIN_RECOVERED_CART, ORIGIN_SUBSTITUTE, Requests
+from retail_assets.sim.demand import (
+    ORIGIN_DELAYED,
+    ORIGIN_NEW,
+    ORIGIN_RECOVERED_CART,
+    ORIGIN_SUBSTITUTE,
+    SLOT_CUMULATIVE,
+    Requests,
+    shelf_price,
+)
 
 RESPONSES = ("lost_to_competitor", "substitute", "delay", "no_purchase", "no_substitute", "lost_after_retry")
 LOST_TO_COMPETITOR, SUBSTITUTE, DELAY, NO_PURCHASE, NO_SUBSTITUTE, LOST_AFTER_RETRY = range(len(RESPONSES))
@@ -156,12 +164,10 @@ def _respond(sim, state, requests: Requests, failed, positions, day, response, s
         if len(chosen_rows):
             products = choice[has]
             base = requests.take(chosen_rows)
-            clearance = day >= world.products.clearance_from_day[products]
-            price = world.products.base_price[products] * np.where(clearance, 0.6, 1.0)
             subs = base.replace(
                 product=products,
-                unit_price=np.round(price, 2),
-                is_clearance=clearance,
+                unit_price=shelf_price(world, products, day),
+                is_clearance=day >= world.products.clearance_from_day[products],
                 origin=np.full(len(products), ORIGIN_SUBSTITUTE, dtype=np.int8),
                 line_id=derived_line_id(base.line_id, ORIGIN_SUBSTITUTE, base.order_day),
             )
@@ -179,7 +185,7 @@ def recovered_carts(sim, trading: Trading, day: int) -> tuple[Requests, np.ndarr
     back = recovery["is_recovered"]
     rows, back_day = rows[back], recovery["recovery_day"][back]
     base = trading.requests.take(rows)
-    slot = streams.choice("recovery_slot", day, base.line_id, np.cumsum(np.repeat(np.ones(24), 4)))
+    slot = streams.choice("recovery_slot", day, base.line_id, SLOT_CUMULATIVE[False])  # back online
     return base.replace(
         time_slot=slot.astype(np.int16),
         is_cart=np.zeros(len(rows), dtype=bool),
