@@ -188,7 +188,7 @@ GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG = Table(
         C("add_to_carts", INT64, f"add_to_cart events of the pair {_WINDOW}."),
         C("last_interaction_date", DATE, "Latest day the pair had an interaction: the row's own day, by "
                                          "construction (a row exists only for a day with an interaction)."),
-        C("days_since_previous_interaction", INT32,
+        C("days_since_last_interaction", INT32,
           f"Days from the pair's latest interaction before date_key (within the {AFFINITY_WINDOW_DAYS}-day window, "
           "i.e. 1..89) to date_key; NULL if the pair had none in the window (a first interaction). "
           "Returns are not interactions.", True),

@@ -116,7 +116,7 @@ def _expected_measures(rows: pd.DataFrame, activity: pd.DataFrame, window: int) 
     before = history[history.interacted & (history.day < history.row_day) & (history.day > history.row_day - window)]
     previous = before.groupby(["date_key", *PAIR]).day.max()
     row_days = rows.set_index(["date_key", *PAIR]).row_day
-    sums["days_since_previous_interaction"] = row_days - previous  # NaN where none
+    sums["days_since_last_interaction"] = row_days - previous  # NaN where none
     return sums.reset_index()
 
 
@@ -146,9 +146,9 @@ def test_affinity_counts_equal_pandas_over_the_trailing_window(lakehouse):
     assert len(merged) == len(sample)
     for column in MEASURES:
         np.testing.assert_array_equal(merged[column], merged[f"{column}_expected"], column)
-    np.testing.assert_array_equal(merged.days_since_previous_interaction.astype(float),
-                                  merged.days_since_previous_interaction_expected.astype(float))
-    assert merged.days_since_previous_interaction.notna().any() and merged.days_since_previous_interaction.isna().any()
+    np.testing.assert_array_equal(merged.days_since_last_interaction.astype(float),
+                                  merged.days_since_last_interaction_expected.astype(float))
+    assert merged.days_since_last_interaction.notna().any() and merged.days_since_last_interaction.isna().any()
     assert (merged.purchases + merged.product_views + merged.add_to_carts > 0).all()
 
 
@@ -161,9 +161,9 @@ def test_the_window_excludes_older_days(lakehouse, monkeypatch):
     expected = _expected_measures(computed, _activity(lakehouse), window)
     merged = computed.merge(expected, on=["date_key", *PAIR], suffixes=("", "_expected"), validate="1:1")
     assert len(merged) == len(computed) > 1000
-    for column in [*MEASURES, "days_since_previous_interaction"]:
+    for column in [*MEASURES, "days_since_last_interaction"]:
         np.testing.assert_array_equal(merged[column].astype(float), merged[f"{column}_expected"].astype(float), column)
-    assert merged.days_since_previous_interaction.max() == window - 1
+    assert merged.days_since_last_interaction.max() == window - 1
     # and the full-window rows of the same days count more: the older days were really dropped
     full = _df(lakehouse, AFFINITY).merge(computed, on=["date_key", *PAIR], suffixes=("", "_short"))
     assert (full.product_views >= full.product_views_short).all()

@@ -9,7 +9,7 @@ Tables (declared in ``retail_assets.rollup_tables``):
 
   * purchases / units_purchased: sale lines of the pair (returns excluded) and their units;
     returns: return rows of the pair dated in the window; product_views / add_to_carts: events.
-  * days_since_previous_interaction: D minus the pair's latest interaction day in D-89..D-1,
+  * days_since_last_interaction: D minus the pair's latest interaction day in D-89..D-1,
     NULL if none (``last_interaction_date`` is D itself, by construction). Returns are not
     interactions: a return alone neither creates a row nor counts as a previous interaction.
   * view_to_purchase_ratio = purchases / product_views, cart_to_purchase_ratio = purchases /
@@ -174,7 +174,7 @@ SELECT date_key, customer_key, product_key, category_level_1,
     CAST(product_views AS BIGINT) AS product_views,
     CAST(add_to_carts AS BIGINT) AS add_to_carts,
     rollup_day(date_key) AS last_interaction_date,
-    CAST(day_number - previous_day_number AS INTEGER) AS days_since_previous_interaction,
+    CAST(day_number - previous_day_number AS INTEGER) AS days_since_last_interaction,
     CASE WHEN product_views = 0 THEN NULL ELSE CAST(purchases AS DOUBLE) / product_views END
         AS view_to_purchase_ratio,
     CASE WHEN add_to_carts = 0 THEN NULL ELSE CAST(purchases AS DOUBLE) / add_to_carts END
