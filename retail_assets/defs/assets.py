@@ -50,6 +50,19 @@ def table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.A
     )
 
 
+def daily_multi_asset(name: str, specs: list[dg.AssetSpec], config: SimulationConfig):
+    """A multi-asset on the daily partitions whose backfills run as one run over the range,
+    writing the lakehouse in the single-writer pool."""
+    return dg.multi_asset(
+        name=name,
+        specs=specs,
+        partitions_def=daily_partitions(config),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=False,
+        pool=WRITER_POOL,
+    )
+
+
 def table_results(rows: dict[str, int], first: dt.date, last: dt.date, **extra) -> Iterator[dg.MaterializeResult]:
     """One result per written table: rows, column schema, the range, and ``extra[name]`` if given."""
     for name, count in rows.items():
@@ -69,18 +82,10 @@ def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
 
 
 def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
-    partitions = daily_partitions(config)
     dimension_specs = [table_spec(name, "dimensions") for name in DIMENSION_BUILDERS]
     dimension_keys = [spec.key for spec in dimension_specs]
 
-    @dg.multi_asset(
-        name="world_dimensions",
-        specs=dimension_specs,
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=False,
-        pool=WRITER_POOL,
-    )
+    @daily_multi_asset("world_dimensions", dimension_specs, config)
     def world_dimensions(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Rows that become effective on each day (customers acquired, products launched, the
         date row); the first partition also holds everything effective before it."""
@@ -102,14 +107,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         ],
     )
 
-    @dg.multi_asset(
-        name="daily_chain",
-        specs=[*chain_specs, checkpoint_spec],
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=False,
-        pool=WRITER_POOL,
-    )
+    @daily_multi_asset("daily_chain", [*chain_specs, checkpoint_spec], config)
     def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Customers meet the shelves day by day: sales, lost demand, end-of-day inventory and
         the checkpoint, committed every few days so a failed backfill resumes where it stopped."""

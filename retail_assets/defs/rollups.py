@@ -18,7 +18,13 @@ import dagster as dg
 from retail_assets.analytics.customer_insights import size_fit_bridge_days, write_customer_insights
 from retail_assets.analytics.rollups import write_rollups
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.assets import WRITER_POOL, daily_partitions, partition_range, table_results, table_spec
+from retail_assets.defs.assets import (
+    daily_multi_asset,
+    daily_partitions,
+    partition_range,
+    table_results,
+    table_spec,
+)
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.rollup_tables import CUSTOMER_INSIGHT_TABLES, GOLD_SIZE_FIT_BRIDGE, SALES_ROLLUP_TABLES
 from retail_assets.storage.delta import Lakehouse
@@ -49,14 +55,7 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     """Every downstream multi-asset: the rollups and the customer insights."""
     specs = [table_spec(name, ROLLUP_GROUP, deps=UPSTREAM, kinds=("delta", "duckdb")) for name in SALES_ROLLUP_TABLES]
 
-    @dg.multi_asset(
-        name="rollups",
-        specs=specs,
-        partitions_def=daily_partitions(config),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=False,
-        pool=WRITER_POOL,
-    )
+    @daily_multi_asset("rollups", specs, config)
     def rollups(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Daily sales and inventory aggs of the partition range, and the weekly / monthly sales
         aggs of every week and month it touches (recomputed from all their days in the lakehouse)."""
@@ -79,14 +78,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
         for name in CUSTOMER_INSIGHT_TABLES
     ]
 
-    @dg.multi_asset(
-        name="customer_insights",
-        specs=specs,
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=False,
-        pool=WRITER_POOL,
-    )
+    @daily_multi_asset("customer_insights", specs, config)
     def customer_insights(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Customer x product affinity of the partition range (trailing 90 days) and the size-fit
         bridge of its sale lines, plus the earlier sale days whose lines were returned in the range."""
