@@ -360,3 +360,11 @@ def test_key_column_other_than_date_key(lh: Lakehouse) -> None:
     with pytest.raises(ValueError, match=str(D4)):
         lh.write_days("dim_store", dim([D4], "x"), [D2], key_column=kc)
     assert lh.version("dim_store") == 1
+
+
+def test_schema_change_names_the_table_and_the_fix(tmp_path):
+    lakehouse = Lakehouse(tmp_path / "lh")
+    lakehouse.write_days("facts", pa.table({"date_key": pa.array([20250101], pa.int32()), "old": [1]}), [20250101])
+    renamed = pa.table({"date_key": pa.array([20250102], pa.int32()), "new": [1]})
+    with pytest.raises(ValueError, match="'facts'.*make clean"):
+        lakehouse.write_days("facts", renamed, [20250102])

@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import SchemaMismatchError
 
 __all__ = [
     "COMPRESSION",
@@ -290,17 +291,24 @@ class Lakehouse:
     ) -> None:
         path = self.table_path(name)
         exists = DeltaTable.is_deltatable(path)
-        write_deltalake(
-            path,
-            data,
-            mode="overwrite",
-            predicate=predicate,
-            schema_mode=schema_mode,  # type: ignore[arg-type]
-            configuration=None if exists else TABLE_CONFIGURATION,
-            target_file_size=TARGET_FILE_SIZE,
-            writer_properties=_writer_properties(),
-            commit_properties=CommitProperties(custom_metadata=metadata),
-        )
+        try:
+            write_deltalake(
+                path,
+                data,
+                mode="overwrite",
+                predicate=predicate,
+                schema_mode=schema_mode,  # type: ignore[arg-type]
+                configuration=None if exists else TABLE_CONFIGURATION,
+                target_file_size=TARGET_FILE_SIZE,
+                writer_properties=_writer_properties(),
+                commit_properties=CommitProperties(custom_metadata=metadata),
+            )
+        except SchemaMismatchError as error:
+            raise ValueError(
+                f"table {name!r} in {self.root} has another schema than this version writes ({error}); "
+                "it was written by an older version or another configuration: write into a new lakehouse "
+                "folder, or delete this one (make clean) and re-run from the first day"
+            ) from None
 
     def write_days(
         self,
