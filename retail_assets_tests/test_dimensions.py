@@ -14,14 +14,7 @@ from retail_assets.sim.calendar import date_to_key
 from retail_assets.sim.geography import US_CITIES, haversine_km
 from retail_assets.sim.world import build_world
 
-DIMENSIONS = {
-    "gold_customer_dim": lambda world, first, last: dims.customer_dim(world, first, last),
-    "gold_product_dim": lambda world, first, last: dims.product_dim(world, first, last),
-    "gold_location_dim": lambda world, first, last: dims.location_dim(world, first, last),
-    "gold_date_dim": lambda world, first, last: dims.date_dim(world.config, first, last),
-    "gold_channel_dim": lambda world, first, last: dims.channel_dim(world.config, first, last),
-    "gold_time_dim": lambda world, first, last: dims.time_dim(world.config, first, last),
-}
+DIMENSIONS = dims.BUILDERS
 KEYS = {
     "gold_customer_dim": "customer_key",
     "gold_product_dim": "product_key",

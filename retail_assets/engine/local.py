@@ -10,7 +10,7 @@ the last committed checkpoint. Memory is bounded by the batch, not by the number
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,14 +29,7 @@ CHECKPOINT_TABLES = {
     checkpoint.SCHEDULED: "inventory_checkpoint_scheduled_sales",
     checkpoint.REQUESTS: "inventory_checkpoint_scheduled_requests",
 }
-DIMENSION_BUILDERS: dict[str, Callable] = {
-    "gold_customer_dim": lambda sim, a, b: dimensions.customer_dim(sim.world, a, b),
-    "gold_product_dim": lambda sim, a, b: dimensions.product_dim(sim.world, a, b),
-    "gold_location_dim": lambda sim, a, b: dimensions.location_dim(sim.world, a, b),
-    "gold_date_dim": lambda sim, a, b: dimensions.date_dim(sim.config, a, b),
-    "gold_channel_dim": lambda sim, a, b: dimensions.channel_dim(sim.config, a, b),
-    "gold_time_dim": lambda sim, a, b: dimensions.time_dim(sim.config, a, b),
-}
+DIMENSION_BUILDERS = dimensions.BUILDERS
 # Fact table -> the DayTables attribute holding its rows.
 CHAIN_TABLES = {
     "gold_sales_fact": "sales",
@@ -150,7 +143,7 @@ class LocalEngine:
         keys = [self.simulator.calendar.date_key(day) for day in range(first_day, last_day + 1)]
         stamp = _now()
         return {
-            name: sum(self._write_table(name, build(self.simulator, first_day, last_day), keys, stamp).values())
+            name: sum(self._write_table(name, build(self.simulator.world, first_day, last_day), keys, stamp).values())
             for name, build in DIMENSION_BUILDERS.items()
         }
 

@@ -210,10 +210,10 @@ class Simulator:
         transferred_out = inv.position_sums(transfers.source, transfers.quantity, n_pos)
         state.day = day
         if not emit:
-            self._schedule_sales(state, trading, due, day, date_key, keep_rows=False)
+            self._schedule_sales(state, trading, due, day, keep_rows=False)
             return None
 
-        sales = self._schedule_sales(state, trading, due, day, date_key, keep_rows=True)
+        sales = self._schedule_sales(state, trading, due, day, keep_rows=True)
         lost = records.lost_sales(self, trading, day)
         carts = records.abandoned_carts(self, trading, day)
         flows = records.PositionFlows(
@@ -403,7 +403,7 @@ class Simulator:
         state.reorder_point[positions] = s
         state.order_up_to[positions] = big_s
 
-    def _schedule_sales(self, state, trading: Trading, due, day, date_key, keep_rows):
+    def _schedule_sales(self, state, trading: Trading, due, day, keep_rows):
         """Today's sale rows (immediate sales + collected pickups + returns due); new pickups and
         future returns go into the schedule. Returns today's rows when ``keep_rows``."""
         immediate, pickups = records.sale_rows(self, trading.requests, trading.granted, trading.available_before, day)

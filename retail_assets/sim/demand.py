@@ -58,7 +58,6 @@ class Requests:
     unit_price: np.ndarray
     discount_rate: np.ndarray
     is_clearance: np.ndarray
-    is_promotional: np.ndarray
     promotion: np.ndarray  # code index into promotion_codes, -1 when none
     payment: np.ndarray
     is_cart: np.ndarray  # line of an online cart (may be abandoned before checkout)
@@ -189,7 +188,6 @@ def generate_requests(
         unit_price=unit_price,
         discount_rate=discount_rate[line_order],
         is_clearance=is_clearance,
-        is_promotional=promotion[line_order] >= 0,
         promotion=promotion[line_order],
         payment=payment[line_order].astype(np.int8),
         is_cart=online[line_order],
@@ -300,7 +298,7 @@ SCHEDULED_REQUESTS_SCHEMA = pa.schema(
         ("customer", pa.int64()), ("order_number", pa.int64()), ("line_number", pa.int16()), ("line_id", pa.int64()),
         ("channel", pa.int8()), ("fulfillment", pa.int8()), ("location", pa.int64()), ("product", pa.int64()),
         ("quantity", pa.int32()), ("time_slot", pa.int16()), ("unit_price", pa.float64()),
-        ("discount_rate", pa.float64()), ("is_clearance", pa.bool_()), ("is_promotional", pa.bool_()),
+        ("discount_rate", pa.float64()), ("is_clearance", pa.bool_()),
         ("promotion", pa.int16()), ("payment", pa.int8()), ("is_cart", pa.bool_()), ("order_day", pa.int32()),
         ("origin", pa.int8()), ("size", pa.int16()), ("fit", pa.int8()), ("due_day", pa.int32()),
     ]

@@ -192,7 +192,6 @@ def recovered_carts(sim, trading: Trading, day: int) -> tuple[Requests, np.ndarr
         origin=np.full(len(rows), ORIGIN_RECOVERED_CART, dtype=np.int8),
         line_id=derived_line_id(base.line_id, ORIGIN_RECOVERED_CART, base.order_day),
         promotion=np.full(len(rows), sim.calendar.recovery_coupon_index, dtype=np.int16),
-        is_promotional=np.ones(len(rows), dtype=bool),
         discount_rate=np.full(len(rows), RECOVERY_DISCOUNT),
     ), back_day
 
