@@ -16,7 +16,8 @@ import dagster as dg
 from retail_assets import tables
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.resources import SimulationResource
-from retail_assets.engine.local import CHAIN_TABLES, DIMENSION_BUILDERS, DaySummary
+from retail_assets.engine.local import CHAIN_TABLES, DaySummary
+from retail_assets.sim.dimensions import BUILDERS as DIMENSION_BUILDERS
 
 WRITER_POOL = "retail_lakehouse_writer"  # dagster.yaml limits it to one op at a time
 CHECKPOINT_KEY = dg.AssetKey("inventory_checkpoint")

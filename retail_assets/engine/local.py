@@ -29,7 +29,6 @@ CHECKPOINT_TABLES = {
     checkpoint.SCHEDULED: "inventory_checkpoint_scheduled_sales",
     checkpoint.REQUESTS: "inventory_checkpoint_scheduled_requests",
 }
-DIMENSION_BUILDERS = dimensions.BUILDERS
 # Fact table -> the DayTables attribute holding its rows.
 CHAIN_TABLES = {
     "gold_sales_fact": "sales",
@@ -144,7 +143,7 @@ class LocalEngine:
         stamp = _now()
         return {
             name: sum(self._write_table(name, build(self.simulator.world, first_day, last_day), keys, stamp).values())
-            for name, build in DIMENSION_BUILDERS.items()
+            for name, build in dimensions.BUILDERS.items()
         }
 
     def _write_table(self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar) -> dict[int, int]:
