@@ -49,6 +49,12 @@ def materialize_range(
     )
 
 
+def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """Duration of each successful step of a run, in execution order."""
+    return {event.step_key: event.event_specific_data.duration_ms / 1000
+            for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_SUCCESS}
+
+
 def row_counts(lakehouse: Lakehouse, names) -> dict[str, int]:
     connection = lakehouse.duckdb_connection()
     return {name: connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
@@ -111,7 +117,7 @@ def _bench(args: argparse.Namespace) -> None:
     config = _config(args)
     try:
         started = time.perf_counter()
-        materialize_range(config, config.start_date, config.end_date)
+        result = materialize_range(config, config.start_date, config.end_date)
         elapsed = time.perf_counter() - started
         lakehouse = Lakehouse(config.lakehouse_path)
         counts = row_counts(lakehouse, lakehouse.tables())
@@ -121,6 +127,8 @@ def _bench(args: argparse.Namespace) -> None:
               f"products={config.scale.products:,} locations={config.scale.locations}")
         for name, count in sorted(counts.items()):
             print(f"  {name:<38} {count:>12,} rows")
+        for step, seconds in step_seconds(result).items():
+            print(f"  step {step:<33} {seconds:8.1f} s")
         print(f"wall time      {elapsed:8.1f} s")
         print(f"rows written   {total:>12,}  ({total / elapsed:,.0f} rows/s overall)")
         print(f"peak RSS       {peak_mib:8.0f} MiB")

@@ -75,6 +75,32 @@ def test_missing_checkpoint_names_the_day(tmp_path):
     assert not engine.lakehouse.exists("gold_sales_fact")
 
 
+def test_failed_commit_stops_the_run_at_the_last_committed_batch(tmp_path, monkeypatch):
+    """Batches are written in the background while the next is simulated: a failed write must
+    surface, and no later batch may be committed after it."""
+    monkeypatch.setattr("retail_assets.engine.local.MAX_BATCH_DAYS", 2)
+    engine = _engine(tmp_path / "lakehouse")
+    engine.write_dimensions(_day(0), _day(7))
+    commit = engine._commit
+    calls = []
+
+    def commit_failing_second_batch(batch, checkpoints):
+        calls.append(batch[0].date_key)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return commit(batch, checkpoints)
+
+    monkeypatch.setattr(engine, "_commit", commit_failing_second_batch)
+    committed = []
+    with pytest.raises(OSError, match="disk full"):
+        for summaries in engine.run(_day(0), _day(7)):
+            committed.extend(summary.date_key for summary in summaries)
+    assert committed == [20250101, 20250102]
+    assert calls == [20250101, 20250103]  # nothing after the failed batch
+    assert engine.lakehouse.date_keys("inventory_checkpoint") == {20250101, 20250102}
+    assert engine.lakehouse.date_keys("gold_sales_fact") == {20250101, 20250102}
+
+
 def test_empty_range_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="empty range"):
         _engine(tmp_path / "lakehouse").run_all(_day(3), _day(2))
