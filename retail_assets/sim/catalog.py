@@ -268,3 +268,31 @@ SIZE_SYSTEM_LENGTH = np.array([len(system) for system in SIZE_SYSTEMS])
 CATEGORY_SIZE_SYSTEM = np.array([("XS-XXL", "26-40", "5-12", "One Size").index(r) for r in CATEGORY_SIZE_RANGE])
 ORDERED_SIZE_SHIFT_PROBS = np.array([0.14, 0.72, 0.14])  # one size down, own size, one size up
 PRODUCT_SIZING_PROBS = np.array([0.15, 0.70, 0.15])  # runs small, true to size, runs large
+
+# ------------------------------------------------------------------ vocabularies of the facts
+# Codes index these tuples; the table contracts take their allowed values from here.
+ORIGINS = ("new", "recovered_cart", "delayed_retry", "substitute")  # why a purchase request exists
+RESPONSES = ("lost_to_competitor", "substitute", "delay", "no_purchase", "no_substitute", "lost_after_retry")
+RETURN_REASONS = ("too_small", "too_large", "changed_mind", "not_as_described", "quality_issue", "damaged")
+ABANDONMENT_STAGES = ("cart", "shipping", "payment")
+SUSPECTED_REASONS = ("low_inventory", "high_shipping", "price_concern", "comparison_shopping", "technical_issue",
+                     "payment_issue")
+# (movement_type, movement_reason, reference_type) of each stock flow
+MOVEMENT_KINDS = {
+    "received": ("receipt", "vendor_order", "purchase_order"),
+    "transferred_in": ("transfer", "dc_replenishment", "transfer_order"),
+    "sold": ("sale", "customer_sale", "sales"),
+    "restocked": ("return", "customer_return", "returns"),
+    "adjusted": ("adjustment", "shrinkage", "cycle_count"),
+}
+EVENT_TYPES = (
+    "page_view", "search", "filter_apply", "product_view", "size_guide_view", "add_to_cart", "remove_from_cart",
+    "checkout_start", "checkout_complete",
+)
+EVENT_CATEGORY = ("navigation", "engagement", "engagement", "engagement", "engagement", "cart", "cart", "checkout",
+                  "checkout")
+EVENT_ACTIONS = ("view", "search", "filter", "view_product", "open_size_guide", "add", "remove", "begin_checkout",
+                 "purchase")
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "app")
+BROWSERS = ("Chrome", "Safari", "Edge", "Firefox", "Samsung Internet", "App")
+OPERATING_SYSTEMS = ("Windows", "macOS", "iOS", "Android", "Linux")

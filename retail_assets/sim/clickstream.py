@@ -16,24 +16,23 @@ import pyarrow.compute as pc
 
 from retail_assets import tables
 from retail_assets.sim import catalog as cat
+from retail_assets.sim.catalog import (
+    BROWSERS,
+    DEVICE_TYPES,
+    EVENT_ACTIONS,
+    EVENT_CATEGORY,
+    EVENT_TYPES,
+    OPERATING_SYSTEMS,
+)
 from retail_assets.sim.demand import ORIGIN_NEW, ORIGIN_RECOVERED_CART, SLOT_CUMULATIVE, product_weights
 from retail_assets.sim.records import ABANDONMENT_STAGE_PROBS, as_text, join_text, money, time_key_of, vocab
 
-EVENT_TYPES = (
-    "page_view", "search", "filter_apply", "product_view", "size_guide_view", "add_to_cart", "remove_from_cart",
-    "checkout_start", "checkout_complete",
-)
 (PAGE_VIEW, SEARCH, FILTER, PRODUCT_VIEW, SIZE_GUIDE, ADD_TO_CART, REMOVE, CHECKOUT_START,
  CHECKOUT_COMPLETE) = range(len(EVENT_TYPES))
-EVENT_CATEGORY = ("navigation", "engagement", "engagement", "engagement", "engagement", "cart", "cart", "checkout",
-                  "checkout")
 BROWSE_EVENTS_PER_SESSION = 3.5  # mean events of a browse-only session (bounces included)
 BOUNCE_SHARE = 0.35
 TIME_ON_PAGE_MEDIAN = 40.0  # seconds
 # Device, browser and operating system by channel (index into the tuples below).
-DEVICE_TYPES = ("desktop", "mobile", "tablet", "app")
-BROWSERS = ("Chrome", "Safari", "Edge", "Firefox", "Samsung Internet", "App")
-OPERATING_SYSTEMS = ("Windows", "macOS", "iOS", "Android", "Linux")
 # Traffic sources: (referrer, utm_source, utm_medium, utm_campaign or None), with shares.
 TRAFFIC_SOURCES = (
     ("https://www.google.com/", "google", "organic", None),
@@ -215,8 +214,6 @@ def sessions_and_events(sim, trading, day: int) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=tables.GOLD_CUSTOMER_EVENT_FACT.generated_schema)
 
 
-EVENT_ACTIONS = ("view", "search", "filter", "view_product", "open_size_guide", "add", "remove", "begin_checkout",
-                 "purchase")
 STEP_PAGES = ("/", "/search", "/c/", "/p/", "/p/", "/cart", "/cart", "/checkout", "/checkout/complete")
 
 

@@ -37,8 +37,7 @@ SLOT_CUMULATIVE = {
 }
 
 
-ORIGIN_NEW, ORIGIN_RECOVERED_CART, ORIGIN_DELAYED, ORIGIN_SUBSTITUTE = range(4)
-ORIGINS = ("new", "recovered_cart", "delayed_retry", "substitute")
+ORIGIN_NEW, ORIGIN_RECOVERED_CART, ORIGIN_DELAYED, ORIGIN_SUBSTITUTE = range(len(cat.ORIGINS))
 
 
 @dataclass(frozen=True)

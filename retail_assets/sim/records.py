@@ -16,7 +16,15 @@ import pyarrow.compute as pc
 from retail_assets import tables
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
-from retail_assets.sim.demand import ORIGINS, SLOT_CUMULATIVE, Requests, shelf_price
+from retail_assets.sim.catalog import (
+    ABANDONMENT_STAGES,
+    MOVEMENT_KINDS,
+    ORIGINS,
+    RESPONSES,
+    RETURN_REASONS,
+    SUSPECTED_REASONS,
+)
+from retail_assets.sim.demand import SLOT_CUMULATIVE, Requests, shelf_price
 from retail_assets.sim.geography import US_CITIES
 
 if TYPE_CHECKING:
@@ -28,7 +36,6 @@ RETURN_FIT_FACTOR = {True: 2.6, False: 0.5}  # keyed by "the size does not fit"
 # Average of the channel x fit x segment factors over the sales mix (measured on the small preset),
 # so that returned units / sold units comes out at the configured return_rate.
 RETURN_MIX_NORMALISER = 1.46
-RETURN_REASONS = ("too_small", "too_large", "changed_mind", "not_as_described", "quality_issue", "damaged")
 OTHER_RETURN_REASON_PROBS = np.array([0.4, 0.25, 0.2, 0.15])  # reasons of returns that fit
 RETURN_LAG_DAYS = {True: (5, 24), False: (1, 14)}
 EXCHANGE_SHARE = 0.2
@@ -229,7 +236,6 @@ def finish_sales(rows: pa.Table) -> pa.Table:
 
 def lost_sales(sim, trading, day: int) -> pa.Table:
     """Requests that got no unit, with what the customer did next."""
-    from retail_assets.sim.trading import RESPONSES
 
     world, calendar = sim.world, sim.calendar
     lost = np.flatnonzero(trading.failed)
@@ -329,14 +335,6 @@ def inventory_snapshot(sim, state, day, is_stockout, flows: PositionFlows) -> pa
     return pa.Table.from_pydict(columns, schema=tables.GOLD_INVENTORY_FACT.generated_schema)
 
 
-# (movement_type, movement_reason, reference_type) of each flow
-MOVEMENT_KINDS = {
-    "received": ("receipt", "vendor_order", "purchase_order"),
-    "transferred_in": ("transfer", "dc_replenishment", "transfer_order"),
-    "sold": ("sale", "customer_sale", "sales"),
-    "restocked": ("return", "customer_return", "returns"),
-    "adjusted": ("adjustment", "shrinkage", "cycle_count"),
-}
 
 
 def movements(sim, day: int, flows: PositionFlows, transfers) -> pa.Table:
@@ -473,10 +471,7 @@ def demand_forecasts(sim, day, rows, forecast, spread, sold, demanded) -> pa.Tab
     return pa.Table.from_pydict(columns, schema=tables.GOLD_DEMAND_FORECAST_FACT.generated_schema)
 
 
-ABANDONMENT_STAGES = ("cart", "shipping", "payment")
 ABANDONMENT_STAGE_PROBS = np.array([0.5, 0.3, 0.2])
-SUSPECTED_REASONS = ("low_inventory", "high_shipping", "price_concern", "comparison_shopping", "technical_issue",
-                     "payment_issue")
 LOW_INVENTORY_SUSPECTED = 0.6  # a low-inventory cart is blamed on stock this often
 # P(reason | stage) for carts not blamed on stock (columns as SUSPECTED_REASONS).
 STAGE_REASON_PROBS = np.array(

@@ -28,8 +28,7 @@ from retail_assets.sim.demand import (
     shelf_price,
 )
 
-RESPONSES = ("lost_to_competitor", "substitute", "delay", "no_purchase", "no_substitute", "lost_after_retry")
-LOST_TO_COMPETITOR, SUBSTITUTE, DELAY, NO_PURCHASE, NO_SUBSTITUTE, LOST_AFTER_RETRY = range(len(RESPONSES))
+LOST_TO_COMPETITOR, SUBSTITUTE, DELAY, NO_PURCHASE, NO_SUBSTITUTE, LOST_AFTER_RETRY = range(len(cat.RESPONSES))
 NO_RESPONSE = -1
 DELAY_DAYS = (1, 7)  # a customer who comes back does so 1-7 days later
 # Line ids of derived requests carry their origin in high bits, so their random draws and sale
@@ -48,7 +47,7 @@ class Trading:
     abandoned: np.ndarray  # cart line abandoned before checkout (not served, not lost)
     cart_low: np.ndarray  # the line's cart was low inventory when the customer looked
     line_low: np.ndarray  # the line's own position was low at that moment
-    response: np.ndarray  # RESPONSES code of a request that got nothing, else NO_RESPONSE
+    response: np.ndarray  # cat.RESPONSES code of a request that got nothing, else NO_RESPONSE
     substitute_product: np.ndarray  # product index bought instead, -1 if none
     retry_day: np.ndarray  # day the customer comes back, -1 if not
 
