@@ -29,19 +29,20 @@ _CHANNEL = C("channel_key", INT32, "FK gold_channel_dim.")
 def _sales_measures(period: str | None) -> tuple[Column, ...]:
     """The sales measures; ``period`` (week, month) for the rollups of the daily agg."""
     if period is None:
-        orders = C("orders", INT64, "Distinct order_id of the sale rows (returns excluded).")
+        orders = C("orders", INT64, "Distinct order_id of the sale rows (returns excluded).", minimum=0)
     else:
         orders = C(
             "orders",
             INT64,
             f"Sum of the daily agg's orders over the {period}: an order with lines in several level-2 "
             "categories, or on several days (click-and-collect), counts once per category and day.",
+            minimum=0,
         )
     return (
         orders,
-        C("units_sold", INT64, "Units sold on sale rows (returns excluded)."),
-        C("gross_revenue", FLOAT64, "Revenue of the sale rows: units x unit price, before discounts."),
-        C("discount_amount", FLOAT64, "Promotion and loyalty discounts of the sale rows."),
+        C("units_sold", INT64, "Units sold on sale rows (returns excluded).", minimum=0),
+        C("gross_revenue", FLOAT64, "Revenue of the sale rows: units x unit price, before discounts.", minimum=0),
+        C("discount_amount", FLOAT64, "Promotion and loyalty discounts of the sale rows.", minimum=0),
         C(
             "net_sales",
             FLOAT64,
@@ -49,13 +50,13 @@ def _sales_measures(period: str | None) -> tuple[Column, ...]:
         ),
         C("gross_margin", FLOAT64, "gross_margin of sale and return rows (a return reverses its margin)."),
         C("margin_rate", FLOAT64, "gross_margin / net_sales; NULL when net_sales = 0.", True),
-        C("return_units", INT64, "Units returned (return rows), as a positive number."),
-        C("return_amount", FLOAT64, "Net sales amount refunded on the return rows, as a positive number."),
-        C("lost_requests", INT64, "Requests that got no unit at all (rows of gold_lost_sales_fact)."),
-        C("lost_units", INT64, "Units those requests asked for."),
-        C("lost_revenue", FLOAT64, "Their value at the price asked (gold_lost_sales_fact.lost_revenue)."),
+        C("return_units", INT64, "Units returned (return rows), as a positive number.", minimum=0),
+        C("return_amount", FLOAT64, "Net sales amount refunded on the return rows, as a positive number.", minimum=0),
+        C("lost_requests", INT64, "Requests that got no unit at all (rows of gold_lost_sales_fact).", minimum=0),
+        C("lost_units", INT64, "Units those requests asked for.", minimum=0),
+        C("lost_revenue", FLOAT64, "Their value at the price asked (gold_lost_sales_fact.lost_revenue).", minimum=0),
         C("constrained_lines", INT64, "Sale rows whose customer got fewer units than requested "
-                                      "(is_inventory_constrained)."),
+                                      "(is_inventory_constrained).", minimum=0),
     )
 
 
@@ -69,12 +70,14 @@ _AVG_STOCKOUT = {
 }
 
 
-def _days_covered(period: str, days: str) -> Column:
+def _days_covered(period: str, days: str, most: int) -> Column:
     return C(
         "days_covered",
         INT32,
         f"Days of the {period} present in the daily aggs ({days}); fewer means the {period} is to date and "
         "is recomputed when its next days are materialised.",
+        minimum=1,
+        maximum=most,
     )
 
 
@@ -94,6 +97,7 @@ GOLD_SALES_DAILY_AGG = Table(
         *_sales_measures(None),
         *lineage(),
     ),
+    key=('date_key', 'category_level_1', 'category_level_2', 'location_key', 'channel_key'),
 )
 
 GOLD_INVENTORY_DAILY_AGG = Table(
@@ -104,17 +108,18 @@ GOLD_INVENTORY_DAILY_AGG = Table(
         _category(1, "Department"),
         _category(2, "Category"),
         C("location_key", INT32, "FK gold_location_dim."),
-        C("positions", INT64, "Product x location rows of the snapshot (every launched product)."),
-        C("stockout_positions", INT64, "Positions out of stock at close (is_stockout)."),
-        C("stockout_rate", FLOAT64, "stockout_positions / positions, in [0, 1]."),
-        C("units_on_hand", INT64, "Units physically at the location at close (reserved included)."),
-        C("units_available", INT64, "Units customers can buy (on hand - reserved)."),
-        C("units_in_transit", INT64, "Units on open replenishment orders."),
-        C("inventory_value", FLOAT64, "On-hand value at cost (sum of total_value)."),
+        C("positions", INT64, "Product x location rows of the snapshot (every launched product).", minimum=1),
+        C("stockout_positions", INT64, "Positions out of stock at close (is_stockout).", minimum=0),
+        C("stockout_rate", FLOAT64, "stockout_positions / positions, in [0, 1].", minimum=0, maximum=1),
+        C("units_on_hand", INT64, "Units physically at the location at close (reserved included).", minimum=0),
+        C("units_available", INT64, "Units customers can buy (on hand - reserved).", minimum=0),
+        C("units_in_transit", INT64, "Units on open replenishment orders.", minimum=0),
+        C("inventory_value", FLOAT64, "On-hand value at cost (sum of total_value).", minimum=0),
         C("overstock_positions", INT64, "Positions with available units above their max stock level "
-                                        "(is_overstock)."),
+                                        "(is_overstock).", minimum=0),
         *lineage(),
     ),
+    key=('date_key', 'category_level_1', 'category_level_2', 'location_key'),
 )
 
 GOLD_SALES_WEEKLY_AGG = Table(
@@ -124,15 +129,16 @@ GOLD_SALES_WEEKLY_AGG = Table(
     (
         C("week_start_date_key", INT32, "Monday of the week (YYYYMMDD); the partition."),
         C("week_end_date_key", INT32, "Sunday of the week (YYYYMMDD), whether or not it has data yet."),
-        _days_covered("week", "1-7"),
+        _days_covered("week", "1-7", 7),
         _category(1, "Department"),
         _LOCATION,
         _CHANNEL,
         *_sales_measures("week"),
-        C("avg_stockout_rate", FLOAT64, _AVG_STOCKOUT["week"], True),
+        C("avg_stockout_rate", FLOAT64, _AVG_STOCKOUT["week"], True, minimum=0, maximum=1),
         *lineage(),
     ),
     partition_column="week_start_date_key",
+    key=('week_start_date_key', 'category_level_1', 'location_key', 'channel_key'),
 )
 
 GOLD_SALES_MONTHLY_AGG = Table(
@@ -142,17 +148,18 @@ GOLD_SALES_MONTHLY_AGG = Table(
     (
         C("month_key", INT32, "First day of the month (YYYYMM01, a gold_date_dim key); the partition."),
         C("year", INT32, "Calendar year."),
-        C("month", INT32, "Calendar month, 1-12."),
-        C("days_in_month", INT32, "Days of the calendar month, 28-31."),
-        _days_covered("month", "1-31"),
+        C("month", INT32, "Calendar month, 1-12.", minimum=1, maximum=12),
+        C("days_in_month", INT32, "Days of the calendar month, 28-31.", minimum=28, maximum=31),
+        _days_covered("month", "1-31", 31),
         _category(1, "Department"),
         _LOCATION,
         _CHANNEL,
         *_sales_measures("month"),
-        C("avg_stockout_rate", FLOAT64, _AVG_STOCKOUT["month"], True),
+        C("avg_stockout_rate", FLOAT64, _AVG_STOCKOUT["month"], True, minimum=0, maximum=1),
         *lineage(),
     ),
     partition_column="month_key",
+    key=('month_key', 'category_level_1', 'location_key', 'channel_key'),
 )
 
 # ------------------------------------------------------------------- customer insights
@@ -181,33 +188,34 @@ GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG = Table(
         C("customer_key", INT32, "FK gold_customer_dim."),
         C("product_key", INT32, "FK gold_product_dim."),
         _category(1, "Department"),
-        C("purchases", INT64, f"Sale lines of the pair (returns excluded) {_WINDOW}."),
-        C("units_purchased", INT64, f"Units on those sale lines {_WINDOW}."),
-        C("returns", INT64, f"Return rows of the pair dated {_WINDOW} (the returned line may be older)."),
-        C("product_views", INT64, f"product_view events of the pair (gold_customer_event_fact) {_WINDOW}."),
-        C("add_to_carts", INT64, f"add_to_cart events of the pair {_WINDOW}."),
+        C("purchases", INT64, f"Sale lines of the pair (returns excluded) {_WINDOW}.", minimum=0),
+        C("units_purchased", INT64, f"Units on those sale lines {_WINDOW}.", minimum=0),
+        C("returns", INT64, f"Return rows of the pair dated {_WINDOW} (the returned line may be older).", minimum=0),
+        C("product_views", INT64, f"product_view events of the pair (gold_customer_event_fact) {_WINDOW}.", minimum=0),
+        C("add_to_carts", INT64, f"add_to_cart events of the pair {_WINDOW}.", minimum=0),
         C("last_interaction_date", DATE, "Latest day the pair had an interaction: the row's own day, by "
                                          "construction (a row exists only for a day with an interaction)."),
         C("days_since_last_interaction", INT32,
           f"Days from the pair's latest interaction before date_key (within the {AFFINITY_WINDOW_DAYS}-day window, "
           "i.e. 1..89) to date_key; NULL if the pair had none in the window (a first interaction). "
-          "Returns are not interactions.", True),
+          "Returns are not interactions.", True, minimum=1, maximum=AFFINITY_WINDOW_DAYS - 1),
         C("view_to_purchase_ratio", FLOAT64, "purchases / product_views over the window; NULL when there were no "
-                                             "views (can exceed 1: store purchases need no view).", True),
+                                             "views (can exceed 1: store purchases need no view).", True, minimum=0),
         C("cart_to_purchase_ratio", FLOAT64, "purchases / add_to_carts over the window; NULL when there were no "
-                                             "add-to-carts (can exceed 1).", True),
+                                             "add-to-carts (can exceed 1).", True, minimum=0),
         C("affinity_score", FLOAT64,
           f"{AFFINITY_FORMULA} over the window, in [0, 1): 0 without net engagement; e.g. "
-          "0.45 for one purchase, 0.70 for two, 0.06 for a single view."),
+          "0.45 for one purchase, 0.70 for two, 0.06 for a single view.", minimum=0, maximum=1),
         C("recommendation_rank", INT32, "Rank of the product among the customer's rows of the day: 1, 2, ... by "
-                                        "affinity_score descending, ties by product_key ascending (no gaps)."),
+                                        "affinity_score descending, ties by product_key ascending (no gaps).", minimum=1),
         C("predicted_cltv_impact", FLOAT64,
           "affinity_score x base_price x expected repeat purchases over the next 365 days, where expected repeat "
           f"purchases = max(purchases, 1) x 365 / {AFFINITY_WINDOW_DAYS} (the pair's purchase rate in the window "
           "annualised, at least one purchase per window for a pair not bought yet). USD at full price; NULL if "
-          "the product is not in gold_product_dim.", True),
+          "the product is not in gold_product_dim.", True, minimum=0),
         *lineage(),
     ),
+    key=('date_key', 'customer_key', 'product_key'),
 )
 
 GOLD_SIZE_FIT_BRIDGE = Table(
@@ -217,7 +225,7 @@ GOLD_SIZE_FIT_BRIDGE = Table(
     "gold_sales_fact) and its reason. A partition is refreshed when a return of one of its lines is written: "
     "a run over days D1..Dn also rewrites the sale days of the lines returned on D1..Dn.",
     (
-        C("sale_id", STRING, "The sale line (gold_sales_fact.sale_id); unique in the table."),
+        C("sale_id", STRING, "The sale line (gold_sales_fact.sale_id); unique in the table.", unique=True),
         C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day of the sale line (the day stock moved); the "
                              "partition."),
         C("customer_key", INT32, "FK gold_customer_dim."),
@@ -230,9 +238,9 @@ GOLD_SIZE_FIT_BRIDGE = Table(
                                   "(5-12: no profile) or if the customer is not in the dimension.", True),
         C("fit_description", STRING,
           "too_small / too_large when the line was returned with that return_reason; 'perfect' otherwise (kept, "
-          "or returned for a reason unrelated to size): the fit the data reveals, not a measured one."),
+          "or returned for a reason unrelated to size): the fit the data reveals, not a measured one.", allowed=("too_small", "too_large", "perfect")),
         C("fit_score", FLOAT64, f"1.0 for 'perfect', {SIZE_RETURN_FIT_SCORE} for a size-related return "
-                                "(too_small / too_large)."),
+                                "(too_small / too_large).", minimum=0, maximum=1),
         C("is_returned", BOOL, "A return row of gold_sales_fact references the line (original_sale_id), "
                                "whatever day it is dated."),
         C("return_date_key", INT32, "Day of that return row (the earliest, if several); NULL if not returned.",
@@ -244,6 +252,7 @@ GOLD_SIZE_FIT_BRIDGE = Table(
           "too_small, one size down if too_large, capped at the ends of the order; the ordered size otherwise."),
         *lineage(),
     ),
+    key=('sale_id',),
 )
 
 SALES_ROLLUP_TABLES: dict[str, Table] = {

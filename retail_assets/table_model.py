@@ -14,12 +14,55 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 ETL_TIMESTAMP = "etl_timestamp"  # the one column that differs between two runs of the same config
 
 
+# Conformed foreign keys: a column with one of these names holds the key of that dimension.
+DIMENSION_KEYS = {
+    "customer_key": ("gold_customer_dim", "customer_key"),
+    "product_key": ("gold_product_dim", "product_key"),
+    "substitute_product_key": ("gold_product_dim", "product_key"),
+    "location_key": ("gold_location_dim", "location_key"),
+    "from_location_key": ("gold_location_dim", "location_key"),
+    "to_location_key": ("gold_location_dim", "location_key"),
+    "channel_key": ("gold_channel_dim", "channel_key"),
+    "time_key": ("gold_time_dim", "time_key"),
+}
+DATE_DIMENSION = ("gold_date_dim", "date_key")
+
+
 @dataclass(frozen=True)
 class Column:
+    """A column and its contract: Arrow type, nullability, range, vocabulary, uniqueness."""
+
     name: str
     type: pa.DataType
     description: str
     nullable: bool = False
+    minimum: float | None = None  # inclusive bounds of a numeric column
+    maximum: float | None = None
+    allowed: tuple[str, ...] | None = None  # the vocabulary of a string column
+    unique: bool = False
+
+    @property
+    def is_date_key(self) -> bool:
+        """An int32 YYYYMMDD day: ``date_key``, ``*_date_key`` or ``month_key``."""
+        return self.type == INT32 and (self.name in ("date_key", "month_key") or self.name.endswith("_date_key"))
+
+    def references(self, table: str) -> tuple[str, str] | None:
+        """(dimension, key column) this column of ``table`` must exist in, if any: the conformed
+        dimension keys and every date key (the dimension's own key column excepted)."""
+        target = DIMENSION_KEYS.get(self.name) or (DATE_DIMENSION if self.is_date_key else None)
+        if target is None or target == (table, self.name):
+            return None
+        return target
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A condition every row satisfies, as a boolean SQL expression over the row's columns
+    (evaluated by Polars SQL in the contracts; DuckDB and Spark SQL read it the same way)."""
+
+    name: str
+    sql: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -28,6 +71,8 @@ class Table:
     description: str
     columns: tuple[Column, ...]
     partition_column: str = "date_key"  # int32 YYYYMMDD of the Dagster partition holding the row
+    key: tuple[str, ...] = ()  # the grain: columns unique together
+    rules: tuple[RowRule, ...] = ()
 
     @property
     def arrow_schema(self) -> pa.Schema:
