@@ -46,13 +46,18 @@ class Column:
         """An int32 YYYYMMDD day: ``date_key``, ``*_date_key`` or ``month_key``."""
         return self.type == INT32 and (self.name in ("date_key", "month_key") or self.name.endswith("_date_key"))
 
-    def references(self, table: str) -> tuple[str, str] | None:
+    def references(self, table: "Table") -> tuple[str, str] | None:
         """(dimension, key column) this column of ``table`` must exist in, if any: the conformed
-        dimension keys and every date key (the dimension's own key column excepted)."""
-        target = DIMENSION_KEYS.get(self.name) or (DATE_DIMENSION if self.is_date_key else None)
-        if target is None or target == (table, self.name):
+        dimension keys, and the day of the row (``date_key`` or the partition column) in the date
+        dimension. Other date keys may point past the written days (a retry, a restock): they are
+        checked for format only. A dimension's own key refers to nothing."""
+        if self.name in DIMENSION_KEYS:
+            target = DIMENSION_KEYS[self.name]
+        elif self.name in ("date_key", table.partition_column) and self.is_date_key:
+            target = DATE_DIMENSION
+        else:
             return None
-        return target
+        return None if target == (table.name, self.name) else target
 
 
 @dataclass(frozen=True)

@@ -355,11 +355,11 @@ def time_dim(config: SimulationConfig, first_day: int, last_day: int) -> pa.Tabl
 
 
 # Table name -> builder(world, first_day, last_day): the rows effective on those days.
-BUILDERS = {
+BUILDERS = {  # the date dimension first: every other row's effective_date_key refers to it
+    tables.GOLD_DATE_DIM.name: lambda world, first, last: date_dim(world.config, first, last),
     tables.GOLD_CUSTOMER_DIM.name: customer_dim,
     tables.GOLD_PRODUCT_DIM.name: product_dim,
     tables.GOLD_LOCATION_DIM.name: location_dim,
-    tables.GOLD_DATE_DIM.name: lambda world, first, last: date_dim(world.config, first, last),
     tables.GOLD_CHANNEL_DIM.name: lambda world, first, last: channel_dim(world.config, first, last),
     tables.GOLD_TIME_DIM.name: lambda world, first, last: time_dim(world.config, first, last),
 }

@@ -1,0 +1,146 @@
+"""Validate every batch written to the lakehouse against its table's contract, and keep score.
+
+``ContractLedger.validate(name, rows)`` is the lakehouse's write hook: it runs on exactly the
+rows about to be committed (a day, or the days of a batch of a range run), checks them against
+the table's generated Pandera model and its references to the dimensions, and adds the outcome
+to the table's ``Verdict``: rows checked, failures, a sample of failure cases and the time spent.
+The Dagster assets turn the verdicts into asset check results at the end of a run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pandera.polars as pandera
+import polars as pl
+import pyarrow as pa
+
+from retail_assets import tables
+from retail_assets.contracts.models import contract_model
+from retail_assets.storage.delta import Lakehouse
+
+SAMPLE_ROWS = 10  # failure cases kept per table
+SAMPLE_PER_CHECK = 3
+FAILURE_COLUMNS = ("check", "column", "failure_case")
+
+
+@dataclass
+class Verdict:
+    """Everything validated for one table during a run."""
+
+    table: str
+    rows: int = 0
+    batches: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    failures_by_check: dict[str, int] = field(default_factory=dict)
+    sample: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.failures == 0
+
+    def add(self, rows: int, cases: pl.DataFrame, seconds: float) -> None:
+        self.rows += rows
+        self.batches += 1
+        self.seconds += seconds
+        self.failures += cases.height
+        for check, count in cases.group_by("check").len().iter_rows():
+            self.failures_by_check[check] = self.failures_by_check.get(check, 0) + count
+        room = SAMPLE_ROWS - len(self.sample)
+        if room > 0:  # a few cases of every failing check, not ten of the first one
+            self.sample.extend(cases.group_by("check", maintain_order=True).head(SAMPLE_PER_CHECK).head(room).to_dicts())
+
+    def sample_markdown(self) -> str:
+        """The sample as a markdown table (what the Dagster UI shows)."""
+        lines = ["| check | column | failure case |", "|---|---|---|"]
+        for case in self.sample:
+            cells = (str(case[name]).replace("|", "\\|")[:200] for name in FAILURE_COLUMNS)
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+class ContractLedger:
+    """Validates the batches written to ``lakehouse`` and keeps one ``Verdict`` per table.
+
+    Referenced dimension keys are read from the lakehouse when first needed and re-read after
+    that dimension is written again; a table that refers to itself (the date dimension's
+    effective_date_key) also sees the keys of the batch being validated. Thread-safe: the local
+    engine writes from its writer thread.
+    """
+
+    def __init__(self, lakehouse: Lakehouse):
+        self._lakehouse = lakehouse
+        self._verdicts: dict[str, Verdict] = {}
+        self._dimension_keys: dict[tuple[str, str], pl.Series] = {}
+        self._lock = threading.Lock()
+
+    def validate(self, name: str, rows: pa.Table) -> None:
+        """Check ``rows`` of table ``name`` (tables without a declaration are ignored)."""
+        if name not in tables.TABLES:
+            return
+        started = time.perf_counter()
+        frame = pl.from_arrow(rows)
+        assert isinstance(frame, pl.DataFrame)
+        with self._lock:
+            self._dimension_keys = {target: keys for target, keys in self._dimension_keys.items() if target[0] != name}
+            cases = pl.concat([_schema_failures(name, frame), self._orphans(name, frame)])
+            verdict = self._verdicts.setdefault(name, Verdict(name))
+            verdict.add(frame.height, cases, time.perf_counter() - started)
+
+    def verdict(self, name: str) -> Verdict:
+        """The verdict of table ``name``: an empty pass if nothing of it was written."""
+        with self._lock:
+            return self._verdicts.get(name, Verdict(name))
+
+    # ------------------------------------------------------------------ internals
+    def _orphans(self, name: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """Failure cases of the keys that are not in the dimension they refer to."""
+        declared = tables.TABLES[name]
+        found = [_no_failures()]
+        for column in declared.columns:
+            target = column.references(declared)
+            if target is None:
+                continue
+            known = self._keys(target)
+            if target[0] == name:
+                known = pl.concat([known, frame.get_column(target[1])])
+            values = frame.get_column(column.name).drop_nulls()
+            orphans = values.filter(~values.is_in(known.implode()))
+            if orphans.len():
+                found.append(pl.DataFrame({
+                    "check": f"references {target[0]}.{target[1]}",
+                    "column": column.name,
+                    "failure_case": orphans.cast(pl.String),
+                }))
+        return pl.concat(found)
+
+    def _keys(self, target: tuple[str, str]) -> pl.Series:
+        if target not in self._dimension_keys:
+            table, column = target
+            if self._lakehouse.exists(table):
+                keys = self._lakehouse.read(table, columns=[column]).column(column)
+                self._dimension_keys[target] = pl.Series(column, keys).unique()
+            else:
+                self._dimension_keys[target] = pl.Series(column, [], dtype=pl.Int32)
+        return self._dimension_keys[target]
+
+
+def _no_failures() -> pl.DataFrame:
+    return pl.DataFrame(schema={name: pl.String for name in FAILURE_COLUMNS})
+
+
+def _schema_failures(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Failure cases of the table's Pandera model (all checks, lazily collected)."""
+    try:
+        contract_model(name).validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        return cases.select(
+            pl.col("check").cast(pl.String),
+            pl.col("column").cast(pl.String),
+            pl.col("failure_case").cast(pl.String),
+        )
+    return _no_failures()

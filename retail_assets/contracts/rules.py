@@ -1,0 +1,233 @@
+"""Business rules over the written lakehouse: the reference system's six validations, and more.
+
+Each rule is SQL over the Delta tables (DuckDB), evaluated for the days a run wrote
+(first..last), and returns the measured value(s) and a sample of offending rows. Rules that
+measure rates need enough data: they look back over a trailing window ending on the last day
+(at least ``MIN_WINDOW_DAYS``), across earlier runs' days too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+
+STOCKOUT_RATE_BAND = (0.05, 0.10)
+UPLIFT_BAND_POINTS = (8.0, 12.0)
+RESTOCK_DELAY_DAYS = (1, 3)
+RESTOCK_MEAN_BAND = (1.5, 2.5)  # "about 2": the default delay is uniform on 1..3
+MIN_WINDOW_DAYS = 7  # constrained sales and stockout events are expected within a week
+UPLIFT_WINDOW_DAYS = 28  # abandonment uplift is a difference of rates: it needs a few thousand carts
+SAMPLE_ROWS = 10
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    metadata: dict[str, float | int | str]
+    sample: list[dict] = field(default_factory=list)  # offending rows
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days a run wrote, and the trailing windows rules look back over."""
+
+    first: dt.date
+    last: dt.date
+
+    @staticmethod
+    def key(day: dt.date) -> int:
+        return day.year * 10000 + day.month * 100 + day.day
+
+    @property
+    def keys(self) -> tuple[int, int]:
+        return self.key(self.first), self.key(self.last)
+
+    def trailing(self, days: int) -> tuple[int, int]:
+        """(first, last) date keys of the last max(days, run length) days."""
+        start = min(self.first, self.last - dt.timedelta(days=days - 1))
+        return self.key(start), self.key(self.last)
+
+
+@dataclass(frozen=True)
+class BusinessRule:
+    name: str
+    table: str  # the asset the check is attached to
+    description: str
+    evaluate: Callable[[duckdb.DuckDBPyConnection, Window], Outcome]
+    blocking: bool = False  # an ERROR failure stops the downstream assets
+    warn_only: bool = False  # failures show as WARN
+
+
+def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    relation = connection.sql(sql)
+    columns = relation.columns
+    return [dict(zip(columns, row)) for row in relation.limit(SAMPLE_ROWS).fetchall()]
+
+
+def _one(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple:
+    return connection.execute(sql).fetchall()[0]
+
+
+def _in(value: float | None, band: tuple[float, float]) -> bool:
+    return value is not None and band[0] <= value <= band[1]
+
+
+def _stockout_rate_latest_day(connection, window: Window) -> Outcome:
+    _, last = window.keys
+    (rate,) = _one(connection, f"SELECT avg(is_stockout::INT) FROM gold_inventory_fact WHERE date_key = {last}")
+    return Outcome(_in(rate, STOCKOUT_RATE_BAND), {"stockout_rate": _round(rate), "date_key": last,
+                                                   "band": f"{STOCKOUT_RATE_BAND[0]:.0%}..{STOCKOUT_RATE_BAND[1]:.0%}"})
+
+
+def _stockout_rate_over_run(connection, window: Window) -> Outcome:
+    first, last = window.keys
+    (rate,) = _one(connection, f"""SELECT avg(rate) FROM (SELECT avg(is_stockout::INT) AS rate FROM gold_inventory_fact
+                                   WHERE date_key BETWEEN {first} AND {last} GROUP BY date_key)""")
+    return Outcome(_in(rate, STOCKOUT_RATE_BAND), {"mean_daily_stockout_rate": _round(rate),
+                                                   "band": f"{STOCKOUT_RATE_BAND[0]:.0%}..{STOCKOUT_RATE_BAND[1]:.0%}"})
+
+
+def _constrained_sales(connection, window: Window) -> Outcome:
+    first, last = window.trailing(MIN_WINDOW_DAYS)
+    days, constrained, short_units = _one(connection, f"""
+        SELECT count(DISTINCT date_key), coalesce(sum(is_inventory_constrained::INT), 0),
+               coalesce(sum(quantity_requested - quantity_sold), 0)
+        FROM gold_sales_fact WHERE NOT is_return AND date_key BETWEEN {first} AND {last}""")
+    (lost_units,) = _one(connection, f"""SELECT coalesce(sum(quantity_requested), 0) FROM gold_lost_sales_fact
+                                         WHERE date_key BETWEEN {first} AND {last}""")
+    metadata = {"days": days, "constrained_lines": constrained, "units_short_on_constrained_lines": short_units,
+                "lost_units": lost_units}
+    if days < MIN_WINDOW_DAYS:
+        return Outcome(True, {**metadata, "note": f"not evaluated: {days} day(s) of sales, fewer than {MIN_WINDOW_DAYS}"})
+    return Outcome(constrained > 0 and lost_units > 0, metadata)
+
+
+def _stockout_events_agree(connection, window: Window) -> Outcome:
+    first, last = window.trailing(MIN_WINDOW_DAYS)
+    spells = f"""
+        spells AS (  -- closed spells whose every day is in the lakehouse
+            SELECT * FROM gold_stockout_events
+            WHERE is_closed AND date_key BETWEEN {first} AND {last}
+              AND stockout_start_date >= (SELECT min(strptime(date_key::VARCHAR, '%Y%m%d'))::DATE
+                                          FROM gold_inventory_fact)),
+        counted AS (
+            SELECT s.stockout_id, count(l.date_key) AS attempts, coalesce(sum(l.quantity_requested), 0) AS units
+            FROM spells s LEFT JOIN gold_lost_sales_fact l
+              ON l.product_key = s.product_key AND l.location_key = s.location_key
+             AND strptime(l.date_key::VARCHAR, '%Y%m%d')::DATE BETWEEN s.stockout_start_date AND s.stockout_end_date
+            GROUP BY s.stockout_id)"""
+    days, events, lost_revenue = _one(connection, f"""
+        SELECT (SELECT count(DISTINCT date_key) FROM gold_inventory_fact WHERE date_key BETWEEN {first} AND {last}),
+               count(*), coalesce(sum(lost_sales_revenue), 0)
+        FROM gold_stockout_events WHERE date_key BETWEEN {first} AND {last}""")
+    disagreeing = f"""WITH {spells}
+        SELECT s.stockout_id, s.lost_sales_attempts, c.attempts AS counted_attempts,
+               s.lost_sales_quantity, c.units AS counted_units
+        FROM spells s JOIN counted c USING (stockout_id)
+        WHERE s.lost_sales_attempts <> c.attempts OR s.lost_sales_quantity <> c.units
+        ORDER BY s.stockout_id"""
+    (mismatches,) = _one(connection, f"SELECT count(*) FROM ({disagreeing})")
+    metadata = {"days": days, "event_rows": events, "lost_sales_revenue": _round(lost_revenue, 2),
+                "spells_disagreeing_with_lost_sales": mismatches}
+    enough = days >= MIN_WINDOW_DAYS
+    passed = mismatches == 0 and (not enough or (events > 0 and lost_revenue > 0))
+    return Outcome(passed, metadata, _rows(connection, disagreeing) if mismatches else [])
+
+
+def _abandonment_uplift(connection, window: Window) -> Outcome:
+    first, last = window.trailing(UPLIFT_WINDOW_DAYS)
+    low_rate, other_rate, carts = _one(connection, f"""
+        WITH carts AS (  -- every new online cart: its session, low if an add-to-cart showed low stock
+            SELECT session_id, bool_or(event_label = 'low_stock') AS low,
+                   NOT bool_or(event_type = 'checkout_complete') AS abandoned
+            FROM gold_customer_event_fact
+            WHERE date_key BETWEEN {first} AND {last} AND utm_campaign IS DISTINCT FROM 'cart_recovery'
+            GROUP BY session_id HAVING bool_or(event_type = 'add_to_cart'))
+        SELECT avg(abandoned::INT) FILTER (WHERE low), avg(abandoned::INT) FILTER (WHERE NOT low), count(*)
+        FROM carts""")
+    uplift = None if low_rate is None or other_rate is None else 100 * (low_rate - other_rate)
+    return Outcome(_in(uplift, UPLIFT_BAND_POINTS), {
+        "uplift_points": _round(uplift, 2), "low_inventory_abandonment_rate": _round(low_rate),
+        "other_abandonment_rate": _round(other_rate), "carts": carts,
+        "band_points": f"{UPLIFT_BAND_POINTS[0]:g}..{UPLIFT_BAND_POINTS[1]:g}",
+    })
+
+
+def _no_negative_available(connection, window: Window) -> Outcome:
+    first, last = window.keys
+    negative = f"""SELECT product_key, location_key, date_key, quantity_on_hand, quantity_reserved, quantity_available
+                   FROM gold_inventory_fact WHERE date_key BETWEEN {first} AND {last} AND quantity_available < 0
+                   ORDER BY date_key, product_key, location_key"""
+    (count,) = _one(connection, f"SELECT count(*) FROM ({negative})")
+    return Outcome(count == 0, {"negative_rows": count}, _rows(connection, negative) if count else [])
+
+
+def _restock_delay(connection, window: Window) -> Outcome:
+    first, last = window.keys
+    delays = f"""SELECT sale_id, date_key, return_restocked_date_key,
+                        datediff('day', strptime(date_key::VARCHAR, '%Y%m%d'),
+                                 strptime(return_restocked_date_key::VARCHAR, '%Y%m%d')) AS delay_days
+                 FROM gold_sales_fact WHERE is_return AND date_key BETWEEN {first} AND {last}"""
+    low, high = RESTOCK_DELAY_DAYS
+    returns, shortest, longest, mean = _one(
+        connection, f"SELECT count(*), min(delay_days), max(delay_days), avg(delay_days) FROM ({delays})")
+    outside = f"SELECT * FROM ({delays}) WHERE delay_days NOT BETWEEN {low} AND {high} ORDER BY date_key, sale_id"
+    (count,) = _one(connection, f"SELECT count(*) FROM ({outside})")
+    passed = count == 0 and (returns == 0 or _in(mean, RESTOCK_MEAN_BAND))
+    return Outcome(passed, {"returns": returns, "min_delay_days": shortest or 0, "max_delay_days": longest or 0,
+                            "mean_delay_days": _round(mean, 3), "outside_1_3_days": count},
+                   _rows(connection, outside) if count else [])
+
+
+def _conservation(connection, window: Window) -> Outcome:
+    first, last = window.keys
+    broken = f"""
+        WITH days AS (
+            SELECT product_key, location_key, date_key, quantity_on_hand,
+                   lag(quantity_on_hand) OVER (PARTITION BY product_key, location_key ORDER BY date_key) AS previous,
+                   lag(date_key) OVER (PARTITION BY product_key, location_key ORDER BY date_key) AS previous_key
+            FROM gold_inventory_fact
+            WHERE date_key BETWEEN {Window.key(window.first - dt.timedelta(days=1))} AND {last}),
+        moved AS (SELECT product_key, location_key, date_key, sum(quantity) AS moved
+                  FROM gold_inventory_movement_fact WHERE date_key BETWEEN {first} AND {last} GROUP BY ALL)
+        SELECT d.product_key, d.location_key, d.date_key, d.previous AS yesterday_on_hand,
+               coalesce(m.moved, 0) AS movements, d.quantity_on_hand AS today_on_hand
+        FROM days d LEFT JOIN moved m USING (product_key, location_key, date_key)
+        WHERE d.date_key >= {first} AND d.previous IS NOT NULL
+          AND d.quantity_on_hand <> d.previous + coalesce(m.moved, 0)
+        ORDER BY d.date_key, d.product_key, d.location_key"""
+    (count,) = _one(connection, f"SELECT count(*) FROM ({broken})")
+    return Outcome(count == 0, {"positions_days_not_reconciled": count}, _rows(connection, broken) if count else [])
+
+
+def _round(value: float | None, digits: int = 4) -> float | str:
+    return "n/a" if value is None else round(float(value), digits)
+
+
+RULES: tuple[BusinessRule, ...] = (
+    BusinessRule("stockout_rate_latest_day", "gold_inventory_fact",
+                 "Share of positions out of stock at the close of the run's last day, in [5%, 10%].",
+                 _stockout_rate_latest_day),
+    BusinessRule("stockout_rate_over_run", "gold_inventory_fact",
+                 "Mean daily stockout rate over the run's days, in [5%, 10%].", _stockout_rate_over_run,
+                 warn_only=True),
+    BusinessRule("inventory_constrained_sales", "gold_sales_fact",
+                 f"Over the last {MIN_WINDOW_DAYS}+ days: sale lines limited by stock exist and lost demand > 0.",
+                 _constrained_sales),
+    BusinessRule("stockout_events_agree_with_lost_sales", "gold_stockout_events",
+                 f"Stockout events exist with lost revenue > 0 (over {MIN_WINDOW_DAYS}+ days), and every closed "
+                 "spell's lost attempts and units equal the lost-demand rows inside it.", _stockout_events_agree),
+    BusinessRule("low_inventory_abandonment_uplift", "gold_cart_abandonment_fact",
+                 f"Over the last {UPLIFT_WINDOW_DAYS}+ days, low-inventory carts are abandoned 8-12 points more "
+                 "often than the others.", _abandonment_uplift),
+    BusinessRule("no_negative_available", "gold_inventory_fact",
+                 "No position ever has negative quantity_available.", _no_negative_available, blocking=True),
+    BusinessRule("return_restock_delay", "gold_sales_fact",
+                 "Returned units are back in stock 1-3 days after the return, about 2 on average.", _restock_delay),
+    BusinessRule("inventory_conservation", "gold_inventory_movement_fact",
+                 "Per position and day: yesterday's on-hand + the day's movements = today's on-hand.",
+                 _conservation, blocking=True),
+)
