@@ -85,8 +85,9 @@ class ContractLedger:
         frame = pl.from_arrow(rows)
         assert isinstance(frame, pl.DataFrame)
         with self._lock:
-            self._dimension_keys = {target: keys for target, keys in self._dimension_keys.items() if target[0] != name}
             cases = pl.concat([_schema_failures(name, frame), self._orphans(name, frame)])
+            # The rows are about to be written: re-read this table's keys when next referenced.
+            self._dimension_keys = {target: keys for target, keys in self._dimension_keys.items() if target[0] != name}
             verdict = self._verdicts.setdefault(name, Verdict(name))
             verdict.add(frame.height, cases, time.perf_counter() - started)
 

@@ -9,12 +9,16 @@ disagreeing about the subset to backfill.
 
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import dagster as dg
 
 from retail_assets import tables
 from retail_assets.config import SimulationConfig
+from retail_assets.contracts.ledger import ContractLedger
+from retail_assets.contracts.rules import Window
+from retail_assets.defs.checks import contract_check_specs, contract_results, rule_check_specs, rule_results, rules_for
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.engine.local import CHAIN_TABLES, DaySummary
 from retail_assets.sim.dimensions import BUILDERS as DIMENSION_BUILDERS
@@ -51,12 +55,13 @@ def table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.A
     )
 
 
-def daily_multi_asset(name: str, specs: list[dg.AssetSpec], config: SimulationConfig):
+def daily_multi_asset(name: str, specs: list[dg.AssetSpec], config: SimulationConfig, check_specs=()):
     """A multi-asset on the daily partitions whose backfills run as one run over the range,
     writing the lakehouse in the single-writer pool."""
     return dg.multi_asset(
         name=name,
         specs=specs,
+        check_specs=list(check_specs),
         partitions_def=daily_partitions(config),
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=False,
@@ -86,12 +91,16 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     dimension_specs = [table_spec(name, "dimensions") for name in DIMENSION_BUILDERS]
     dimension_keys = [spec.key for spec in dimension_specs]
 
-    @daily_multi_asset("world_dimensions", dimension_specs, config)
+    @daily_multi_asset("world_dimensions", dimension_specs, config,
+                       contract_check_specs(DIMENSION_BUILDERS, blocking=True))
     def world_dimensions(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Rows that become effective on each day (customers acquired, products launched, the
         date row); the first partition also holds everything effective before it."""
         first, last = partition_range(context)
-        yield from table_results(simulation.engine().write_dimensions(first, last), first, last)
+        ledger = ContractLedger(simulation.lakehouse())
+        engine = simulation.engine(simulation.lakehouse(ledger))
+        yield from table_results(engine.write_dimensions(first, last), first, last)
+        yield from contract_results(ledger, DIMENSION_BUILDERS)
 
     chain_specs = [table_spec(name, "daily_chain", deps=dimension_keys) for name in CHAIN_TABLES]
     checkpoint_spec = dg.AssetSpec(
@@ -108,15 +117,23 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         ],
     )
 
-    @daily_multi_asset("daily_chain", [*chain_specs, checkpoint_spec], config)
+    chain_rules = rules_for(CHAIN_TABLES)
+    chain_checks = [*contract_check_specs(CHAIN_TABLES, blocking=True), *rule_check_specs(chain_rules)]
+
+    @daily_multi_asset("daily_chain", [*chain_specs, checkpoint_spec], config, chain_checks)
     def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Customers meet the shelves day by day: sales, lost demand, end-of-day inventory and
-        the checkpoint, committed every few days so a failed backfill resumes where it stopped."""
+        the checkpoint, committed every few days so a failed backfill resumes where it stopped.
+        Every batch is validated against its contracts as it is written (on the writer thread);
+        the business rules run on the written range at the end."""
         first, last = partition_range(context)
         context.log.info(f"Simulating {first} .. {last} ({(last - first).days + 1} days)")
+        started = time.perf_counter()
+        ledger = ContractLedger(simulation.lakehouse())
+        lakehouse = simulation.lakehouse(ledger)
         totals: dict[str, int] = {}
         days: list[DaySummary] = []
-        for committed in simulation.engine().run(first, last):
+        for committed in simulation.engine(lakehouse).run(first, last):
             for summary in committed:
                 _log_day(context, summary)
                 for name, count in summary.rows.items():
@@ -126,6 +143,12 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             metadata = {**_range_metadata(days, totals.get(name, 0)), "dagster/column_schema": column_schema(name)}
             yield dg.MaterializeResult(asset_key=name, metadata=metadata)
         yield dg.MaterializeResult(asset_key=CHECKPOINT_KEY, metadata={"last_day": str(last)})
+        elapsed = time.perf_counter() - started
+        validating = sum(ledger.verdict(name).seconds for name in CHAIN_TABLES)
+        context.log.info(f"Contracts: {validating:.1f} s validating on the writer thread, "
+                         f"{validating / elapsed:.1%} of the {elapsed:.1f} s the chain took")
+        yield from contract_results(ledger, CHAIN_TABLES)
+        yield from rule_results(lakehouse, chain_rules, Window(first, last))
 
     return [world_dimensions, daily_chain]
 

@@ -6,7 +6,9 @@ import json
 import dagster as dg
 
 from retail_assets.config import SimulationConfig
+from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.engine.local import LocalEngine
+from retail_assets.storage.delta import Lakehouse
 
 
 class SimulationResource(dg.ConfigurableResource):
@@ -24,7 +26,11 @@ class SimulationResource(dg.ConfigurableResource):
     def simulation_config(self) -> SimulationConfig:
         return SimulationConfig.build(**json.loads(self.config_json))
 
-    def engine(self) -> LocalEngine:
+    def lakehouse(self, ledger: ContractLedger | None = None) -> Lakehouse:
+        """The configured lakehouse; with a ledger, every write is validated against its contract."""
+        return Lakehouse(self.simulation_config.lakehouse_path, on_write=ledger.validate if ledger else None)
+
+    def engine(self, lakehouse: Lakehouse) -> LocalEngine:
         if self.engine_name != "local":
             raise ValueError(f"engine_name={self.engine_name!r} is not available; allowed: 'local'")
-        return LocalEngine(self.simulation_config)
+        return LocalEngine(self.simulation_config, lakehouse)

@@ -25,9 +25,10 @@ from retail_assets.defs.assets import (
     table_results,
     table_spec,
 )
+from retail_assets.defs.checks import contract_check_specs, contract_results
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.rollup_tables import CUSTOMER_INSIGHT_TABLES, GOLD_SIZE_FIT_BRIDGE, SALES_ROLLUP_TABLES
-from retail_assets.storage.delta import Lakehouse
+from retail_assets.contracts.ledger import ContractLedger
 
 ROLLUP_GROUP = "rollups"
 CUSTOMER_INSIGHTS_GROUP = "customer_insights"
@@ -55,14 +56,16 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     """Every downstream multi-asset: the rollups and the customer insights."""
     specs = [table_spec(name, ROLLUP_GROUP, deps=UPSTREAM, kinds=("delta", "duckdb")) for name in SALES_ROLLUP_TABLES]
 
-    @daily_multi_asset("rollups", specs, config)
+    @daily_multi_asset("rollups", specs, config, contract_check_specs(SALES_ROLLUP_TABLES, blocking=False))
     def rollups(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Daily sales and inventory aggs of the partition range, and the weekly / monthly sales
         aggs of every week and month it touches (recomputed from all their days in the lakehouse)."""
         first, last = partition_range(context)
-        lakehouse = Lakehouse(simulation.simulation_config.lakehouse_path)
+        ledger = ContractLedger(simulation.lakehouse())
+        lakehouse = simulation.lakehouse(ledger)
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
         yield from table_results(write_rollups(lakehouse, first, last), first, last)
+        yield from contract_results(ledger, SALES_ROLLUP_TABLES)
 
     return [rollups, *build_customer_insight_assets(config)]
 
@@ -78,12 +81,14 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
         for name in CUSTOMER_INSIGHT_TABLES
     ]
 
-    @daily_multi_asset("customer_insights", specs, config)
+    @daily_multi_asset("customer_insights", specs, config,
+                       contract_check_specs(CUSTOMER_INSIGHT_TABLES, blocking=False))
     def customer_insights(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Customer x product affinity of the partition range (trailing 90 days) and the size-fit
         bridge of its sale lines, plus the earlier sale days whose lines were returned in the range."""
         first, last = partition_range(context)
-        lakehouse = Lakehouse(simulation.simulation_config.lakehouse_path)
+        ledger = ContractLedger(simulation.lakehouse())
+        lakehouse = simulation.lakehouse(ledger)
         context.log.info(f"Customer insights {first} .. {last} in {lakehouse.root}")
         connection = lakehouse.duckdb_connection()
         try:  # the same days write_customer_insights rewrites (the facts do not change in between)
@@ -106,5 +111,6 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
             )
         extra = {GOLD_SIZE_FIT_BRIDGE.name: {"refreshed_earlier_days": len(refreshed)}}
         yield from table_results(rows, first, last, **extra)
+        yield from contract_results(ledger, CUSTOMER_INSIGHT_TABLES)
 
     return [customer_insights]

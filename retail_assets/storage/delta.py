@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,8 +233,11 @@ class Lakehouse:
     is done here. Reads are snapshot reads of the latest committed version.
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, on_write: Callable[[str, pa.Table], None] | None = None) -> None:
+        """``on_write(name, rows)`` sees exactly the rows of every write, just before it is
+        committed (the data contracts validate there)."""
         self.root = Path(root).expanduser().resolve()
+        self.on_write = on_write
 
     def __repr__(self) -> str:
         return f"Lakehouse({str(self.root)!r})"
@@ -346,6 +349,8 @@ class Lakehouse:
         keys = _normalise_keys(date_keys)
         key_column = _check_key_column(key_column)
         data = _prepare_day_data(data, keys, key_column)
+        if self.on_write is not None:
+            self.on_write(name, data)
         predicate = day_predicate(keys, contiguous=contiguous, key_column=key_column)
         self._write(
             name,
@@ -370,6 +375,8 @@ class Lakehouse:
         if not isinstance(data, pa.Table):
             raise TypeError(f"data must be a pyarrow.Table, got {type(data).__name__}")
         _check_no_null_columns(data)
+        if self.on_write is not None:
+            self.on_write(name, data)
         self._write(
             name,
             data,

@@ -1,0 +1,170 @@
+"""Data contracts as Dagster asset checks, run through Dagster on top of the session's small run.
+
+A clean week after the 90 days of the ``small`` run passes every check. The same week with
+deliberately broken rows (a negative quantity, an unknown category, an orphan key, a restock
+5 days after its return, a movement that breaks conservation, ...) fails exactly the checks
+that guard them, with the offending rows in the metadata, and the blocking failures stop the
+downstream assets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from retail_assets import tables
+from retail_assets.cli import materialize_range
+from retail_assets.config import SimulationConfig
+from retail_assets.contracts.rules import RULES
+from retail_assets.defs.checks import CONTRACT_CHECK
+from retail_assets.sim import dimensions
+from retail_assets.sim.day import Simulator
+
+FIRST = dt.date(2025, 4, 1)  # the day after the session small run
+LAST = FIRST + dt.timedelta(days=6)
+BROKEN_DAY = 20250403
+ORPHAN_CUSTOMER = 999_999
+
+
+def _column(table: pa.Table, name: str, values) -> pa.Table:
+    index = table.schema.get_field_index(name)
+    field = table.schema.field(index)
+    return table.set_column(index, field, pa.chunked_array([values]).cast(field.type) if not isinstance(
+        values, pa.ChunkedArray) else values.cast(field.type))
+
+
+def _first_row(table: pa.Table, name: str, value) -> pa.Array:
+    """Column ``name`` with its first row replaced by ``value``."""
+    column = table.column(name).combine_chunks()
+    return pa.concat_arrays([pa.array([value], column.type), column.slice(1)])
+
+
+def _break(day: dataclasses.dataclass) -> object:
+    """The day's tables with the deliberate defects (see the module docstring)."""
+    sales, inventory, movements = day.sales, day.inventory, day.movements
+    events, stockouts = day.customer_events, day.stockout_events
+    # every day: no constrained line, no lost request; low stock shown on the carts that converted only
+    sales = _column(sales, "is_inventory_constrained", pa.array([False] * sales.num_rows))
+    lost = day.lost_sales.slice(0, 0)
+    adds = pc.equal(events.column("event_type"), "add_to_cart")
+    label = pc.if_else(events.column("conversion_flag"), "low_stock", pa.scalar(None, pa.string()))
+    events = _column(events, "event_label", pc.if_else(adds, label, events.column("event_label")))
+    if day.date_key == BROKEN_DAY:
+        inventory = _column(inventory, "quantity_available", _first_row(inventory, "quantity_available", -5))
+        sales = _column(sales, "payment_method", _first_row(sales, "payment_method", "bitcoin"))
+        sales = _column(sales, "customer_key", _first_row(sales, "customer_key", ORPHAN_CUSTOMER))
+        returns = sales.column("is_return")
+        late = pc.add(sales.column("date_key"), 5)  # within the month: a 5-day restock delay
+        sales = _column(sales, "return_restocked_date_key",
+                        pc.if_else(returns, late, sales.column("return_restocked_date_key")).cast(pa.int32()))
+        movements = _column(movements, "quantity", pc.add(movements.column("quantity"), 1).cast(pa.int32()))
+        closed = pc.fill_null(stockouts.column("is_closed"), False)
+        stockouts = _column(stockouts, "lost_sales_attempts",
+                            pc.if_else(closed, pc.add(stockouts.column("lost_sales_attempts"), 1),
+                                       stockouts.column("lost_sales_attempts")).cast(pa.int32()))
+    if day.date_key == int(LAST.strftime("%Y%m%d")):
+        inventory = _column(inventory, "is_stockout", pa.array([True] * inventory.num_rows))
+    return dataclasses.replace(day, sales=sales, lost_sales=lost, inventory=inventory, movements=movements,
+                               customer_events=events, stockout_events=stockouts)
+
+
+def _week_after(small_run, tmp_path) -> dg.ExecuteInProcessResult:
+    lakehouse, _ = small_run
+    shutil.copytree(lakehouse.root, tmp_path / "lakehouse")
+    config = SimulationConfig.build(preset="small", lakehouse_path=tmp_path / "lakehouse")
+    return materialize_range(config, FIRST, LAST, raise_on_error=False)
+
+
+def _evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def _text(evaluation: dg.AssetCheckEvaluation) -> str:
+    return " ".join(f"{key}={getattr(value, 'value', value)}" for key, value in evaluation.metadata.items())
+
+
+@pytest.fixture(scope="module")
+def clean(small_run, tmp_path_factory):
+    return _week_after(small_run, tmp_path_factory.mktemp("clean"))
+
+
+@pytest.fixture(scope="module")
+def broken(small_run, tmp_path_factory):
+    step = Simulator.step
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Simulator, "step", lambda self, state, day, emit=True: _break_or_none(step(self, state, day, emit)))
+        return _week_after(small_run, tmp_path_factory.mktemp("broken"))
+
+
+def _break_or_none(day):
+    return None if day is None else _break(day)
+
+
+def test_every_table_and_rule_has_a_check_and_all_pass_on_generated_data(clean):
+    assert clean.success
+    evaluations = _evaluations(clean)
+    expected = {(name, CONTRACT_CHECK) for name in tables.TABLES} | {(rule.table, rule.name) for rule in RULES}
+    assert set(evaluations) == expected
+    failed = {key: _text(e) for key, e in evaluations.items() if not e.passed}
+    assert not failed
+    rows = evaluations[("gold_sales_fact", CONTRACT_CHECK)].metadata["rows_checked"].value
+    assert rows > 0
+
+
+@pytest.mark.parametrize(
+    ("table", "check", "evidence"),
+    [
+        ("gold_inventory_fact", "no_negative_available", "negative_rows=1"),
+        ("gold_inventory_fact", CONTRACT_CHECK, "quantity_available"),
+        ("gold_sales_fact", CONTRACT_CHECK, "bitcoin"),
+        ("gold_sales_fact", CONTRACT_CHECK, f"references gold_customer_dim.customer_key | customer_key | {ORPHAN_CUSTOMER}"),
+        ("gold_sales_fact", "return_restock_delay", "max_delay_days=5"),
+        ("gold_inventory_movement_fact", "inventory_conservation", "positions_days_not_reconciled="),
+        ("gold_stockout_events", "stockout_events_agree_with_lost_sales", "spells_disagreeing_with_lost_sales="),
+        ("gold_sales_fact", "inventory_constrained_sales", "constrained_lines=0"),
+        ("gold_cart_abandonment_fact", "low_inventory_abandonment_uplift", "uplift_points=-"),
+        ("gold_inventory_fact", "stockout_rate_latest_day", "stockout_rate=1.0"),
+        ("gold_inventory_fact", "stockout_rate_over_run", "mean_daily_stockout_rate="),
+    ],
+)
+def test_broken_rows_fail_the_check_that_guards_them(broken, table, check, evidence):
+    evaluation = _evaluations(broken)[(table, check)]
+    assert not evaluation.passed
+    assert evidence in _text(evaluation)
+
+
+def test_checks_not_broken_still_pass(broken):
+    evaluations = _evaluations(broken)
+    for name in ("gold_demand_forecast_fact", "gold_customer_event_fact", "gold_lost_sales_fact"):
+        assert evaluations[(name, CONTRACT_CHECK)].passed, name
+
+
+def test_blocking_failures_stop_the_downstream_assets(broken):
+    assert not broken.success
+    assert not any(key[0] in ("gold_sales_daily_agg", "gold_customer_product_affinity_agg") for key in _evaluations(broken))
+    warned = _evaluations(broken)[("gold_inventory_fact", "stockout_rate_over_run")]
+    assert warned.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_a_broken_dimension_fails_its_contract_and_blocks_the_chain(tmp_path, monkeypatch):
+    channels = dimensions.BUILDERS["gold_channel_dim"]
+
+    def expensive_channels(world, first, last):
+        rows = channels(world, first, last)
+        return _column(rows, "commission_rate", pc.add(rows.column("commission_rate"), 2.0))
+
+    monkeypatch.setitem(dimensions.BUILDERS, "gold_channel_dim", expensive_channels)
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
+    result = materialize_range(config, config.start_date, config.start_date, raise_on_error=False)
+    evaluations = _evaluations(result)
+    assert not evaluations[("gold_channel_dim", CONTRACT_CHECK)].passed
+    assert "commission_rate" in _text(evaluations[("gold_channel_dim", CONTRACT_CHECK)])
+    assert evaluations[("gold_customer_dim", CONTRACT_CHECK)].passed
+    assert not result.success
+    assert ("gold_sales_fact", CONTRACT_CHECK) not in evaluations  # the chain never ran
