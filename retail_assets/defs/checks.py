@@ -5,6 +5,7 @@ planned in single-run backfills): each run evaluates them on the days it wrote, 
 Contract checks of dimensions and facts are blocking: a failure stops the downstream assets.
 """
 
+import time
 from collections.abc import Iterable, Iterator
 
 import dagster as dg
@@ -59,8 +60,14 @@ def rule_results(lakehouse: Lakehouse, rules: Iterable[BusinessRule], window: Wi
     connection = lakehouse.duckdb_connection()
     try:
         for rule in rules:
+            started = time.perf_counter()
             outcome = rule.evaluate(connection, window)
-            metadata: dict[str, object] = {**outcome.metadata, "first_day": str(window.first), "last_day": str(window.last)}
+            metadata: dict[str, object] = {
+                **outcome.metadata,
+                "first_day": str(window.first),
+                "last_day": str(window.last),
+                "validation_seconds": round(time.perf_counter() - started, 3),
+            }
             if outcome.sample:
                 metadata["offending_rows"] = dg.MetadataValue.md(_markdown(outcome.sample))
             yield dg.AssetCheckResult(
