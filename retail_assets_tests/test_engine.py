@@ -84,11 +84,11 @@ def test_failed_commit_stops_the_run_at_the_last_committed_batch(tmp_path, monke
     commit = engine._commit
     calls = []
 
-    def commit_failing_second_batch(batch, checkpoints):
-        calls.append(batch[0].date_key)
+    def commit_failing_second_batch(writes, summaries):
+        calls.append(summaries[0].date_key)
         if len(calls) == 2:
             raise OSError("disk full")
-        return commit(batch, checkpoints)
+        return commit(writes, summaries)
 
     monkeypatch.setattr(engine, "_commit", commit_failing_second_batch)
     committed = []

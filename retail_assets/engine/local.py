@@ -24,7 +24,7 @@ from retail_assets.config import SimulationConfig
 from retail_assets.sim import checkpoint, dimensions
 from retail_assets.sim.day import DayTables, Simulator
 from retail_assets.sim.world import build_world
-from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.delta import Lakehouse, PreparedWrite
 
 CHECKPOINT_TABLES = {
     checkpoint.POSITIONS: "inventory_checkpoint",
@@ -110,9 +110,10 @@ class LocalEngine:
                 checkpoints.append(checkpoint.state_to_tables(state, day_tables.date_key))
                 buffered += day_tables.sales.num_rows + day_tables.inventory.num_rows
                 if len(batch) >= MAX_BATCH_DAYS or buffered >= MAX_BATCH_ROWS or offset == (last - first).days:
+                    writes, summaries = self._prepare(batch, checkpoints)  # here: contracts run between steps
                     if committing is not None:
                         yield committing.result()
-                    committing = writer.submit(self._commit, batch, checkpoints)
+                    committing = writer.submit(self._commit, writes, summaries)
                     batch, checkpoints, buffered = [], [], 0
             if committing is not None:
                 yield committing.result()
@@ -158,26 +159,46 @@ class LocalEngine:
         }
 
     def _write_table(self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar) -> dict[int, int]:
-        """Stamp, conform to the declared schema, replace the days ``keys``; rows per key."""
+        """Replace the days ``keys`` of a declared table; rows per key."""
+        prepared, rows = self._prepare_table(name, data, keys, stamp)
+        self.lakehouse.commit(prepared)
+        return rows
+
+    def _prepare_table(
+        self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar
+    ) -> tuple[PreparedWrite, dict[int, int]]:
+        """Stamp, conform to the declared schema and prepare the write; rows per key."""
         declared = tables.TABLES[name]
         data = data.append_column(tables.ETL_TIMESTAMP, pa.repeat(stamp, data.num_rows)).select(declared.column_names)
         key_column = declared.partition_column
-        self.lakehouse.write_days(name, data.cast(declared.arrow_schema), keys, key_column=key_column)
+        prepared = self.lakehouse.prepare_days(name, data.cast(declared.arrow_schema), keys, key_column=key_column)
         values, counts = np.unique(data.column(key_column).to_numpy(), return_counts=True)
-        return dict(zip(values.tolist(), counts.tolist()))
+        return prepared, dict(zip(values.tolist(), counts.tolist()))
 
-    def _commit(self, batch: list[DayTables], checkpoints: list[dict[str, pa.Table]]) -> list[DaySummary]:
-        """Write the facts of the batch's days, then their checkpoints."""
+    def _prepare(
+        self, batch: list[DayTables], checkpoints: list[dict[str, pa.Table]]
+    ) -> tuple[list[PreparedWrite], list[DaySummary]]:
+        """The batch's writes, facts first and checkpoints last, and its days' summaries. Runs on
+        the simulating thread: the write thread is the busier one."""
         keys = [day.date_key for day in batch]
         stamp = _now()
-        rows = {
-            name: self._write_table(name, pa.concat_tables([getattr(day, attribute) for day in batch]), keys, stamp)
-            for name, attribute in CHAIN_TABLES.items()
-        }
+        writes: list[PreparedWrite] = []
+        rows: dict[str, dict[int, int]] = {}
+        for name, attribute in CHAIN_TABLES.items():
+            prepared, rows[name] = self._prepare_table(
+                name, pa.concat_tables([getattr(day, attribute) for day in batch]), keys, stamp)
+            writes.append(prepared)
         for part, name in CHECKPOINT_TABLES.items():
-            self.lakehouse.write_days(name, pa.concat_tables([c[part] for c in checkpoints]), keys)
-        return [self._summary(day, {name: counts.get(day.date_key, 0) for name, counts in rows.items()})
-                for day in batch]
+            writes.append(self.lakehouse.prepare_days(name, pa.concat_tables([c[part] for c in checkpoints]), keys))
+        summaries = [self._summary(day, {name: counts.get(day.date_key, 0) for name, counts in rows.items()})
+                     for day in batch]
+        return writes, summaries
+
+    def _commit(self, writes: list[PreparedWrite], summaries: list[DaySummary]) -> list[DaySummary]:
+        """Commit a batch's writes in order (the checkpoint last); the summaries of its days."""
+        for prepared in writes:
+            self.lakehouse.commit(prepared)
+        return summaries
 
     def _summary(self, day: DayTables, rows: dict[str, int]) -> DaySummary:
         sales, lost, snapshot = day.sales, day.lost_sales, day.inventory

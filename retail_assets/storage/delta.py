@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,16 @@ def _is_contiguous(keys: list[int]) -> bool:
         if k != d.year * 10000 + d.month * 100 + d.day:
             return False
     return True
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A checked replacement of some days of a table, ready to commit."""
+
+    name: str
+    data: pa.Table
+    predicate: str
+    metadata: dict[str, Any]
 
 
 def day_predicate(
@@ -346,25 +357,37 @@ class Lakehouse:
 
         Returns the number of rows written.
         """
+        return self.commit(self.prepare_days(name, data, date_keys, contiguous=contiguous, key_column=key_column))
+
+    def prepare_days(
+        self,
+        name: str,
+        data: pa.Table,
+        date_keys: Sequence[int],
+        *,
+        contiguous: bool = True,
+        key_column: str = DATE_KEY,
+    ) -> PreparedWrite:
+        """The checks and preparation of ``write_days`` (``on_write`` sees the rows here),
+        without the commit: a caller may prepare on one thread and ``commit`` on another."""
         keys = _normalise_keys(date_keys)
         key_column = _check_key_column(key_column)
         data = _prepare_day_data(data, keys, key_column)
         if self.on_write is not None:
             self.on_write(name, data)
         predicate = day_predicate(keys, contiguous=contiguous, key_column=key_column)
-        self._write(
-            name,
-            data,
-            predicate=predicate,
-            schema_mode=None,
-            metadata={
-                "retail_assets.operation": "write_days",
-                "retail_assets.key_column": key_column,
-                "retail_assets.date_keys": _fmt_keys(keys),
-                "retail_assets.rows": data.num_rows,
-            },
-        )
-        return data.num_rows
+        return PreparedWrite(name, data, predicate, {
+            "retail_assets.operation": "write_days",
+            "retail_assets.key_column": key_column,
+            "retail_assets.date_keys": _fmt_keys(keys),
+            "retail_assets.rows": data.num_rows,
+        })
+
+    def commit(self, prepared: PreparedWrite) -> int:
+        """Write a prepared day replacement in one transaction; rows written."""
+        self._write(prepared.name, prepared.data, predicate=prepared.predicate, schema_mode=None,
+                    metadata=prepared.metadata)
+        return prepared.data.num_rows
 
     def replace_all(self, name: str, data: pa.Table) -> int:
         """Overwrite the whole table ``name`` with ``data`` (one transaction).
