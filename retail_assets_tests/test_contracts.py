@@ -21,10 +21,12 @@ import pytest
 from retail_assets import tables
 from retail_assets.cli import materialize_range
 from retail_assets.config import SimulationConfig
+from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import RULES
 from retail_assets.defs.checks import CONTRACT_CHECK
 from retail_assets.sim import dimensions
 from retail_assets.sim.day import Simulator
+from retail_assets.storage.delta import Lakehouse
 
 FIRST = dt.date(2025, 4, 1)  # the day after the session small run
 LAST = FIRST + dt.timedelta(days=6)
@@ -168,3 +170,50 @@ def test_a_broken_dimension_fails_its_contract_and_blocks_the_chain(tmp_path, mo
     assert evaluations[("gold_customer_dim", CONTRACT_CHECK)].passed
     assert not result.success
     assert ("gold_sales_fact", CONTRACT_CHECK) not in evaluations  # the chain never ran
+
+
+# ------------------------------------------------------------------ the ledger on its own
+
+
+def _verdict(lakehouse, name: str, rows: pa.Table):
+    ledger = ContractLedger(lakehouse)
+    ledger.validate(name, rows)
+    return ledger.verdict(name)
+
+
+def test_generated_rows_pass_and_the_verdict_counts_them(small_run):
+    lakehouse, _ = small_run
+    rows = lakehouse.read("gold_inventory_fact", date_keys=[20250301])
+    verdict = _verdict(lakehouse, "gold_inventory_fact", rows)
+    assert verdict.passed and verdict.rows == rows.num_rows and verdict.batches == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        (lambda rows: pa.concat_tables([rows, rows.slice(0, 1)]), "unique_product_key_location_key_date_key"),
+        (lambda rows: _column(rows, "date_key", _first_row(rows, "date_key", 20250230)), "date_key_format"),
+        (lambda rows: _column(rows, "reorder_point", _first_row(rows, "reorder_point", None)), "not_null"),
+        (lambda rows: _column(rows, "quantity_reserved", _first_row(rows, "quantity_reserved", 10_000)),
+         "available_is_on_hand_minus_reserved"),
+        (lambda rows: _column(rows, "location_key", _first_row(rows, "location_key", 77)),
+         "references gold_location_dim.location_key"),
+        (lambda rows: rows.append_column("surprise", pa.array([1] * rows.num_rows)), "column_in_schema"),
+    ],
+    ids=["duplicate_grain", "impossible_day", "null_required", "row_rule", "orphan_location", "extra_column"],
+)
+def test_each_kind_of_defect_is_named_in_the_failure_cases(small_run, change, check):
+    lakehouse, _ = small_run
+    rows = change(lakehouse.read("gold_inventory_fact", date_keys=[20250301]))
+    verdict = _verdict(lakehouse, "gold_inventory_fact", rows)
+    assert not verdict.passed
+    assert any(check in failed for failed in verdict.failures_by_check), verdict.failures_by_check
+    assert any(check in case["check"] for case in verdict.sample)
+
+
+def test_a_dimension_may_refer_to_its_own_new_keys(small_run, tmp_path):
+    """The date dimension's effective_date_key refers to its own date_key: on the first write the
+    keys exist only in the rows being validated."""
+    lakehouse, _ = small_run
+    dates = lakehouse.read("gold_date_dim", key_column="effective_date_key")
+    assert _verdict(Lakehouse(tmp_path / "empty"), "gold_date_dim", dates).passed

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +24,7 @@ from retail_assets.sim import checkpoint, dimensions
 from retail_assets.sim.day import DayTables, Simulator
 from retail_assets.sim.world import build_world
 from retail_assets.storage.delta import Lakehouse, PreparedWrite
+from retail_assets.storage.write_behind import WriteBehind
 
 CHECKPOINT_TABLES = {
     checkpoint.POSITIONS: "inventory_checkpoint",
@@ -99,10 +99,7 @@ class LocalEngine:
         batch: list[DayTables] = []
         checkpoints: list[dict[str, pa.Table]] = []
         buffered = 0
-        # One writer thread: batch k is written (delta-rs releases the GIL) while batch k+1 is
-        # simulated. Commits stay in order, and a failed commit stops the run before the next one.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakehouse-writer") as writer:
-            committing: Future[list[DaySummary]] | None = None
+        with WriteBehind() as writer:  # batch k is committed while batch k+1 is simulated
             for offset in range((last - first).days + 1):
                 day = self.config.day_ordinal(first) + offset
                 day_tables = sim.step(state, day)
@@ -111,12 +108,11 @@ class LocalEngine:
                 buffered += day_tables.sales.num_rows + day_tables.inventory.num_rows
                 if len(batch) >= MAX_BATCH_DAYS or buffered >= MAX_BATCH_ROWS or offset == (last - first).days:
                     writes, summaries = self._prepare(batch, checkpoints)  # here: contracts run between steps
-                    if committing is not None:
-                        yield committing.result()
-                    committing = writer.submit(self._commit, writes, summaries)
+                    committed = writer.submit(self._commit, writes, summaries)
+                    if committed is not None:
+                        yield committed
                     batch, checkpoints, buffered = [], [], 0
-            if committing is not None:
-                yield committing.result()
+            yield writer.finish()
 
     def run_all(self, first: dt.date, last: dt.date) -> RangeResult:
         result = RangeResult()

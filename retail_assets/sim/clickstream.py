@@ -199,7 +199,7 @@ def sessions_and_events(sim, trading, day: int) -> pa.Table:
         "product_key": pa.array(product_key, mask=~has_product),
         "time_on_page_seconds": seconds_on_page.astype(np.int32),
         "bounce_flag": bounce[event_session],
-        "page_url": _page_urls(event_type, product_key, world.products.category[product]),
+        "page_url": _page_urls(event_type, product, world),
         "referrer_url": source_field(0),
         "search_term": search_term,
         "device_type": vocab(DEVICE_TYPES, device[event_session]),
@@ -217,11 +217,16 @@ def sessions_and_events(sim, trading, day: int) -> pa.Table:
 STEP_PAGES = ("/", "/search", "/c/", "/p/", "/p/", "/cart", "/cart", "/checkout", "/checkout/complete")
 
 
-def _page_urls(event_type: np.ndarray, product_key: np.ndarray, category: np.ndarray) -> pa.Array:
-    """Page of each event: product pages carry the product, listings their category."""
-    base = vocab(STEP_PAGES, event_type)
-    slug = pc.utf8_lower(pc.replace_substring(vocab(cat.CATEGORY_LEVEL_3, category), " ", "-"))
-    on_product = pa.array(np.isin(event_type, (PRODUCT_VIEW, SIZE_GUIDE)))
-    on_listing = pa.array(event_type == FILTER)
-    url = pc.if_else(on_product, join_text(base, product_key), base)
-    return pc.if_else(on_listing, join_text(base, slug), url)
+def _page_urls(event_type: np.ndarray, product: np.ndarray, world) -> pa.Array:
+    """Page of each event: product pages carry the product, listings their category. Every
+    distinct URL is built once (steps, then one page per product, then one per category) and
+    the events take theirs: one string materialisation per event."""
+    product_pages = join_text(STEP_PAGES[PRODUCT_VIEW], world.products.key)
+    slugs = [name.lower().replace(" ", "-") for name in cat.CATEGORY_LEVEL_3]
+    pages = pa.concat_arrays([
+        pa.array(STEP_PAGES, pa.string()), product_pages, pa.array([STEP_PAGES[FILTER] + slug for slug in slugs]),
+    ])
+    first_product, first_listing = len(STEP_PAGES), len(STEP_PAGES) + len(product_pages)
+    page = np.where(np.isin(event_type, (PRODUCT_VIEW, SIZE_GUIDE)), first_product + product, event_type)
+    page = np.where(event_type == FILTER, first_listing + world.products.category[product], page)
+    return pages.take(pa.array(page))
