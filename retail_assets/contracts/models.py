@@ -36,7 +36,7 @@ def _row_rule_check(rule: RowRule):
         return data.lazyframe.select(pl.sql_expr(rule.sql).fill_null(False).alias(rule.name))
 
     check.__name__ = rule.name
-    return pandera.dataframe_check(check, name=rule.name, error=f"{rule.description} ({rule.sql})")
+    return pandera.dataframe_check(check, name=rule.name, error=f"{rule.name}: {rule.description} ({rule.sql})")
 
 
 def _unique_check(columns: tuple[str, ...]):
@@ -52,7 +52,7 @@ def _unique_check(columns: tuple[str, ...]):
         return data.lazyframe.select((~key.is_duplicated()).alias(name))
 
     check.__name__ = name
-    return pandera.dataframe_check(check, name=name, error=f"duplicate values of ({', '.join(columns)})")
+    return pandera.dataframe_check(check, name=name, error=f"{name}: duplicate values of ({', '.join(columns)})")
 
 
 def _date_key_check(column: Column):
@@ -65,7 +65,7 @@ def _date_key_check(column: Column):
         return data.lazyframe.select(pl.col(data.key).is_in(days) | pl.col(data.key).is_null())
 
     check.__name__ = f"{column.name}_is_a_yyyymmdd_day"
-    return pandera.check(column.name, name="date_key_format", error="not a YYYYMMDD day")(check)
+    return pandera.check(column.name, name="date_key_format", error="date_key_format: not a YYYYMMDD day")(check)
 
 
 def _not_null_check(columns: list[str]):
@@ -76,7 +76,7 @@ def _not_null_check(columns: list[str]):
         return data.lazyframe.select(pl.all_horizontal([pl.col(name).is_not_null() for name in columns]))
 
     check.__name__ = "not_null"
-    return pandera.dataframe_check(check, name="not_null", error=f"NULL in a required column of: {', '.join(columns)}")
+    return pandera.dataframe_check(check, name="not_null", error=f"not_null: NULL in one of {', '.join(columns)}")
 
 
 def _field(column: Column):
