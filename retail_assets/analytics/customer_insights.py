@@ -355,11 +355,14 @@ def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date)
     connection = lakehouse.duckdb_connection()
     try:
         affinity_window = AffinityWindow(connection)
+        # Each bridge day is written once: a chunk's own days (their returns, up to the last day,
+        # are already in the facts), and with the first chunk the earlier days refreshed by returns.
+        earlier_days = [key for key in size_fit_bridge_days(connection, first, last) if key < date_key(first)]
         chunk_first = first
         while chunk_first <= last:  # a few days at a time: memory stays flat in the range length
             chunk_last = min(chunk_first + dt.timedelta(days=CHUNK_DAYS - 1), last)
             affinity = affinity_window.rows(chunk_first, chunk_last)
-            bridge_days = size_fit_bridge_days(connection, chunk_first, chunk_last)
+            bridge_days = (earlier_days if chunk_first == first else []) + _keys(chunk_first, chunk_last)
             bridge = size_fit_bridge(connection, bridge_days)
             written[GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name] += _write(
                 lakehouse, affinity, _keys(chunk_first, chunk_last), GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, stamp)
