@@ -133,8 +133,8 @@ def _bench(args: argparse.Namespace) -> None:
         validating = sum(e.metadata["validation_seconds"].value for e in checks)
         failed = sorted(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in checks if not e.passed)
         print(f"asset checks   {len(checks)} evaluated, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}")
-        print(f"validation     {validating:8.1f} s  ({validating / elapsed:.1%} of the wall time; contracts run on "
-              "the chain's writer thread, in parallel with the simulation)")
+        print(f"validation     {validating:8.1f} s  ({validating / elapsed:.1%} of the wall time: contracts and "
+              "business rules)")
         print(f"wall time      {elapsed:8.1f} s")
         print(f"rows written   {total:>12,}  ({total / elapsed:,.0f} rows/s overall)")
         print(f"peak RSS       {peak_mib:8.0f} MiB")

@@ -67,8 +67,8 @@ class ContractLedger:
 
     Referenced dimension keys are read from the lakehouse when first needed and re-read after
     that dimension is written again; a table that refers to itself (the date dimension's
-    effective_date_key) also sees the keys of the batch being validated. Thread-safe: the local
-    engine writes from its writer thread.
+    effective_date_key) also sees the keys of the batch being validated. Thread-safe, whichever
+    thread prepares the writes.
     """
 
     def __init__(self, lakehouse: Lakehouse):
