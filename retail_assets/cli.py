@@ -49,6 +49,13 @@ def materialize_range(
     )
 
 
+def check_line(result: dg.ExecuteInProcessResult) -> str:
+    """How many asset checks the run evaluated, and which failed."""
+    checks = result.get_asset_check_evaluations()
+    failed = sorted(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in checks if not e.passed)
+    return f"asset checks   {len(checks)} evaluated, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}"
+
+
 def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
     """Duration of each successful step of a run, in execution order."""
     return {event.step_key: event.event_specific_data.duration_ms / 1000
@@ -108,6 +115,7 @@ def _run(args: argparse.Namespace) -> None:
     elapsed = time.perf_counter() - started
     print(f"Materialised {config.preset} {config.start_date}..{config.end_date} in {elapsed:.1f} s "
           f"(run {result.run_id}, success={result.success})")
+    print(check_line(result))
     print(summarise(Lakehouse(config.lakehouse_path)))
 
 
@@ -129,10 +137,8 @@ def _bench(args: argparse.Namespace) -> None:
             print(f"  {name:<38} {count:>12,} rows")
         for step, seconds in step_seconds(result).items():
             print(f"  step {step:<33} {seconds:8.1f} s")
-        checks = result.get_asset_check_evaluations()
-        validating = sum(e.metadata["validation_seconds"].value for e in checks)
-        failed = sorted(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in checks if not e.passed)
-        print(f"asset checks   {len(checks)} evaluated, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}")
+        print(check_line(result))
+        validating = sum(e.metadata["validation_seconds"].value for e in result.get_asset_check_evaluations())
         print(f"validation     {validating:8.1f} s  ({validating / elapsed:.1%} of the wall time: contracts and "
               "business rules)")
         print(f"wall time      {elapsed:8.1f} s")
