@@ -59,7 +59,7 @@ import pyarrow as pa
 # Private helpers of the rollups, reused on purpose (same SQL macros, conforming and stamped write):
 # _MACROS defines them, _query runs them and conforms to the declaration, _write stamps etl_timestamp and
 # predicate-overwrites the partitions, _now is the shared stamp.
-from retail_assets.analytics.rollups import _MACROS, UNKNOWN, _now, _query, _write, date_key
+from retail_assets.analytics.rollups import _MACROS, UNKNOWN, _now, _query, _write, date_key, day_chunks
 from retail_assets.rollup_tables import (
     AFFINITY_SCALE,
     AFFINITY_WEIGHTS,
@@ -250,9 +250,12 @@ def size_fit_bridge_days(connection: duckdb.DuckDBPyConnection, first: dt.date, 
     """The bridge days a run over first..last writes: first..last, plus the days of the sized sale
     lines returned on first..last (sorted date_keys)."""
     lo, hi = date_key(first), date_key(last)
-    returns = f"is_return AND date_key BETWEEN {lo} AND {hi} AND size <> {_sql_string(ONE_SIZE)}"
-    # A return carries its line's order_date_key, and a line is dated on or after its order: the
-    # lines sit in [earliest order, hi], a literal range the scan prunes files with.
+    # Lines dated first..last are in anyway: look only for lines dated before first. A return
+    # carries its line's order_date_key and a line is dated on or after its order, so those lines
+    # come from orders before first and sit in [earliest such order, first), a literal range the
+    # scans prune files with (the search stays as small as the return window, however long the run).
+    returns = (f"is_return AND date_key BETWEEN {lo} AND {hi} AND order_date_key < {lo} "
+               f"AND size <> {_sql_string(ONE_SIZE)}")
     [(earliest_order,)] = connection.sql(f"SELECT min(order_date_key) FROM gold_sales_fact WHERE {returns}").fetchall()
     if earliest_order is None:
         return _keys(first, last)
@@ -260,7 +263,7 @@ def size_fit_bridge_days(connection: duckdb.DuckDBPyConnection, first: dt.date, 
         SELECT DISTINCT o.date_key
         FROM (SELECT original_sale_id FROM gold_sales_fact WHERE {returns}) r
             JOIN gold_sales_fact o ON o.sale_id = r.original_sale_id
-        WHERE o.date_key BETWEEN {earliest_order} AND {hi} AND NOT o.is_return
+        WHERE o.date_key >= {earliest_order} AND o.date_key < {lo} AND NOT o.is_return
     """).fetchall()
     return sorted(set(_keys(first, last)) | {row[0] for row in returned_days})
 
@@ -358,16 +361,13 @@ def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date)
         # Each bridge day is written once: a chunk's own days (their returns, up to the last day,
         # are already in the facts), and with the first chunk the earlier days refreshed by returns.
         earlier_days = [key for key in size_fit_bridge_days(connection, first, last) if key < date_key(first)]
-        chunk_first = first
-        while chunk_first <= last:  # a few days at a time: memory stays flat in the range length
-            chunk_last = min(chunk_first + dt.timedelta(days=CHUNK_DAYS - 1), last)
+        for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):  # memory flat in the range length
             affinity = affinity_window.rows(chunk_first, chunk_last)
             bridge_days = (earlier_days if chunk_first == first else []) + _keys(chunk_first, chunk_last)
             bridge = size_fit_bridge(connection, bridge_days)
             written[GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name] += _write(
                 lakehouse, affinity, _keys(chunk_first, chunk_last), GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, stamp)
             written[GOLD_SIZE_FIT_BRIDGE.name] += _write(lakehouse, bridge, bridge_days, GOLD_SIZE_FIT_BRIDGE, stamp)
-            chunk_first = chunk_last + dt.timedelta(days=1)
     finally:
         connection.close()
     return written

@@ -61,12 +61,21 @@ UNKNOWN = "Unknown"
 # --------------------------------------------------------------------------- calendar helpers
 
 
+CHUNK_DAYS = 31  # daily aggs computed and written per step of a long range
+
 def date_key(day: dt.date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def day_chunks(first: dt.date, last: dt.date, size: int) -> list[tuple[dt.date, dt.date]]:
+    """first..last cut into consecutive (first, last) spans of at most ``size`` days: long ranges
+    are computed a span at a time, so memory does not grow with the range."""
+    starts = _days(first, last)[::size]
+    return [(start, min(start + dt.timedelta(days=size - 1), last)) for start in starts]
 
 
 def week_starts(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -306,12 +315,13 @@ def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[s
     if missing:
         raise LookupError(f"cannot compute rollups: table(s) {', '.join(missing)} missing in {lakehouse.root}")
     stamp = _now()
-    days = [date_key(day) for day in _days(first, last)]
-    rows: dict[str, int] = {}
+    rows: dict[str, int] = {GOLD_SALES_DAILY_AGG.name: 0, GOLD_INVENTORY_DAILY_AGG.name: 0}
 
     connection = lakehouse.duckdb_connection()
-    for declared, compute in ((GOLD_SALES_DAILY_AGG, sales_daily_agg), (GOLD_INVENTORY_DAILY_AGG, inventory_daily_agg)):
-        rows[declared.name] = _write(lakehouse, compute(connection, first, last), days, declared, stamp)
+    for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):
+        days = [date_key(day) for day in _days(chunk_first, chunk_last)]
+        for declared, compute in ((GOLD_SALES_DAILY_AGG, sales_daily_agg), (GOLD_INVENTORY_DAILY_AGG, inventory_daily_agg)):
+            rows[declared.name] += _write(lakehouse, compute(connection, chunk_first, chunk_last), days, declared, stamp)
     connection.close()
 
     connection = lakehouse.duckdb_connection()  # a fresh snapshot that sees the daily aggs just written
