@@ -23,6 +23,7 @@ from retail_assets.cli import materialize_range
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import RULES
+from retail_assets.defs.assets import column_schema
 from retail_assets.defs.checks import CONTRACT_CHECK
 from retail_assets.sim import dimensions
 from retail_assets.sim.day import Simulator
@@ -217,3 +218,13 @@ def test_a_dimension_may_refer_to_its_own_new_keys(small_run, tmp_path):
     lakehouse, _ = small_run
     dates = lakehouse.read("gold_date_dim", key_column="effective_date_key")
     assert _verdict(Lakehouse(tmp_path / "empty"), "gold_date_dim", dates).passed
+
+
+def test_the_ui_column_schema_shows_the_contract():
+    schema = column_schema("gold_sales_fact")
+    columns = {column.name: column for column in schema.columns}
+    assert "in (credit_card, debit_card, paypal, apple_pay, gift_card, cash)" in columns["payment_method"].constraints.other
+    assert "references gold_customer_dim.customer_key" in columns["customer_key"].constraints.other
+    assert columns["sale_id"].constraints.unique and not columns["sale_id"].constraints.nullable
+    assert "unique (sale_id)" in schema.constraints.other
+    assert any(rule.startswith("sold_within_stock: ") for rule in schema.constraints.other)

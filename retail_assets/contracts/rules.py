@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from retail_assets.analytics.rollups import CHUNK_DAYS, day_chunks
+
 STOCKOUT_RATE_BAND = (0.05, 0.10)
 UPLIFT_BAND_POINTS = (8.0, 12.0)
 RESTOCK_DELAY_DAYS = (1, 3)
@@ -186,25 +188,34 @@ def _restock_delay(connection, window: Window) -> Outcome:
                    _rows(connection, outside) if count else [])
 
 
-def _conservation(connection, window: Window) -> Outcome:
-    first, last = window.keys
-    broken = f"""
+def _unreconciled_sql(first: dt.date, last: dt.date) -> str:
+    """Positions and days of first..last whose on-hand is not yesterday's plus the day's movements."""
+    lo, hi = Window.key(first), Window.key(last)
+    return f"""
         WITH days AS (
             SELECT product_key, location_key, date_key, quantity_on_hand,
-                   lag(quantity_on_hand) OVER (PARTITION BY product_key, location_key ORDER BY date_key) AS previous,
-                   lag(date_key) OVER (PARTITION BY product_key, location_key ORDER BY date_key) AS previous_key
+                   lag(quantity_on_hand) OVER (PARTITION BY product_key, location_key ORDER BY date_key) AS previous
             FROM gold_inventory_fact
-            WHERE date_key BETWEEN {Window.key(window.first - dt.timedelta(days=1))} AND {last}),
+            WHERE date_key BETWEEN {Window.key(first - dt.timedelta(days=1))} AND {hi}),
         moved AS (SELECT product_key, location_key, date_key, sum(quantity) AS moved
-                  FROM gold_inventory_movement_fact WHERE date_key BETWEEN {first} AND {last} GROUP BY ALL)
+                  FROM gold_inventory_movement_fact WHERE date_key BETWEEN {lo} AND {hi} GROUP BY ALL)
         SELECT d.product_key, d.location_key, d.date_key, d.previous AS yesterday_on_hand,
                coalesce(m.moved, 0) AS movements, d.quantity_on_hand AS today_on_hand
         FROM days d LEFT JOIN moved m USING (product_key, location_key, date_key)
-        WHERE d.date_key >= {first} AND d.previous IS NOT NULL
+        WHERE d.date_key >= {lo} AND d.previous IS NOT NULL
           AND d.quantity_on_hand <> d.previous + coalesce(m.moved, 0)
         ORDER BY d.date_key, d.product_key, d.location_key"""
-    (count,) = _one(connection, f"SELECT count(*) FROM ({broken})")
-    return Outcome(count == 0, {"positions_days_not_reconciled": count}, _rows(connection, broken) if count else [])
+
+
+def _conservation(connection, window: Window) -> Outcome:
+    count, sample = 0, []
+    for first, last in day_chunks(window.first, window.last, CHUNK_DAYS):  # memory flat in the run length
+        broken = _unreconciled_sql(first, last)
+        (found,) = _one(connection, f"SELECT count(*) FROM ({broken})")
+        count += found
+        if found and len(sample) < SAMPLE_ROWS:
+            sample += _rows(connection, broken)[: SAMPLE_ROWS - len(sample)]
+    return Outcome(count == 0, {"positions_days_not_reconciled": count}, sample)
 
 
 def _round(value: float | None, digits: int = 4) -> float | str:

@@ -32,14 +32,36 @@ def daily_partitions(config: SimulationConfig) -> dg.DailyPartitionsDefinition:
 
 
 def column_schema(name: str) -> dg.TableSchema:
+    """The declared columns and their contracts, as the UI shows them."""
     declared = tables.TABLES[name]
     return dg.TableSchema(
         columns=[
             dg.TableColumn(c.name, str(c.type), description=c.description,
-                           constraints=dg.TableColumnConstraints(nullable=c.nullable))
+                           constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=c.unique,
+                                                                 other=_column_rules(declared, c)))
             for c in declared.columns
-        ]
+        ],
+        constraints=dg.TableConstraints(other=[
+            *([f"unique ({', '.join(declared.key)})"] if declared.key else []),
+            *(f"{rule.name}: {rule.sql}" for rule in declared.rules),
+        ]),
     )
+
+
+def _column_rules(declared: tables.Table, column: tables.Column) -> list[str]:
+    rules = []
+    if column.minimum is not None:
+        rules.append(f">= {column.minimum:g}")
+    if column.maximum is not None:
+        rules.append(f"<= {column.maximum:g}")
+    if column.allowed:
+        rules.append("in (" + ", ".join(column.allowed) + ")")
+    if column.is_date_key:
+        rules.append("a YYYYMMDD day")
+    target = column.references(declared)
+    if target:
+        rules.append(f"references {target[0]}.{target[1]}")
+    return rules
 
 
 def table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.AssetSpec:
