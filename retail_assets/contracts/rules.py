@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from retail_assets.analytics.rollups import CHUNK_DAYS, day_chunks
+from retail_assets.analytics.rollups import CHUNK_DAYS, date_key, day_chunks
 
 STOCKOUT_RATE_BAND = (0.05, 0.10)
 UPLIFT_BAND_POINTS = (8.0, 12.0)
@@ -39,22 +39,18 @@ class Window:
     first: dt.date
     last: dt.date
 
-    @staticmethod
-    def key(day: dt.date) -> int:
-        return day.year * 10000 + day.month * 100 + day.day
-
     @property
     def keys(self) -> tuple[int, int]:
-        return self.key(self.first), self.key(self.last)
+        return date_key(self.first), date_key(self.last)
 
     def trailing(self, days: int) -> tuple[int, int]:
         """(first, last) date keys of the last max(days, run length) days."""
         start = min(self.first, self.last - dt.timedelta(days=days - 1))
-        return self.key(start), self.key(self.last)
+        return date_key(start), date_key(self.last)
 
     def last_days(self, days: int) -> tuple[int, int]:
         """(first, last) date keys of exactly the last ``days`` days, earlier runs' days included."""
-        return self.key(self.last - dt.timedelta(days=days - 1)), self.key(self.last)
+        return date_key(self.last - dt.timedelta(days=days - 1)), date_key(self.last)
 
 
 @dataclass(frozen=True)
@@ -190,13 +186,13 @@ def _restock_delay(connection, window: Window) -> Outcome:
 
 def _unreconciled_sql(first: dt.date, last: dt.date) -> str:
     """Positions and days of first..last whose on-hand is not yesterday's plus the day's movements."""
-    lo, hi = Window.key(first), Window.key(last)
+    lo, hi = date_key(first), date_key(last)
     return f"""
         WITH days AS (
             SELECT product_key, location_key, date_key, quantity_on_hand,
                    lag(quantity_on_hand) OVER (PARTITION BY product_key, location_key ORDER BY date_key) AS previous
             FROM gold_inventory_fact
-            WHERE date_key BETWEEN {Window.key(first - dt.timedelta(days=1))} AND {hi}),
+            WHERE date_key BETWEEN {date_key(first - dt.timedelta(days=1))} AND {hi}),
         moved AS (SELECT product_key, location_key, date_key, sum(quantity) AS moved
                   FROM gold_inventory_movement_fact WHERE date_key BETWEEN {lo} AND {hi} GROUP BY ALL)
         SELECT d.product_key, d.location_key, d.date_key, d.previous AS yesterday_on_hand,
