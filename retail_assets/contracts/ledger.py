@@ -55,11 +55,16 @@ class Verdict:
 
     def sample_markdown(self) -> str:
         """The sample as a markdown table (what the Dagster UI shows)."""
-        lines = ["| check | column | failure case |", "|---|---|---|"]
-        for case in self.sample:
-            cells = (str(case[name]).replace("|", "\\|")[:200] for name in FAILURE_COLUMNS)
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+        return markdown_table(self.sample)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows (dicts with the same keys) as a markdown table; long cells cut at 200 characters."""
+    columns = list(rows[0]) if rows else list(FAILURE_COLUMNS)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row[name]).replace("|", "\\|")[:200] for name in columns) + " |")
+    return "\n".join(lines)
 
 
 class ContractLedger:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
-from retail_assets.contracts.ledger import ContractLedger
+from retail_assets.contracts.ledger import ContractLedger, markdown_table
 from retail_assets.contracts.rules import RULES, BusinessRule, Window
 from retail_assets.storage.delta import Lakehouse
 
@@ -69,7 +69,7 @@ def rule_results(lakehouse: Lakehouse, rules: Iterable[BusinessRule], window: Wi
                 "validation_seconds": round(time.perf_counter() - started, 3),
             }
             if outcome.sample:
-                metadata["offending_rows"] = dg.MetadataValue.md(_markdown(outcome.sample))
+                metadata["offending_rows"] = dg.MetadataValue.md(markdown_table(outcome.sample))
             yield dg.AssetCheckResult(
                 asset_key=rule.table,
                 check_name=rule.name,
@@ -79,10 +79,3 @@ def rule_results(lakehouse: Lakehouse, rules: Iterable[BusinessRule], window: Wi
             )
     finally:
         connection.close()
-
-
-def _markdown(rows: list[dict]) -> str:
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
-    return "\n".join(lines)
