@@ -228,3 +228,14 @@ def test_the_ui_column_schema_shows_the_contract():
     assert columns["sale_id"].constraints.unique and not columns["sale_id"].constraints.nullable
     assert "unique (sale_id)" in schema.constraints.other
     assert any(rule.startswith("sold_within_stock: ") for rule in schema.constraints.other)
+
+
+def test_the_uplift_is_not_judged_on_too_few_carts(tmp_path):
+    """One day of the tiny preset has a few hundred carts: the uplift's standard error is several
+    points, so the check says it did not evaluate instead of failing on noise."""
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
+    result = materialize_range(config, config.start_date, config.start_date)
+    evaluation = _evaluations(result)[("gold_cart_abandonment_fact", "low_inventory_abandonment_uplift")]
+    assert evaluation.passed
+    assert "not evaluated: too few carts" in _text(evaluation)
+    assert evaluation.metadata["standard_error_points"].value > 1.0

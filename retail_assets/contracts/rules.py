@@ -9,6 +9,7 @@ measure rates need enough data: they look back over a trailing window ending on 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ UPLIFT_BAND_POINTS = (8.0, 12.0)
 RESTOCK_DELAY_DAYS = (1, 3)
 RESTOCK_MEAN_BAND = (1.5, 2.5)  # "about 2": the default delay is uniform on 1..3
 MIN_WINDOW_DAYS = 7  # constrained sales and stockout events are expected within a week
+MAX_UPLIFT_ERROR_POINTS = 1.0  # a difference measured less precisely than this says nothing about the band
 UPLIFT_WINDOW_DAYS = 28  # a difference of rates: a few thousand carts (small), cheap even on long runs
 SAMPLE_ROWS = 10
 
@@ -141,21 +143,30 @@ def _stockout_events_agree(connection, window: Window) -> Outcome:
 
 def _abandonment_uplift(connection, window: Window) -> Outcome:
     first, last = window.last_days(UPLIFT_WINDOW_DAYS)
-    low_rate, other_rate, carts = _one(connection, f"""
+    low_rate, other_rate, low_carts, other_carts = _one(connection, f"""
         WITH carts AS (  -- every new online cart: its session, low if an add-to-cart showed low stock
             SELECT session_id, bool_or(event_label = 'low_stock') AS low,
                    NOT bool_or(event_type = 'checkout_complete') AS abandoned
             FROM gold_customer_event_fact
             WHERE date_key BETWEEN {first} AND {last} AND utm_campaign IS DISTINCT FROM 'cart_recovery'
             GROUP BY session_id HAVING bool_or(event_type = 'add_to_cart'))
-        SELECT avg(abandoned::INT) FILTER (WHERE low), avg(abandoned::INT) FILTER (WHERE NOT low), count(*)
+        SELECT avg(abandoned::INT) FILTER (WHERE low), avg(abandoned::INT) FILTER (WHERE NOT low),
+               count(*) FILTER (WHERE low), count(*) FILTER (WHERE NOT low)
         FROM carts""")
-    uplift = None if low_rate is None or other_rate is None else 100 * (low_rate - other_rate)
-    return Outcome(_in(uplift, UPLIFT_BAND_POINTS), {
-        "uplift_points": _round(uplift, 2), "low_inventory_abandonment_rate": _round(low_rate),
-        "other_abandonment_rate": _round(other_rate), "carts": carts,
+    metadata: dict[str, float | int | str] = {
+        "low_inventory_abandonment_rate": _round(low_rate), "other_abandonment_rate": _round(other_rate),
+        "low_inventory_carts": low_carts, "other_carts": other_carts,
         "band_points": f"{UPLIFT_BAND_POINTS[0]:g}..{UPLIFT_BAND_POINTS[1]:g}",
-    })
+    }
+    if low_rate is None or other_rate is None:
+        return Outcome(True, {**metadata, "note": "not evaluated: no carts of one kind"})
+    uplift = 100 * (low_rate - other_rate)
+    error = 100 * math.sqrt(low_rate * (1 - low_rate) / low_carts + other_rate * (1 - other_rate) / other_carts)
+    metadata.update(uplift_points=_round(uplift, 2), standard_error_points=_round(error, 2))
+    if error > MAX_UPLIFT_ERROR_POINTS:
+        return Outcome(True, {**metadata, "note": f"not evaluated: too few carts (standard error {error:.1f} points "
+                                                  f"> {MAX_UPLIFT_ERROR_POINTS:g})"})
+    return Outcome(_in(uplift, UPLIFT_BAND_POINTS), metadata)
 
 
 def _no_negative_available(connection, window: Window) -> Outcome:
@@ -233,7 +244,8 @@ RULES: tuple[BusinessRule, ...] = (
                  "spell's lost attempts and units equal the lost-demand rows inside it.", _stockout_events_agree),
     BusinessRule("low_inventory_abandonment_uplift", "gold_cart_abandonment_fact",
                  f"Over the {UPLIFT_WINDOW_DAYS} days ending on the run's last day, low-inventory carts are "
-                 "abandoned 8-12 points more often than the others.", _abandonment_uplift),
+                 "abandoned 8-12 points more often than the others (evaluated once the difference is known to "
+                 f"within {MAX_UPLIFT_ERROR_POINTS:g} point, one standard error).", _abandonment_uplift),
     BusinessRule("no_negative_available", "gold_inventory_fact",
                  "No position ever has negative quantity_available.", _no_negative_available, blocking=True),
     BusinessRule("return_restock_delay", "gold_sales_fact",
