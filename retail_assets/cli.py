@@ -33,9 +33,11 @@ def materialize_range(
     last: dt.date,
     instance: dg.DagsterInstance | None = None,
     raise_on_error: bool = True,
+    defs: dg.Definitions | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialise every asset for first..last in one run (the single-run backfill path)."""
-    defs = build_definitions(config)
+    """Materialise every asset for first..last in one run (the single-run backfill path), with
+    the code location of ``config`` unless ``defs`` is given."""
+    defs = defs or build_definitions(config)
     job = defs.resolve_job_def("daily_lakehouse")
     tags = {
         "dagster/asset_partition_range_start": first.isoformat(),

@@ -6,17 +6,35 @@ any asset is defined: a bad value fails the code location load with a message na
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets
+from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.defs.rollups import build_rollup_assets
 
 DAILY_JOB = "daily_lakehouse"
 
 
-def build_definitions(config: SimulationConfig) -> dg.Definitions:
+def resources(
+    config: SimulationConfig, engine: str = "local", databricks: DatabricksResource | None = None
+) -> dict[str, dg.ConfigurableResource]:
+    """The assets' resources. ``engine="databricks"`` runs the daily chain as a Databricks job,
+    with host and token read from DATABRICKS_HOST / DATABRICKS_TOKEN at run time unless
+    ``databricks`` is given."""
+    if databricks is None:
+        databricks = (DatabricksResource(host=dg.EnvVar("DATABRICKS_HOST"), token=dg.EnvVar("DATABRICKS_TOKEN"))
+                      if engine == "databricks" else DatabricksResource())
+    return {"simulation": SimulationResource.for_config(config, engine), "databricks": databricks}
+
+
+def build_definitions(
+    config: SimulationConfig, engine: str = "local", databricks: DatabricksResource | None = None
+) -> dg.Definitions:
+    """The code location (see ``resources`` for the engine)."""
     assets = [*build_assets(config), *build_rollup_assets(config)]
     job = dg.define_asset_job(
         DAILY_JOB,
@@ -33,8 +51,8 @@ def build_definitions(config: SimulationConfig) -> dg.Definitions:
         assets=assets,
         jobs=[job],
         schedules=[schedule],
-        resources={"simulation": SimulationResource.for_config(config)},
+        resources=resources(config, engine, databricks),
     )
 
 
-defs = build_definitions(SimulationConfig.from_env())
+defs = build_definitions(SimulationConfig.from_env(), os.environ.get("RETAIL_ENGINE", "local"))

@@ -24,7 +24,7 @@ from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import RULES
 from retail_assets.defs.assets import column_schema
-from retail_assets.defs.checks import CONTRACT_CHECK
+from retail_assets.contracts.reports import CONTRACT_CHECK
 from retail_assets.sim import dimensions
 from retail_assets.sim.day import Simulator
 from retail_assets.storage.delta import Lakehouse

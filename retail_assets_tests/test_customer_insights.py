@@ -25,7 +25,7 @@ from retail_assets.analytics.customer_insights import (
 )
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets
-from retail_assets.defs.resources import SimulationResource
+from retail_assets.definitions import resources
 from retail_assets.defs.rollups import (
     CUSTOMER_INSIGHTS_GROUP,
     CUSTOMER_INSIGHTS_UPSTREAM,
@@ -378,7 +378,7 @@ def test_customer_insights_materialise_with_the_chain_and_refresh_earlier_partit
     defs = dg.Definitions(
         assets=[*build_assets(config), *downstream],
         jobs=[dg.define_asset_job("everything", selection=dg.AssetSelection.all())],
-        resources={"simulation": SimulationResource.for_config(config)},
+        resources=resources(config),
     )
     graph = defs.resolve_asset_graph()
     for name in CUSTOMER_INSIGHT_TABLES:

@@ -25,7 +25,7 @@ from retail_assets.analytics.rollups import (
 )
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets
-from retail_assets.defs.resources import SimulationResource
+from retail_assets.definitions import resources
 from retail_assets.defs.rollups import UPSTREAM, build_rollup_assets
 from retail_assets.engine.local import LocalEngine
 from retail_assets.rollup_tables import SALES_ROLLUP_TABLES as ROLLUP_TABLES
@@ -269,7 +269,7 @@ def test_rollups_materialise_with_the_chain_in_one_run(tmp_path):
     defs = dg.Definitions(
         assets=[*build_assets(config), *rollup_assets],
         jobs=[dg.define_asset_job("everything", selection=dg.AssetSelection.all())],
-        resources={"simulation": SimulationResource.for_config(config)},
+        resources=resources(config),
     )
     graph = defs.resolve_asset_graph()
     for name in ROLLUP_TABLES:

@@ -254,3 +254,9 @@ RULES: tuple[BusinessRule, ...] = (
                  "Per position and day: yesterday's on-hand + the day's movements = today's on-hand.",
                  _conservation, blocking=True),
 )
+
+
+def rules_for(names) -> list[BusinessRule]:
+    """The rules attached to the tables ``names``."""
+    wanted = set(names)
+    return [rule for rule in RULES if rule.table in wanted]

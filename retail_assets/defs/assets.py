@@ -17,8 +17,9 @@ import dagster as dg
 from retail_assets import tables
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
-from retail_assets.contracts.rules import Window
-from retail_assets.defs.checks import contract_check_specs, contract_results, rule_check_specs, rule_results, rules_for
+from retail_assets.contracts.rules import Window, rules_for
+from retail_assets.defs.checks import contract_check_specs, contract_results, rule_check_specs, rule_results
+from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.engine.local import CHAIN_TABLES, DaySummary
 from retail_assets.sim.dimensions import BUILDERS as DIMENSION_BUILDERS
@@ -143,13 +144,18 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     chain_checks = [*contract_check_specs(CHAIN_TABLES, blocking=True), *rule_check_specs(chain_rules)]
 
     @daily_multi_asset("daily_chain", [*chain_specs, checkpoint_spec], config, chain_checks)
-    def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource):
+    def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource, databricks: DatabricksResource):
         """Customers meet the shelves day by day: sales, lost demand, end-of-day inventory and
         the checkpoint, committed every few days so a failed backfill resumes where it stopped.
         Every batch is validated against its contracts just before it is committed; the business
         rules run on the written range at the end."""
         first, last = partition_range(context)
-        context.log.info(f"Simulating {first} .. {last} ({(last - first).days + 1} days)")
+        context.log.info(f"Simulating {first} .. {last} ({(last - first).days + 1} days) on {simulation.engine_name}")
+        if simulation.engine_name == "databricks":  # the remote task reports the same results and checks
+            extras = {"config_json": simulation.config_json, "first_day": str(first), "last_day": str(last)}
+            yield from databricks.pipes_client().run(context=context, task=databricks.chain_task(),
+                                                     extras=extras).get_results()
+            return
         started = time.perf_counter()
         ledger = ContractLedger(simulation.lakehouse())
         lakehouse = simulation.lakehouse(ledger)

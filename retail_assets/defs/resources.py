@@ -11,15 +11,21 @@ from retail_assets.engine.local import LocalEngine
 from retail_assets.storage.delta import Lakehouse
 
 
+ENGINES = ("local", "databricks")
+
+
 class SimulationResource(dg.ConfigurableResource):
-    """Runs the simulation. ``config_json`` is a validated SimulationConfig; ``engine`` selects
-    where the work happens (``local``: in-process numpy + delta-rs, the embedded default)."""
+    """Runs the simulation. ``config_json`` is a validated SimulationConfig; ``engine_name``
+    selects where the daily chain runs: ``local`` (in-process numpy + delta-rs, the embedded
+    default) or ``databricks`` (a one-time job through Pipes, see ``defs.databricks``)."""
 
     config_json: str
     engine_name: str = "local"
 
     @classmethod
     def for_config(cls, config: SimulationConfig, engine_name: str = "local") -> "SimulationResource":
+        if engine_name not in ENGINES:
+            raise ValueError(f"engine {engine_name!r} is not available; allowed: {', '.join(ENGINES)}")
         return cls(config_json=config.model_dump_json(), engine_name=engine_name)
 
     @property
@@ -31,6 +37,5 @@ class SimulationResource(dg.ConfigurableResource):
         return Lakehouse(self.simulation_config.lakehouse_path, on_write=ledger.validate if ledger else None)
 
     def engine(self, lakehouse: Lakehouse) -> LocalEngine:
-        if self.engine_name != "local":
-            raise ValueError(f"engine_name={self.engine_name!r} is not available; allowed: 'local'")
+        """The in-process engine (the dimensions always, the chain when engine_name is local)."""
         return LocalEngine(self.simulation_config, lakehouse)

@@ -1,0 +1,61 @@
+"""Check outcomes as plain data, for Dagster asset checks here and Pipes reports from a cluster.
+
+Nothing here imports Dagster: the remote entry script (``retail_assets.remote``) runs where only
+``dagster-pipes`` is installed, and reports the same checks the local assets would yield.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from retail_assets.contracts.ledger import ContractLedger, markdown_table
+from retail_assets.contracts.rules import BusinessRule, Window
+from retail_assets.storage.delta import Lakehouse
+
+CONTRACT_CHECK = "contract"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    table: str
+    check_name: str
+    passed: bool
+    warn_only: bool = False
+    metadata: dict[str, object] = field(default_factory=dict)  # plain values
+    markdown: dict[str, str] = field(default_factory=dict)  # values to show as markdown
+
+
+def contract_reports(ledger: ContractLedger, names: Iterable[str]) -> Iterator[CheckReport]:
+    for name in names:
+        verdict = ledger.verdict(name)
+        metadata: dict[str, object] = {
+            "rows_checked": verdict.rows,
+            "batches": verdict.batches,
+            "failures": verdict.failures,
+            "validation_seconds": round(verdict.seconds, 3),
+        }
+        markdown = {}
+        if not verdict.passed:
+            metadata["failures_by_check"] = dict(verdict.failures_by_check)
+            markdown["failure_sample"] = verdict.sample_markdown()
+        yield CheckReport(name, CONTRACT_CHECK, verdict.passed, metadata=metadata, markdown=markdown)
+
+
+def rule_reports(lakehouse: Lakehouse, rules: Iterable[BusinessRule], window: Window) -> Iterator[CheckReport]:
+    connection = lakehouse.duckdb_connection()
+    try:
+        for rule in rules:
+            started = time.perf_counter()
+            outcome = rule.evaluate(connection, window)
+            metadata: dict[str, object] = {
+                **outcome.metadata,
+                "first_day": str(window.first),
+                "last_day": str(window.last),
+                "validation_seconds": round(time.perf_counter() - started, 3),
+            }
+            markdown = {"offending_rows": markdown_table(outcome.sample)} if outcome.sample else {}
+            yield CheckReport(rule.table, rule.name, outcome.passed, rule.warn_only, metadata, markdown)
+    finally:
+        connection.close()
