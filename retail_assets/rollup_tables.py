@@ -55,8 +55,12 @@ def _sales_measures(period: str | None) -> tuple[Column, ...]:
         C("lost_requests", INT64, "Requests that got no unit at all (rows of gold_lost_sales_fact).", minimum=0),
         C("lost_units", INT64, "Units those requests asked for.", minimum=0),
         C("lost_revenue", FLOAT64, "Their value at the price asked (gold_lost_sales_fact.lost_revenue).", minimum=0),
-        C("constrained_lines", INT64, "Sale rows whose customer got fewer units than requested "
-                                      "(is_inventory_constrained).", minimum=0),
+        C(
+            "constrained_lines",
+            INT64,
+            "Sale rows whose customer got fewer units than requested (is_inventory_constrained).",
+            minimum=0,
+        ),
     )
 
 
@@ -88,8 +92,7 @@ GOLD_SALES_DAILY_AGG = Table(
     "Sales, returns and lost demand per day x product category (levels 1-2) x location x channel: one row "
     "for every combination with a sale, a return or a lost request that day.",
     (
-        C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day the stock moved / the request was lost; "
-                             "the partition."),
+        C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day the stock moved / the request was lost; the partition."),
         _category(1, "Department"),
         _category(2, "Category"),
         _LOCATION,
@@ -97,7 +100,7 @@ GOLD_SALES_DAILY_AGG = Table(
         *_sales_measures(None),
         *lineage(),
     ),
-    key=('date_key', 'category_level_1', 'category_level_2', 'location_key', 'channel_key'),
+    key=("date_key", "category_level_1", "category_level_2", "location_key", "channel_key"),
 )
 
 GOLD_INVENTORY_DAILY_AGG = Table(
@@ -115,11 +118,15 @@ GOLD_INVENTORY_DAILY_AGG = Table(
         C("units_available", INT64, "Units customers can buy (on hand - reserved).", minimum=0),
         C("units_in_transit", INT64, "Units on open replenishment orders.", minimum=0),
         C("inventory_value", FLOAT64, "On-hand value at cost (sum of total_value).", minimum=0),
-        C("overstock_positions", INT64, "Positions with available units above their max stock level "
-                                        "(is_overstock).", minimum=0),
+        C(
+            "overstock_positions",
+            INT64,
+            "Positions with available units above their max stock level (is_overstock).",
+            minimum=0,
+        ),
         *lineage(),
     ),
-    key=('date_key', 'category_level_1', 'category_level_2', 'location_key'),
+    key=("date_key", "category_level_1", "category_level_2", "location_key"),
 )
 
 GOLD_SALES_WEEKLY_AGG = Table(
@@ -138,7 +145,7 @@ GOLD_SALES_WEEKLY_AGG = Table(
         *lineage(),
     ),
     partition_column="week_start_date_key",
-    key=('week_start_date_key', 'category_level_1', 'location_key', 'channel_key'),
+    key=("week_start_date_key", "category_level_1", "location_key", "channel_key"),
 )
 
 GOLD_SALES_MONTHLY_AGG = Table(
@@ -159,7 +166,7 @@ GOLD_SALES_MONTHLY_AGG = Table(
         *lineage(),
     ),
     partition_column="month_key",
-    key=('month_key', 'category_level_1', 'location_key', 'channel_key'),
+    key=("month_key", "category_level_1", "location_key", "channel_key"),
 )
 
 # ------------------------------------------------------------------- customer insights
@@ -174,8 +181,10 @@ AFFINITY_FORMULA = "1 - exp(-max(0, {}) / {:g})".format(
     AFFINITY_SCALE,
 )
 
-_WINDOW = (f"over the trailing {AFFINITY_WINDOW_DAYS} days ending date_key (inclusive; shorter in the first "
-           f"partitions, which have less history)")
+_WINDOW = (
+    f"over the trailing {AFFINITY_WINDOW_DAYS} days ending date_key (inclusive; shorter in the first "
+    f"partitions, which have less history)"
+)
 
 GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG = Table(
     "gold_customer_product_affinity_agg",
@@ -183,8 +192,12 @@ GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG = Table(
     f"product_view or an add_to_cart event), with the pair's engagement {_WINDOW}, an affinity score and the "
     "product's rank among the customer's rows of the day.",
     (
-        C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day of the interaction that produced the row (sales "
-                             "by the day stock moved, events by their day); the partition."),
+        C(
+            "date_key",
+            INT32,
+            "FK gold_date_dim (YYYYMMDD): day of the interaction that produced the row (sales "
+            "by the day stock moved, events by their day); the partition.",
+        ),
         C("customer_key", INT32, "FK gold_customer_dim."),
         C("product_key", INT32, "FK gold_product_dim."),
         _category(1, "Department"),
@@ -193,29 +206,65 @@ GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG = Table(
         C("returns", INT64, f"Return rows of the pair dated {_WINDOW} (the returned line may be older).", minimum=0),
         C("product_views", INT64, f"product_view events of the pair (gold_customer_event_fact) {_WINDOW}.", minimum=0),
         C("add_to_carts", INT64, f"add_to_cart events of the pair {_WINDOW}.", minimum=0),
-        C("last_interaction_date", DATE, "Latest day the pair had an interaction: the row's own day, by "
-                                         "construction (a row exists only for a day with an interaction)."),
-        C("days_since_last_interaction", INT32,
-          f"Days from the pair's latest interaction before date_key (within the {AFFINITY_WINDOW_DAYS}-day window, "
-          "i.e. 1..89) to date_key; NULL if the pair had none in the window (a first interaction). "
-          "Returns are not interactions.", True, minimum=1, maximum=AFFINITY_WINDOW_DAYS - 1),
-        C("view_to_purchase_ratio", FLOAT64, "purchases / product_views over the window; NULL when there were no "
-                                             "views (can exceed 1: store purchases need no view).", True, minimum=0),
-        C("cart_to_purchase_ratio", FLOAT64, "purchases / add_to_carts over the window; NULL when there were no "
-                                             "add-to-carts (can exceed 1).", True, minimum=0),
-        C("affinity_score", FLOAT64,
-          f"{AFFINITY_FORMULA} over the window, in [0, 1): 0 without net engagement; e.g. "
-          "0.45 for one purchase, 0.70 for two, 0.06 for a single view.", minimum=0, maximum=1),
-        C("recommendation_rank", INT32, "Rank of the product among the customer's rows of the day: 1, 2, ... by "
-                                        "affinity_score descending, ties by product_key ascending (no gaps).", minimum=1),
-        C("predicted_cltv_impact", FLOAT64,
-          "affinity_score x base_price x expected repeat purchases over the next 365 days, where expected repeat "
-          f"purchases = max(purchases, 1) x 365 / {AFFINITY_WINDOW_DAYS} (the pair's purchase rate in the window "
-          "annualised, at least one purchase per window for a pair not bought yet). USD at full price; NULL if "
-          "the product is not in gold_product_dim.", True, minimum=0),
+        C(
+            "last_interaction_date",
+            DATE,
+            "Latest day the pair had an interaction: the row's own day, by "
+            "construction (a row exists only for a day with an interaction).",
+        ),
+        C(
+            "days_since_last_interaction",
+            INT32,
+            f"Days from the pair's latest interaction before date_key (within the {AFFINITY_WINDOW_DAYS}-day window, "
+            "i.e. 1..89) to date_key; NULL if the pair had none in the window (a first interaction). "
+            "Returns are not interactions.",
+            True,
+            minimum=1,
+            maximum=AFFINITY_WINDOW_DAYS - 1,
+        ),
+        C(
+            "view_to_purchase_ratio",
+            FLOAT64,
+            "purchases / product_views over the window; NULL when there were no "
+            "views (can exceed 1: store purchases need no view).",
+            True,
+            minimum=0,
+        ),
+        C(
+            "cart_to_purchase_ratio",
+            FLOAT64,
+            "purchases / add_to_carts over the window; NULL when there were no add-to-carts (can exceed 1).",
+            True,
+            minimum=0,
+        ),
+        C(
+            "affinity_score",
+            FLOAT64,
+            f"{AFFINITY_FORMULA} over the window, in [0, 1): 0 without net engagement; e.g. "
+            "0.45 for one purchase, 0.70 for two, 0.06 for a single view.",
+            minimum=0,
+            maximum=1,
+        ),
+        C(
+            "recommendation_rank",
+            INT32,
+            "Rank of the product among the customer's rows of the day: 1, 2, ... by "
+            "affinity_score descending, ties by product_key ascending (no gaps).",
+            minimum=1,
+        ),
+        C(
+            "predicted_cltv_impact",
+            FLOAT64,
+            "affinity_score x base_price x expected repeat purchases over the next 365 days, where expected repeat "
+            f"purchases = max(purchases, 1) x 365 / {AFFINITY_WINDOW_DAYS} (the pair's purchase rate in the window "
+            "annualised, at least one purchase per window for a pair not bought yet). USD at full price; NULL if "
+            "the product is not in gold_product_dim.",
+            True,
+            minimum=0,
+        ),
         *lineage(),
     ),
-    key=('date_key', 'customer_key', 'product_key'),
+    key=("date_key", "customer_key", "product_key"),
 )
 
 GOLD_SIZE_FIT_BRIDGE = Table(
@@ -226,38 +275,59 @@ GOLD_SIZE_FIT_BRIDGE = Table(
     "a run over days D1..Dn also rewrites the sale days of the lines returned on D1..Dn.",
     (
         C("sale_id", STRING, "The sale line (gold_sales_fact.sale_id); unique in the table.", unique=True),
-        C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day of the sale line (the day stock moved); the "
-                             "partition."),
+        C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day of the sale line (the day stock moved); the partition."),
         C("customer_key", INT32, "FK gold_customer_dim."),
         C("product_key", INT32, "FK gold_product_dim."),
         C("ordered_size", STRING, "Size on the sale line: XS..XXL, 26..40 (even) or 5..12."),
-        C("size_range", STRING, "Sizes the product is offered in (gold_product_dim: XS-XXL, 26-40 or 5-12); the "
-                                "range of the ordered size if the product is not in the dimension."),
-        C("profile_size", STRING, "The customer's usual size in that size system (gold_customer_dim, latest row): "
-                                  "size_profile_tops for XS-XXL, size_profile_bottoms for 26-40; NULL for shoes "
-                                  "(5-12: no profile) or if the customer is not in the dimension.", True),
-        C("fit_description", STRING,
-          "too_small / too_large when the line was returned with that return_reason; 'perfect' otherwise (kept, "
-          "or returned for a reason unrelated to size): the fit the data reveals, not a measured one.", allowed=("too_small", "too_large", "perfect")),
-        C("fit_score", FLOAT64, f"1.0 for 'perfect', {SIZE_RETURN_FIT_SCORE} for a size-related return "
-                                "(too_small / too_large).", minimum=0, maximum=1),
-        C("is_returned", BOOL, "A return row of gold_sales_fact references the line (original_sale_id), "
-                               "whatever day it is dated."),
-        C("return_date_key", INT32, "Day of that return row (the earliest, if several); NULL if not returned.",
-          True),
+        C(
+            "size_range",
+            STRING,
+            "Sizes the product is offered in (gold_product_dim: XS-XXL, 26-40 or 5-12); the "
+            "range of the ordered size if the product is not in the dimension.",
+        ),
+        C(
+            "profile_size",
+            STRING,
+            "The customer's usual size in that size system (gold_customer_dim, latest row): "
+            "size_profile_tops for XS-XXL, size_profile_bottoms for 26-40; NULL for shoes "
+            "(5-12: no profile) or if the customer is not in the dimension.",
+            True,
+        ),
+        C(
+            "fit_description",
+            STRING,
+            "too_small / too_large when the line was returned with that return_reason; 'perfect' otherwise (kept, "
+            "or returned for a reason unrelated to size): the fit the data reveals, not a measured one.",
+            allowed=("too_small", "too_large", "perfect"),
+        ),
+        C(
+            "fit_score",
+            FLOAT64,
+            f"1.0 for 'perfect', {SIZE_RETURN_FIT_SCORE} for a size-related return (too_small / too_large).",
+            minimum=0,
+            maximum=1,
+        ),
+        C(
+            "is_returned",
+            BOOL,
+            "A return row of gold_sales_fact references the line (original_sale_id), whatever day it is dated.",
+        ),
+        C("return_date_key", INT32, "Day of that return row (the earliest, if several); NULL if not returned.", True),
         C("return_reason", STRING, "return_reason of that return row; NULL if not returned.", True),
         C("kept_size", STRING, "ordered_size if the line was kept; NULL if returned.", True),
-        C("recommended_size", STRING,
-          "One size up the size system's order (XS, S, M, L, XL, XXL / 26, 28, ..., 40 / 5, 6, ..., 12) if "
-          "too_small, one size down if too_large, capped at the ends of the order; the ordered size otherwise."),
+        C(
+            "recommended_size",
+            STRING,
+            "One size up the size system's order (XS, S, M, L, XL, XXL / 26, 28, ..., 40 / 5, 6, ..., 12) if "
+            "too_small, one size down if too_large, capped at the ends of the order; the ordered size otherwise.",
+        ),
         *lineage(),
     ),
-    key=('sale_id',),
+    key=("sale_id",),
 )
 
 SALES_ROLLUP_TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (GOLD_SALES_DAILY_AGG, GOLD_INVENTORY_DAILY_AGG, GOLD_SALES_WEEKLY_AGG, GOLD_SALES_MONTHLY_AGG)
+    t.name: t for t in (GOLD_SALES_DAILY_AGG, GOLD_INVENTORY_DAILY_AGG, GOLD_SALES_WEEKLY_AGG, GOLD_SALES_MONTHLY_AGG)
 }
 """The four aggregates written by ``analytics.rollups.write_rollups`` (the ``rollups`` multi-asset)."""
 

@@ -226,7 +226,8 @@ class AffinityWindow:
                     f"INSERT INTO {PAIR_DAYS} " + _pair_days_sql(date_key(new_first), date_key(last)))
             held = (window_first, max(last, held[1]))
         self._held = held
-        return _query(self._connection, _affinity_sql(date_key(first), date_key(last)), GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG)
+        sql = _affinity_sql(date_key(first), date_key(last))
+        return _query(self._connection, sql, GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG)
 
 
 def customer_product_affinity(connection: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> pa.Table:

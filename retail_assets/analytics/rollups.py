@@ -303,6 +303,9 @@ def _write(lakehouse: Lakehouse, data: pa.Table, keys: list[int], declared: Tabl
     )
 
 
+DAILY_AGGS = ((GOLD_SALES_DAILY_AGG, sales_daily_agg), (GOLD_INVENTORY_DAILY_AGG, inventory_daily_agg))
+
+
 def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[str, int]:
     """Compute and write the four rollups for first..last; rows written per table.
 
@@ -320,7 +323,7 @@ def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[s
     connection = lakehouse.duckdb_connection()
     for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):
         days = [date_key(day) for day in _days(chunk_first, chunk_last)]
-        for declared, compute in ((GOLD_SALES_DAILY_AGG, sales_daily_agg), (GOLD_INVENTORY_DAILY_AGG, inventory_daily_agg)):
+        for declared, compute in DAILY_AGGS:
             rows[declared.name] += _write(lakehouse, compute(connection, chunk_first, chunk_last), days, declared, stamp)
     connection.close()
 
