@@ -134,6 +134,13 @@ class ContractLedger:
         return self._dimension_keys[target]
 
 
+def checked_lakehouse(root) -> tuple[ContractLedger, Lakehouse]:
+    """A lakehouse whose every write is validated by the returned ledger (which reads the
+    dimensions it checks references against through a plain lakehouse on the same root)."""
+    ledger = ContractLedger(Lakehouse(root))
+    return ledger, Lakehouse(root, on_write=ledger.validate)
+
+
 def _no_failures() -> pl.DataFrame:
     return pl.DataFrame(schema={name: pl.String for name in FAILURE_COLUMNS})
 

@@ -16,7 +16,6 @@ import dagster as dg
 
 from retail_assets import tables
 from retail_assets.config import SimulationConfig
-from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import Window, rules_for
 from retail_assets.defs.checks import contract_check_specs, contract_results, rule_check_specs, rule_results
 from retail_assets.defs.databricks import DatabricksResource
@@ -120,8 +119,8 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         """Rows that become effective on each day (customers acquired, products launched, the
         date row); the first partition also holds everything effective before it."""
         first, last = partition_range(context)
-        ledger = ContractLedger(simulation.lakehouse())
-        engine = simulation.engine(simulation.lakehouse(ledger))
+        ledger, lakehouse = simulation.checked_lakehouse()
+        engine = simulation.engine(lakehouse)
         yield from table_results(engine.write_dimensions(first, last), first, last)
         yield from contract_results(ledger, DIMENSION_BUILDERS)
 
@@ -157,8 +156,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
                                                      extras=extras).get_results()
             return
         started = time.perf_counter()
-        ledger = ContractLedger(simulation.lakehouse())
-        lakehouse = simulation.lakehouse(ledger)
+        ledger, lakehouse = simulation.checked_lakehouse()
         totals: dict[str, int] = {}
         days: list[DaySummary] = []
         for committed in simulation.engine(lakehouse).run(first, last):

@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from retail_assets.config import SimulationConfig
-from retail_assets.contracts.ledger import ContractLedger
+from retail_assets.contracts.ledger import ContractLedger, checked_lakehouse
 from retail_assets.engine.local import LocalEngine
 from retail_assets.storage.delta import Lakehouse
 
@@ -32,9 +32,9 @@ class SimulationResource(dg.ConfigurableResource):
     def simulation_config(self) -> SimulationConfig:
         return SimulationConfig.build(**json.loads(self.config_json))
 
-    def lakehouse(self, ledger: ContractLedger | None = None) -> Lakehouse:
-        """The configured lakehouse; with a ledger, every write is validated against its contract."""
-        return Lakehouse(self.simulation_config.lakehouse_path, on_write=ledger.validate if ledger else None)
+    def checked_lakehouse(self) -> tuple[ContractLedger, Lakehouse]:
+        """The configured lakehouse, every write validated against its contract by the ledger."""
+        return checked_lakehouse(self.simulation_config.lakehouse_path)
 
     def engine(self, lakehouse: Lakehouse) -> LocalEngine:
         """The in-process engine (the dimensions always, the chain when engine_name is local)."""

@@ -28,7 +28,6 @@ from retail_assets.defs.assets import (
 from retail_assets.defs.checks import contract_check_specs, contract_results
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.rollup_tables import CUSTOMER_INSIGHT_TABLES, GOLD_SIZE_FIT_BRIDGE, SALES_ROLLUP_TABLES
-from retail_assets.contracts.ledger import ContractLedger
 
 ROLLUP_GROUP = "rollups"
 CUSTOMER_INSIGHTS_GROUP = "customer_insights"
@@ -61,8 +60,7 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         """Daily sales and inventory aggs of the partition range, and the weekly / monthly sales
         aggs of every week and month it touches (recomputed from all their days in the lakehouse)."""
         first, last = partition_range(context)
-        ledger = ContractLedger(simulation.lakehouse())
-        lakehouse = simulation.lakehouse(ledger)
+        ledger, lakehouse = simulation.checked_lakehouse()
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
         yield from table_results(write_rollups(lakehouse, first, last), first, last)
         yield from contract_results(ledger, SALES_ROLLUP_TABLES)
@@ -87,8 +85,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
         """Customer x product affinity of the partition range (trailing 90 days) and the size-fit
         bridge of its sale lines, plus the earlier sale days whose lines were returned in the range."""
         first, last = partition_range(context)
-        ledger = ContractLedger(simulation.lakehouse())
-        lakehouse = simulation.lakehouse(ledger)
+        ledger, lakehouse = simulation.checked_lakehouse()
         context.log.info(f"Customer insights {first} .. {last} in {lakehouse.root}")
         connection = lakehouse.duckdb_connection()
         try:  # the same days write_customer_insights rewrites (the facts do not change in between)

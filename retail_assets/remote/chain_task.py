@@ -24,11 +24,10 @@ from dagster_pipes import (
 )
 
 from retail_assets.config import SimulationConfig
-from retail_assets.contracts.ledger import ContractLedger
+from retail_assets.contracts.ledger import checked_lakehouse
 from retail_assets.contracts.reports import CheckReport, contract_reports, rule_reports
 from retail_assets.contracts.rules import Window, rules_for
 from retail_assets.engine.local import CHAIN_TABLES, LocalEngine
-from retail_assets.storage.delta import Lakehouse
 
 CHECKPOINT = "inventory_checkpoint"
 
@@ -54,8 +53,7 @@ def run(pipes: PipesContext) -> None:
     """Simulate the range of the extras and report its tables and checks."""
     config = SimulationConfig.build(**json.loads(pipes.get_extra("config_json")))
     first, last = (dt.date.fromisoformat(pipes.get_extra(name)) for name in ("first_day", "last_day"))
-    ledger = ContractLedger(Lakehouse(config.lakehouse_path))
-    lakehouse = Lakehouse(config.lakehouse_path, on_write=ledger.validate)
+    ledger, lakehouse = checked_lakehouse(config.lakehouse_path)
     rows: dict[str, int] = {}
     for committed in LocalEngine(config, lakehouse).run(first, last):
         pipes.log.info(f"committed {committed[0].day} .. {committed[-1].day}")
