@@ -10,7 +10,11 @@ from retail_assets.storage.delta import Lakehouse
 
 def canonical(lakehouse: Lakehouse, name: str) -> pa.Table:
     """The table without etl_timestamp, in a row order that does not depend on how it was written."""
-    data = lakehouse.read(name)
+    return sorted_rows(lakehouse.read(name))
+
+
+def sorted_rows(data: pa.Table) -> pa.Table:
+    """``data`` without etl_timestamp, sorted by every sortable column."""
     data = data.drop_columns([c for c in (tables.ETL_TIMESTAMP,) if c in data.column_names])
     sortable = [c for c in data.column_names if not pa.types.is_list(data.schema.field(c).type)]
     return data.sort_by([(column, "ascending") for column in sortable])

@@ -58,9 +58,9 @@ def _list_to_ring(values: pa.ChunkedArray, day: int, n_positions: int) -> np.nda
     return np.ascontiguousarray(np.roll(relative, (day + 1) % inv.RING, axis=0))
 
 
-def _scope_table(state: inv.InventoryState, scope: str, index: str, date_key: int, schema: pa.Schema) -> pa.Table:
-    n = len(getattr(state, inv.InventoryState.arrays(scope)[0].name))
-    columns = {"date_key": np.full(n, date_key, dtype=np.int32), index: np.arange(n, dtype=np.int64)}
+def _scope_table(state: inv.InventoryState, scope: str, index: np.ndarray, date_key: int, schema: pa.Schema) -> pa.Table:
+    n = len(index)
+    columns = {"date_key": np.full(n, date_key, dtype=np.int32), schema.field(1).name: index}
     for f in inv.InventoryState.arrays(scope):
         columns[f.name] = getattr(state, f.name)
     if scope == inv.POSITION:
@@ -69,16 +69,25 @@ def _scope_table(state: inv.InventoryState, scope: str, index: str, date_key: in
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def state_to_tables(state: inv.InventoryState, date_key: int) -> dict[str, pa.Table]:
-    """Snapshot of ``state`` as Arrow tables; copies, so later steps cannot alter it."""
+def state_to_tables(
+    state: inv.InventoryState, date_key: int, position_keys: np.ndarray | None = None
+) -> dict[str, pa.Table]:
+    """Snapshot of ``state`` as Arrow tables; copies, so later steps cannot alter it.
+
+    ``position_keys``: the global position id of each state position (a location block's
+    ``Simulator.position_key``); the whole world's positions by default.
+    """
     state = state.copy()
     scheduled = state.scheduled_sales.rename_columns(
         [SCHEDULED_ROW_DATE if name == "date_key" else name for name in state.scheduled_sales.column_names]
     )
     scheduled = scheduled.add_column(0, "date_key", pa.repeat(pa.scalar(date_key, pa.int32()), scheduled.num_rows))
     return {
-        POSITIONS: _scope_table(state, inv.POSITION, "position", date_key, POSITIONS_SCHEMA),
-        LOCATIONS: _scope_table(state, inv.LOCATION, "location", date_key, LOCATIONS_SCHEMA),
+        POSITIONS: _scope_table(
+            state, inv.POSITION, np.arange(len(state.on_hand), dtype=np.int64) if position_keys is None
+            else position_keys, date_key, POSITIONS_SCHEMA),
+        LOCATIONS: _scope_table(
+            state, inv.LOCATION, np.arange(len(state.service_adjustment), dtype=np.int64), date_key, LOCATIONS_SCHEMA),
         SCHEDULED: scheduled.cast(CHECKPOINT_SCHEMAS[SCHEDULED]),
         REQUESTS: state.scheduled_requests.add_column(
             0, "date_key", pa.repeat(pa.scalar(date_key, pa.int32()), state.scheduled_requests.num_rows)

@@ -87,8 +87,8 @@ def sessions_and_events(sim, trading, day: int) -> pa.Table:
     stage = streams.choice("abandon_stage", day, requests.order_number[first_line], np.cumsum(ABANDONMENT_STAGE_PROBS))
     reached_checkout = converted | (stage > 0)
 
-    # Browse-only sessions: customers already acquired, looking at the day's products.
-    n_browse = int(sim.config.scale.events_per_day / BROWSE_EVENTS_PER_SESSION)
+    # Browse-only sessions (made once, by the block holding location 0): acquired customers looking around.
+    n_browse = int(sim.config.scale.events_per_day / BROWSE_EVENTS_PER_SESSION) if sim.makes_browsing else 0
     browse_ids = np.arange(n_browse, dtype=np.int64)
     browse_customer = streams.integers("browse_customer", day, browse_ids, 0, len(world.customers) - 1)
     browse_customer = browse_customer[world.customers.acquisition_day[browse_customer] <= day]

@@ -69,17 +69,31 @@ class DayTables:
 class Simulator:
     """The world, its calendar and its random streams: everything a day step needs besides state."""
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, block: np.ndarray | None = None):
+        """``block``: the location indexes this simulator owns (all by default).
+
+        A block must hold each of its stores' distribution center (see ``blocks.regions``): the
+        position side of a day then never looks outside it. Positions are numbered inside the
+        block; every random draw is keyed by the global position id, so a block's rows are the
+        very rows the whole world produces at those locations.
+        """
         config = world.config
         self.world = world
         self.config = config
         self.streams = Streams(config.seed)
         first_day = -config.warmup_days - DEMAND_SCAN_DAYS
         self.calendar = DayCalendar(config.start_date, first_day, config.scale.days + CALENDAR_HORIZON_DAYS)
-        locations = world.locations
-        self.n_locations = len(locations)
-        self.position_location = np.tile(np.arange(self.n_locations), len(world.products))
-        self.position_product = np.repeat(np.arange(len(world.products)), self.n_locations)
+        self.n_locations = len(world.locations)  # location-scope state stays world-sized (it is small)
+        self.block = np.arange(self.n_locations) if block is None else np.unique(block)
+        self.in_block = np.zeros(self.n_locations, dtype=bool)
+        self.in_block[self.block] = True
+        self.block_index = np.cumsum(self.in_block) - 1  # location -> its rank in the block
+        self.position_location = np.tile(self.block, len(world.products))
+        self.position_product = np.repeat(np.arange(len(world.products)), len(self.block))
+        self.position_key = self.position_product.astype(np.int64) * self.n_locations + self.position_location
+        self.n_positions = len(self.position_key)
+        # Browse-only web traffic belongs to no location: the block holding location 0 makes it.
+        self.makes_browsing = bool(self.in_block[0])
         self.tax_rate = np.array(
             [cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in records.location_state_codes(world)]
         )
@@ -91,12 +105,12 @@ class Simulator:
         Planning rates come from a scan of unconstrained demand just before the warm-up; the
         warm-up then runs the full simulation so day 0 starts in steady state.
         """
-        n_pos = self.world.n_positions
+        n_pos = self.n_positions
         first_warmup = -self.config.warmup_days
         base_demand = np.zeros(n_pos)
         abandonment = self.config.cart_abandonment_base_rate
         for day in range(first_warmup - DEMAND_SCAN_DAYS, first_warmup):
-            requests = generate_requests(self.world, self.streams, self.calendar, day, abandonment)
+            requests = self.block_requests(day)
             checkout_share = np.where(requests.is_cart, 1 - abandonment, 1.0)
             demanded = inv.position_sums(self.positions_of(requests), requests.quantity * checkout_share, n_pos)
             base_demand += demanded / self._season_affinity(day)
@@ -141,11 +155,25 @@ class Simulator:
         return state
 
     # ------------------------------------------------------------------ one day
-    def step(self, state: inv.InventoryState, day: int, emit: bool = True) -> DayTables | None:
-        """Advance ``state`` (in place) through ``day``; return the day's tables when ``emit``."""
+    def block_requests(self, day: int) -> Requests:
+        """New requests of all customers on ``day`` for this block's locations."""
+        rate = self.config.cart_abandonment_base_rate
+        requests = generate_requests(self.world, self.streams, self.calendar, day, rate)
+        if len(self.block) == self.n_locations:
+            return requests
+        return requests.take(np.flatnonzero(self.in_block[requests.location]))
+
+    def step(
+        self, state: inv.InventoryState, day: int, emit: bool = True, new_requests: Requests | None = None
+    ) -> DayTables | None:
+        """Advance ``state`` (in place) through ``day``; return the day's tables when ``emit``.
+
+        ``new_requests``: the day's new requests at this block's locations, when the customer
+        side ran elsewhere (Spark customer blocks); generated here otherwise.
+        """
         if state.day != day - 1:
             raise ValueError(f"state is at day {state.day}, cannot simulate day {day}")
-        world, streams, n_pos = self.world, self.streams, self.world.n_positions
+        world, n_pos = self.world, self.n_positions
         date_key = self.calendar.date_key(day)
         slot = day % inv.RING
 
@@ -174,7 +202,7 @@ class Simulator:
 
         # 2. Trading, slot by slot: carts, checkout in random order, responses to empty shelves.
         returning, state.scheduled_requests = split_due_requests(state.scheduled_requests, day)
-        new = generate_requests(world, streams, self.calendar, day, self.config.cart_abandonment_base_rate)
+        new = self.block_requests(day) if new_requests is None else new_requests
         trading = trade(self, state, Requests.concat([new, returning]), day)
         requests, positions, granted = trading.requests, trading.positions, trading.granted
         pickup = requests.fulfillment == cat.FULFILL_PICKUP
@@ -235,7 +263,7 @@ class Simulator:
     def _shrink(self, state: inv.InventoryState, day: int) -> np.ndarray:
         """Shrinkage (theft, damage, miscounts): a position loses a unit with probability
         proportional to its available stock. Returns units lost per position."""
-        u = self.streams.uniform("shrink", day, np.arange(len(state.on_hand)))
+        u = self.streams.uniform("shrink", day, self.position_key)
         lost = (u < state.available * self.config.shrinkage_rate).astype(np.int32)
         state.on_hand -= lost
         return lost
@@ -294,12 +322,16 @@ class Simulator:
         )
         return pa.concat_tables([closed, opened])
 
+    def position_at(self, product: np.ndarray, location: np.ndarray) -> np.ndarray:
+        """Block position of (product index, location index) pairs; the location must be in the block."""
+        return np.asarray(product, dtype=np.int64) * len(self.block) + self.block_index[location]
+
     def positions_of(self, requests: Requests) -> np.ndarray:
-        return requests.product.astype(np.int64) * self.n_locations + requests.location
+        return self.position_at(requests.product, requests.location)
 
     def _row_positions(self, rows: pa.Table) -> np.ndarray:
         product = rows.column("product_key").to_numpy().astype(np.int64) - 1
-        return product * self.n_locations + rows.column("location_key").to_numpy() - 1
+        return self.position_at(product, rows.column("location_key").to_numpy() - 1)
 
     def _policy(
         self, rate: np.ndarray, day: int, location_targets: np.ndarray, positions: np.ndarray | None = None
@@ -309,7 +341,7 @@ class Simulator:
         loc = self.position_location[positions]
         return inv.policy_levels(
             rate, locations.lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
-            location_targets[loc], self.streams.uniform("policy_mix", day, positions),
+            location_targets[loc], self.streams.uniform("policy_mix", day, self.position_key[positions]),
         )
 
     def _season_affinity(self, day: int) -> np.ndarray:
@@ -362,14 +394,15 @@ class Simulator:
         # Stores and warehouses: transfer from the DC what it can spare.
         wanted = order_quantity(~is_dc)
         ordering = np.flatnonzero(wanted > 0)
-        source = product_of[ordering] * self.n_locations + locations.source_dc[location_of[ordering]]
-        priority = self.streams.bits("transfer_priority", day, ordering)
+        source = self.position_at(product_of[ordering], locations.source_dc[location_of[ordering]])
+        ordering_key = self.position_key[ordering]
+        priority = self.streams.bits("transfer_priority", day, ordering_key)
         shipped, _ = inv.allocate(source, wanted[ordering], priority, state.available)
         state.on_hand -= inv.position_sums(source, shipped, len(wanted)).astype(np.int32)
         requested_from_dc = inv.position_sums(source, wanted[ordering], len(wanted))
         state.demand_rate += inv.DEMAND_SMOOTHING * requested_from_dc / self._season_affinity(day)
         moving = shipped > 0
-        transfer_lead = inv.lead_times(base_lead[ordering], self.streams.uniform("transfer_lead", day, ordering))
+        transfer_lead = inv.lead_times(base_lead[ordering], self.streams.uniform("transfer_lead", day, ordering_key))
         np.add.at(state.transfers, ((day + transfer_lead[moving]) % inv.RING, ordering[moving]), shipped[moving])
 
         # Vendor orders: what the DC could not cover, the DCs' own needs, and launch stock
@@ -383,7 +416,7 @@ class Simulator:
         lead = np.where(
             launching[buying],
             base_lead[buying],
-            inv.lead_times(vendor_lead, self.streams.uniform("lead_time", day, buying)),
+            inv.lead_times(vendor_lead, self.streams.uniform("lead_time", day, self.position_key[buying])),
         )
         np.add.at(state.inbound, ((day + lead) % inv.RING, buying), vendor[buying].astype(np.int32))
         return Transfers(source=source[moving], destination=ordering[moving], quantity=shipped[moving])
@@ -391,7 +424,7 @@ class Simulator:
     def _seed_launch_rates(self, state: inv.InventoryState, day: int, launching: np.ndarray) -> None:
         """A new product's base rate: its popularity x the location's base demand per unit popularity."""
         products = self.world.products
-        current = state.demand_rate.reshape(-1, self.n_locations)
+        current = state.demand_rate.reshape(-1, len(self.block))
         live = (products.launch_day <= day) & (day <= products.end_of_life_day)
         per_popularity = current[live].sum(axis=0) / max(products.popularity[live].sum(), 1e-9)
         prior = (products.popularity[:, None] * per_popularity[None, :]).reshape(-1)

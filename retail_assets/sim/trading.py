@@ -153,7 +153,7 @@ def _respond(sim, state, requests: Requests, failed, positions, day, response, s
         rows = failed[wants_substitute]
         candidates = world.products.substitutes[requests.product[rows]]  # [rows, K], -1 = none
         location = requests.location[rows]
-        candidate_positions = candidates * sim.n_locations + location[:, None]
+        candidate_positions = sim.position_at(candidates, location[:, None])
         in_stock = (candidates >= 0) & (state.available[np.where(candidates >= 0, candidate_positions, 0)] > 0)
         has = in_stock.any(axis=1)
         choice = candidates[np.arange(len(rows)), in_stock.argmax(axis=1)]
@@ -170,7 +170,7 @@ def _respond(sim, state, requests: Requests, failed, positions, day, response, s
                 origin=np.full(len(products), ORIGIN_SUBSTITUTE, dtype=np.int8),
                 line_id=derived_line_id(base.line_id, ORIGIN_SUBSTITUTE, base.order_day),
             )
-            result = (subs, products.astype(np.int64) * sim.n_locations + base.location)
+            result = (subs, sim.position_at(products, base.location))
     response[failed] = drawn
     return result
 
