@@ -94,19 +94,16 @@ class LocalEngine:
     def run(self, first: dt.date, last: dt.date) -> Iterator[list[DaySummary]]:
         """Simulate first..last; yield the summaries of each committed batch of days."""
         self._check_range(first, last)
-        sim = self.simulator
-        state = self._state_before(first)
         batch: list[DayTables] = []
         checkpoints: list[dict[str, pa.Table]] = []
         buffered = 0
+        last_day = self.config.day_ordinal(last)
         with WriteBehind() as writer:  # batch k is committed while batch k+1 is simulated
-            for offset in range((last - first).days + 1):
-                day = self.config.day_ordinal(first) + offset
-                day_tables = sim.step(state, day)
+            for day_tables, day_checkpoint in self._simulate(first, last):
                 batch.append(day_tables)
-                checkpoints.append(checkpoint.state_to_tables(state, day_tables.date_key))
+                checkpoints.append(day_checkpoint)
                 buffered += day_tables.sales.num_rows + day_tables.inventory.num_rows
-                if len(batch) >= MAX_BATCH_DAYS or buffered >= MAX_BATCH_ROWS or offset == (last - first).days:
+                if len(batch) >= MAX_BATCH_DAYS or buffered >= MAX_BATCH_ROWS or day_tables.day == last_day:
                     writes, summaries = self._prepare(batch, checkpoints)  # here: contracts run between steps
                     committed = writer.submit(self._commit, writes, summaries)
                     if committed is not None:
@@ -127,11 +124,22 @@ class LocalEngine:
         if first < self.config.start_date:
             raise ValueError(f"{first} is before the configured start_date {self.config.start_date}")
 
-    def _state_before(self, first: dt.date):
+    def _simulate(self, first: dt.date, last: dt.date) -> Iterator[tuple[DayTables, dict[str, pa.Table]]]:
+        """Each day's tables and end-of-day checkpoint, in day order."""
+        sim = self.simulator
+        previous = self._checkpoint_before(first)
+        state = sim.state_at_start() if previous is None else checkpoint.state_from_tables(
+            previous, self.config.day_ordinal(first) - 1, sim.n_positions)
+        for day in range(self.config.day_ordinal(first), self.config.day_ordinal(last) + 1):
+            day_tables = sim.step(state, day)
+            yield day_tables, checkpoint.state_to_tables(state, day_tables.date_key)
+
+    def _checkpoint_before(self, first: dt.date) -> dict[str, pa.Table] | None:
+        """The checkpoint tables of the day before ``first``; None when ``first`` is the start date."""
         sim = self.simulator
         day = self.config.day_ordinal(first)
         if day == 0:
-            return sim.state_at_start()
+            return None
         previous_key = sim.calendar.date_key(day - 1)
         name = CHECKPOINT_TABLES[checkpoint.POSITIONS]
         if not self.lakehouse.exists(name) or previous_key not in self.lakehouse.date_keys(name):
@@ -140,8 +148,7 @@ class LocalEngine:
                 f"(partition {first - dt.timedelta(days=1)} of inventory_checkpoint). Materialise that "
                 f"day first, or run a range starting at {self.config.start_date}."
             )
-        parts = {part: self.lakehouse.read(table, date_keys=[previous_key]) for part, table in CHECKPOINT_TABLES.items()}
-        return checkpoint.state_from_tables(parts, day - 1, self.simulator.world.n_positions)
+        return {part: self.lakehouse.read(table, date_keys=[previous_key]) for part, table in CHECKPOINT_TABLES.items()}
 
     def write_dimensions(self, first: dt.date, last: dt.date) -> dict[str, int]:
         """Write the dimension rows effective on first..last (one transaction per table)."""
