@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PRESET ?= mid_market
 DAYS ?=
+ENGINE ?= local
 export DAGSTER_HOME := $(CURDIR)
 
 .PHONY: run dev test bench check-defs clean
@@ -16,6 +17,10 @@ $(VENV)/bin/python:
 
 $(VENV)/.core: $(VENV)/bin/python pyproject.toml
 	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.spark: $(VENV)/.core
+	$(BIN)/pip install -q -e ".[spark]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.core
@@ -31,8 +36,8 @@ dev: $(VENV)/.core
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.core
-	$(BIN)/python -m retail_assets.cli bench --preset $(PRESET) $(if $(DAYS),--days $(DAYS),)
+bench: $(VENV)/.core $(if $(filter local,$(ENGINE)),,$(VENV)/.spark)
+	$(BIN)/python -m retail_assets.cli bench --preset $(PRESET) --engine $(ENGINE) $(if $(DAYS),--days $(DAYS),)
 
 check-defs: $(VENV)/.dev
 	$(BIN)/dagster definitions validate -w workspace.yaml

@@ -18,7 +18,9 @@ from pathlib import Path
 import dagster as dg
 
 from retail_assets.config import ConfigError, SimulationConfig
+from retail_assets.defs.resources import ENGINES
 from retail_assets.definitions import build_definitions
+from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES
 from retail_assets.storage.delta import Lakehouse
 
 SUMMARY_TABLES = (
@@ -113,7 +115,8 @@ def _run(args: argparse.Namespace) -> None:
     config = _config(args)
     instance = dg.DagsterInstance.get() if args.persist else None
     started = time.perf_counter()
-    result = materialize_range(config, config.start_date, config.end_date, instance)
+    result = materialize_range(config, config.start_date, config.end_date, instance,
+                               defs=build_definitions(config, args.engine))
     elapsed = time.perf_counter() - started
     print(f"Materialised {config.preset} {config.start_date}..{config.end_date} in {elapsed:.1f} s "
           f"(run {result.run_id}, success={result.success})")
@@ -121,20 +124,44 @@ def _run(args: argparse.Namespace) -> None:
     print(summarise(Lakehouse(config.lakehouse_path)))
 
 
+CHAIN_STEP = "daily_chain"
+CHECKPOINTS = set(CHECKPOINT_TABLES.values())
+
+
 def _bench(args: argparse.Namespace) -> None:
+    engines = ("local", "spark") if args.engine == "both" else (args.engine,)
+    if "spark" in engines:  # started here, so the chain's figures do not include it
+        from retail_assets.engine.spark import local_session
+
+        started = time.perf_counter()
+        local_session()
+        print(f"spark session  {time.perf_counter() - started:8.1f} s to start local[2]")
+    chain = {engine: _bench_engine(args, engine) for engine in engines}
+    if len(chain) == 2:
+        days = _config(args).scale.days
+        (local_seconds, local_rows), (spark_seconds, spark_rows) = chain["local"], chain["spark"]
+        print(f"\ndaily chain, {days} days: local {local_seconds:.1f} s ({local_rows / local_seconds:,.0f} rows/s), "
+              f"spark local[2] {spark_seconds:.1f} s ({spark_rows / spark_seconds:,.0f} rows/s); "
+              f"spark overhead {(spark_seconds - local_seconds) / days:+.2f} s per day (session start excluded)")
+
+
+def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:
+    """Materialise the range on ``engine`` into a scratch lakehouse, print its figures; return
+    the daily chain's seconds and rows."""
     folder = Path(tempfile.mkdtemp(prefix="retail_bench_"))
     args.lakehouse = str(folder / "lakehouse")
     config = _config(args)
     try:
         started = time.perf_counter()
-        result = materialize_range(config, config.start_date, config.end_date)
+        result = materialize_range(config, config.start_date, config.end_date, defs=build_definitions(config, engine))
         elapsed = time.perf_counter() - started
         lakehouse = Lakehouse(config.lakehouse_path)
         counts = row_counts(lakehouse, lakehouse.tables())
         total = sum(counts.values())
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"preset={config.preset} days={config.scale.days} customers={config.scale.customers:,} "
-              f"products={config.scale.products:,} locations={config.scale.locations}")
+        print(f"engine={engine} preset={config.preset} days={config.scale.days} "
+              f"customers={config.scale.customers:,} products={config.scale.products:,} "
+              f"locations={config.scale.locations}")
         for name, count in sorted(counts.items()):
             print(f"  {name:<38} {count:>12,} rows")
         for step, seconds in step_seconds(result).items():
@@ -147,6 +174,8 @@ def _bench(args: argparse.Namespace) -> None:
         print(f"rows written   {total:>12,}  ({total / elapsed:,.0f} rows/s overall)")
         print(f"peak RSS       {peak_mib:8.0f} MiB")
         print("\n".join(quality_lines(lakehouse)))
+        chain_rows = sum(count for name, count in counts.items() if name in CHAIN_TABLES or name in CHECKPOINTS)
+        return step_seconds(result)[CHAIN_STEP], chain_rows
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -161,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--days", type=int)
         command.add_argument("--start", help="first day, YYYY-MM-DD (default 2025-01-01)")
         command.add_argument("--seed", type=int)
+        engines = [*ENGINES[:2], "both"] if name == "bench" else list(ENGINES[:2])
+        command.add_argument("--engine", choices=engines, default="local",
+                             help="what runs the daily chain (spark: local[2] PySpark, the `spark` extra)")
         if name == "run":
             command.add_argument("--lakehouse", default="lakehouse")
             command.add_argument("--persist", action="store_true", help="record the run in $DAGSTER_HOME")

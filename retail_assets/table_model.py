@@ -5,6 +5,8 @@ dimensions in ``tables``, aggregates in ``rollup_tables``) can import it without
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -92,6 +94,17 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    def conform(self, generated: pa.Table, stamp: pa.Scalar) -> pa.Table:
+        """Generated rows as written: stamped with ``stamp`` (etl_timestamp), in the declared
+        column order and types."""
+        stamped = generated.append_column(ETL_TIMESTAMP, pa.repeat(stamp, generated.num_rows))
+        return stamped.select(self.column_names).cast(self.arrow_schema)
+
+
+def etl_now() -> pa.Scalar:
+    """The etl_timestamp of rows written now (one per write, shared by the tables it touches)."""
+    return pa.scalar(dt.datetime.now(dt.timezone.utc), TIMESTAMP)
 
 
 def lineage() -> tuple[Column, ...]:

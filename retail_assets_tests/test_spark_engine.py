@@ -1,4 +1,5 @@
-"""The Spark engine (local PySpark, local[2]) writes exactly the local engine's rows.
+"""The Spark engine (local PySpark, local[2]) writes exactly the local engine's rows, and so do
+the tables Spark itself publishes (Parquet here; Delta in Unity Catalog on Databricks).
 
 Every chain table and every checkpoint table is compared row for row (all columns but
 etl_timestamp): from the start date (warm-up in region tasks) and resuming from a checkpoint
@@ -9,16 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pytest
 
 pytest.importorskip("pyspark")
 
+from retail_assets import tables  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
 from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, LocalEngine  # noqa: E402
 from retail_assets.engine.spark import SparkEngine, local_session  # noqa: E402
 from retail_assets.sim import blocks  # noqa: E402
 from retail_assets.storage.delta import Lakehouse  # noqa: E402
-from retail_assets_tests.helpers import canonical  # noqa: E402
+from retail_assets.storage.spark_tables import SparkTables  # noqa: E402
+from retail_assets_tests.helpers import canonical, sorted_rows  # noqa: E402
 
 START = dt.date(2025, 1, 1)
 TABLES = [*CHAIN_TABLES, *CHECKPOINT_TABLES.values()]
@@ -61,3 +66,31 @@ def test_a_local_run_resumes_from_a_spark_checkpoint(spark, tmp_path):
     SparkEngine(config, mixed, spark).run_all(START, START + dt.timedelta(days=1))
     LocalEngine(config, mixed).run_all(START + dt.timedelta(days=2), START + dt.timedelta(days=3))
     _assert_same_rows(local, mixed)
+
+
+def _published(folder, name: str) -> pa.Table:
+    """A Parquet table Spark wrote (date_key partitions), in the declared column order and types."""
+    declared = tables.TABLES[name]
+    data = ds.dataset(folder / name, format="parquet", partitioning="hive").to_table()
+    return data.select(declared.column_names).cast(declared.arrow_schema)
+
+
+def test_spark_publishes_the_chain_tables_and_a_rerun_replaces_its_days(spark, tmp_path):
+    config = SimulationConfig.build(preset="tiny", locations=60)
+    local = Lakehouse(tmp_path / "local")
+    LocalEngine(config, local).run_all(START, START + dt.timedelta(days=2))
+    folder = tmp_path / "published"
+    publish = SparkTables(path=str(folder), format="parquet")
+    SparkEngine(config, Lakehouse(tmp_path / "spark"), spark, publish).run_all(START, START + dt.timedelta(days=2))
+    SparkEngine(config, Lakehouse(tmp_path / "spark"), spark, publish).run_all(
+        START + dt.timedelta(days=1), START + dt.timedelta(days=2))
+    for name in CHAIN_TABLES:
+        assert sorted_rows(_published(folder, name)).equals(canonical(local, name)), name
+
+
+@pytest.mark.parametrize("field, value", [("catalog", "main; DROP TABLE x"), ("schema", "1retail"),
+                                          ("schema", "sales`.`x")])
+def test_catalog_and_schema_must_be_plain_identifiers(field, value):
+    names = {"catalog": "main", "schema": "retail", field: value}
+    with pytest.raises(ValueError, match=f"{field}="):
+        SparkTables(**names)

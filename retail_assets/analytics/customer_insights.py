@@ -56,10 +56,14 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 
-# Private helpers of the rollups, reused on purpose (same SQL macros, conforming and stamped write):
-# _MACROS defines them, _query runs them and conforms to the declaration, _write stamps etl_timestamp and
-# predicate-overwrites the partitions, _now is the shared stamp.
-from retail_assets.analytics.rollups import _MACROS, UNKNOWN, _now, _query, _write, date_key, day_chunks
+from retail_assets.analytics.rollups import (
+    _MACROS,
+    UNKNOWN,
+    _query,
+    _write,
+    date_key,
+    day_chunks,
+)
 from retail_assets.rollup_tables import (
     AFFINITY_SCALE,
     AFFINITY_WEIGHTS,
@@ -70,6 +74,11 @@ from retail_assets.rollup_tables import (
 )
 from retail_assets.sim.catalog import SIZES_BOTTOMS, SIZES_SHOES, SIZES_TOPS
 from retail_assets.storage.delta import Lakehouse
+
+# Private helpers of the rollups, reused on purpose (same SQL macros, conforming and stamped write):
+# _MACROS defines them, _query runs them and conforms to the declaration, _write stamps etl_timestamp and
+# predicate-overwrites the partitions.
+from retail_assets.table_model import etl_now
 
 __all__ = [
     "AffinityWindow",
@@ -353,7 +362,7 @@ def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date)
         raise LookupError(
             f"cannot compute customer insights: table(s) {', '.join(missing)} missing in {lakehouse.root}"
         )
-    stamp = _now()
+    stamp = etl_now()
     written = {GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name: 0, GOLD_SIZE_FIT_BRIDGE.name: 0}
     # One connection for the run: it reads only the facts and dimensions, which this does not write.
     connection = lakehouse.duckdb_connection()

@@ -32,7 +32,6 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 
-from retail_assets import tables
 from retail_assets.rollup_tables import (
     GOLD_INVENTORY_DAILY_AGG,
     GOLD_SALES_DAILY_AGG,
@@ -40,6 +39,7 @@ from retail_assets.rollup_tables import (
     GOLD_SALES_WEEKLY_AGG,
 )
 from retail_assets.storage.delta import Lakehouse
+from retail_assets.table_model import etl_now
 from retail_assets.tables import Table
 
 __all__ = [
@@ -291,16 +291,11 @@ def sales_monthly_agg(connection: duckdb.DuckDBPyConnection, first: dt.date, las
     return _period_agg(connection, "month", month_starts(first, last), GOLD_SALES_MONTHLY_AGG)
 
 
-def _now() -> pa.Scalar:
-    return pa.scalar(dt.datetime.now(dt.timezone.utc), tables.TIMESTAMP)
-
 
 def _write(lakehouse: Lakehouse, data: pa.Table, keys: list[int], declared: Table, stamp: pa.Scalar) -> int:
     """Stamp etl_timestamp, conform to the declared schema, replace the partitions ``keys``."""
-    data = data.append_column(tables.ETL_TIMESTAMP, pa.repeat(stamp, data.num_rows)).select(declared.column_names)
-    return lakehouse.write_days(
-        declared.name, data.cast(declared.arrow_schema), keys, key_column=declared.partition_column
-    )
+    return lakehouse.write_days(declared.name, declared.conform(data, stamp), keys,
+                                key_column=declared.partition_column)
 
 
 DAILY_AGGS = ((GOLD_SALES_DAILY_AGG, sales_daily_agg), (GOLD_INVENTORY_DAILY_AGG, inventory_daily_agg))
@@ -317,7 +312,7 @@ def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[s
     missing = [name for name in SOURCE_TABLES if not lakehouse.exists(name)]
     if missing:
         raise LookupError(f"cannot compute rollups: table(s) {', '.join(missing)} missing in {lakehouse.root}")
-    stamp = _now()
+    stamp = etl_now()
     rows: dict[str, int] = {GOLD_SALES_DAILY_AGG.name: 0, GOLD_INVENTORY_DAILY_AGG.name: 0}
 
     connection = lakehouse.duckdb_connection()

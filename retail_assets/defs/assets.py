@@ -159,7 +159,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         ledger, lakehouse = simulation.checked_lakehouse()
         totals: dict[str, int] = {}
         days: list[DaySummary] = []
-        for committed in simulation.engine(lakehouse).run(first, last):
+        for committed in simulation.chain_engine(lakehouse).run(first, last):
             for summary in committed:
                 _log_day(context, summary)
                 for name, count in summary.rows.items():

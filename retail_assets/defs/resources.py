@@ -11,13 +11,15 @@ from retail_assets.engine.local import LocalEngine
 from retail_assets.storage.delta import Lakehouse
 
 
-ENGINES = ("local", "databricks")
+ENGINES = ("local", "spark", "databricks")
 
 
 class SimulationResource(dg.ConfigurableResource):
     """Runs the simulation. ``config_json`` is a validated SimulationConfig; ``engine_name``
     selects where the daily chain runs: ``local`` (in-process numpy + delta-rs, the embedded
-    default) or ``databricks`` (a one-time job through Pipes, see ``defs.databricks``)."""
+    default), ``spark`` (the same day step as Spark tasks, on the active or a local[2] session,
+    committed to the same lakehouse) or ``databricks`` (the Spark engine as a one-time job
+    through Pipes, see ``defs.databricks``)."""
 
     config_json: str
     engine_name: str = "local"
@@ -37,5 +39,13 @@ class SimulationResource(dg.ConfigurableResource):
         return checked_lakehouse(self.simulation_config.lakehouse_path)
 
     def engine(self, lakehouse: Lakehouse) -> LocalEngine:
-        """The in-process engine (the dimensions always, the chain when engine_name is local)."""
+        """The in-process engine: it writes the dimensions, whatever runs the chain."""
         return LocalEngine(self.simulation_config, lakehouse)
+
+    def chain_engine(self, lakehouse: Lakehouse) -> LocalEngine:
+        """The engine of the daily chain on this machine: local or spark."""
+        if self.engine_name == "spark":
+            from retail_assets.engine.spark import SparkEngine  # pyspark comes with the `spark` extra
+
+            return SparkEngine(self.simulation_config, lakehouse)
+        return self.engine(lakehouse)

@@ -25,6 +25,7 @@ from retail_assets.sim.day import DayTables, Simulator
 from retail_assets.sim.world import build_world
 from retail_assets.storage.delta import Lakehouse, PreparedWrite
 from retail_assets.storage.write_behind import WriteBehind
+from retail_assets.table_model import etl_now
 
 CHECKPOINT_TABLES = {
     checkpoint.POSITIONS: "inventory_checkpoint",
@@ -46,9 +47,6 @@ CHAIN_TABLES = {
 MAX_BATCH_DAYS = 7  # with two batches in flight: 60 mid_market days peak 1.5 GiB (14 days: 2.5 GiB)
 MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory
 
-
-def _now() -> pa.Scalar:
-    return pa.scalar(dt.datetime.now(dt.timezone.utc), tables.TIMESTAMP)
 
 
 class MissingCheckpointError(RuntimeError):
@@ -155,7 +153,7 @@ class LocalEngine:
         self._check_range(first, last)
         first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
         keys = [self.simulator.calendar.date_key(day) for day in range(first_day, last_day + 1)]
-        stamp = _now()
+        stamp = etl_now()
         return {
             name: sum(self._write_table(name, build(self.simulator.world, first_day, last_day), keys, stamp).values())
             for name, build in dimensions.BUILDERS.items()
@@ -172,9 +170,9 @@ class LocalEngine:
     ) -> tuple[PreparedWrite, dict[int, int]]:
         """Stamp, conform to the declared schema and prepare the write; rows per key."""
         declared = tables.TABLES[name]
-        data = data.append_column(tables.ETL_TIMESTAMP, pa.repeat(stamp, data.num_rows)).select(declared.column_names)
+        data = declared.conform(data, stamp)
         key_column = declared.partition_column
-        prepared = self.lakehouse.prepare_days(name, data.cast(declared.arrow_schema), keys, key_column=key_column)
+        prepared = self.lakehouse.prepare_days(name, data, keys, key_column=key_column)
         values, counts = np.unique(data.column(key_column).to_numpy(), return_counts=True)
         return prepared, dict(zip(values.tolist(), counts.tolist()))
 
@@ -184,7 +182,7 @@ class LocalEngine:
         """The batch's writes, facts first and checkpoints last, and its days' summaries. Runs on
         the simulating thread: the write thread is the busier one."""
         keys = [day.date_key for day in batch]
-        stamp = _now()
+        stamp = etl_now()
         writes: list[PreparedWrite] = []
         rows: dict[str, dict[int, int]] = {}
         for name, attribute in CHAIN_TABLES.items():

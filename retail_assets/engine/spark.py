@@ -27,12 +27,15 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retail_assets import tables
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
-from retail_assets.engine.local import LocalEngine
+from retail_assets.engine.local import CHAIN_TABLES, MAX_BATCH_DAYS, LocalEngine
 from retail_assets.sim import blocks
 from retail_assets.sim.day import DayTables
 from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.spark_tables import SparkTables
+from retail_assets.table_model import etl_now
 
 LOCAL_MASTER = "local[2]"
 
@@ -49,6 +52,7 @@ def local_session():
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.driver.memory", "4g")
+        .config("spark.cleaner.periodicGC.interval", "1min")  # frees the days' checkpointed output
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
@@ -57,9 +61,15 @@ def local_session():
 class SparkEngine(LocalEngine):
     """Simulate on Spark, commit like the local engine."""
 
-    def __init__(self, config: SimulationConfig, lakehouse: Lakehouse | None = None, spark=None):
+    def __init__(
+        self, config: SimulationConfig, lakehouse: Lakehouse | None = None, spark=None,
+        publish: SparkTables | None = None,
+    ):
+        """``publish``: where Spark also writes the chain's tables from the tasks' output (Unity
+        Catalog on Databricks), every ``MAX_BATCH_DAYS`` days, replacing those days."""
         super().__init__(config, lakehouse)
         self._spark = spark
+        self.publish = publish
 
     @functools.cached_property
     def spark(self):
@@ -78,7 +88,9 @@ class SparkEngine(LocalEngine):
                                 numPartitions=spark.sparkContext.defaultParallelism)
         payload_schema = from_arrow_schema(tasks.PAYLOAD_SCHEMA)
         state = self._regions_state(first, regions, payload_schema)
-        for day in range(self.config.day_ordinal(first), self.config.day_ordinal(last) + 1):
+        unpublished = []
+        last_day = self.config.day_ordinal(last)
+        for day in range(self.config.day_ordinal(first), last_day + 1):
             requests = customers.mapInArrow(functools.partial(tasks.customer_requests, config_json, day),
                                             from_arrow_schema(tasks.REQUESTS_SCHEMA))
             output = (
@@ -87,9 +99,26 @@ class SparkEngine(LocalEngine):
                 .applyInArrow(functools.partial(tasks.step_region, config_json, day), payload_schema)
                 .localCheckpoint(eager=True)
             )
-            state.unpersist()
             state = output.where(F.col("kind") == tasks.STATE)
+            if self.publish is not None:
+                unpublished.append(output.where(F.col("kind") == tasks.FACT))
+                if len(unpublished) == MAX_BATCH_DAYS or day == last_day:
+                    self._publish(unpublished, day - len(unpublished) + 1, day)
+                    unpublished = []
             yield self._collect(output.toArrow(), regions, day)
+
+    def _publish(self, facts: list, first_day: int, last_day: int) -> None:
+        """Spark writes the chain tables of first_day..last_day from the regions' fact rows."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        rows = functools.reduce(lambda a, b: a.unionByName(b), facts)
+        stamp = etl_now()
+        first_key, last_key = (self.simulator.calendar.date_key(day) for day in (first_day, last_day))
+        for name, attribute in CHAIN_TABLES.items():
+            declared = tables.TABLES[name]
+            frame = rows.mapInArrow(functools.partial(tasks.published_rows, name, attribute, stamp),
+                                    from_arrow_schema(declared.arrow_schema))
+            self.publish.replace_days(frame, name, declared.partition_column, first_key, last_key)
 
     def _regions_state(self, first: dt.date, regions, payload_schema):
         """The regions' states at the end of the day before ``first``, as a Spark table."""

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retail_assets import tables
 from retail_assets.config import SimulationConfig
 from retail_assets.sim import blocks, checkpoint
 from retail_assets.sim.day import DayTables, Simulator
@@ -43,9 +44,12 @@ def region_simulator(config_json: str, region: int) -> Simulator:
     return Simulator(world, blocks.regions(world)[region])
 
 
+IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # payloads cross the shuffle and the driver link
+
+
 def encode(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    with pa.ipc.new_stream(sink, table.schema, options=IPC_OPTIONS) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 
@@ -68,6 +72,18 @@ def tables_of(rows: pa.Table, kind: str) -> dict[str, pa.Table]:
     mine = rows.filter(pc.equal(rows.column("kind"), kind))
     return {name: decode(payload) for name, payload in zip(mine.column("name").to_pylist(),
                                                             mine.column("payload").to_pylist())}
+
+
+def published_rows(table: str, attribute: str, stamp: pa.Scalar, batches: Iterator[pa.RecordBatch]
+                   ) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body: the rows of one chain table from the regions' payload rows, stamped
+    and conformed to the table's declared schema, ready for Spark to write."""
+    declared = tables.TABLES[table]
+    for batch in batches:
+        rows = pa.Table.from_batches([batch])
+        for name, payload in zip(rows.column("name").to_pylist(), rows.column("payload").to_pylist()):
+            if name == attribute:
+                yield from declared.conform(decode(payload), stamp).to_batches()
 
 
 def customer_requests(config_json: str, day: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
