@@ -1,6 +1,7 @@
-"""The Databricks path without a workspace: the real PipesDatabricksClient, a fake WorkspaceClient
-whose jobs.submit runs the task's Python file in a local subprocess (the 'cluster'), and local
-files for the Pipes context and messages."""
+"""The Databricks path without a workspace: the real Pipes Databricks clients (classic and
+serverless), a fake WorkspaceClient whose jobs.submit runs the task's Python file in a local
+subprocess (the 'cluster', with local PySpark), and local files for the Pipes context and
+messages. Spark publishes Parquet there, where Unity Catalog would get Delta tables."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.dataset as ds
 import pytest
 from databricks.sdk.service import jobs
 
@@ -20,7 +22,7 @@ from retail_assets.contracts.reports import CONTRACT_CHECK
 from retail_assets.definitions import build_definitions
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.engine.local import CHAIN_TABLES
-from retail_assets.remote import chain_task
+from retail_assets.remote import PIPES_IO_ARGUMENT, chain_task
 from retail_assets.storage.delta import Lakehouse
 
 ENTRY = Path(chain_task.__file__)
@@ -44,7 +46,8 @@ class FakeJobs:
     def submit(self, tasks, **_):
         (task,) = tasks
         self.submitted.append(task)
-        env = {**os.environ, **(task.new_cluster.spark_env_vars or {})}
+        cluster_env = task.new_cluster.spark_env_vars if task.new_cluster else None
+        env = {**os.environ, **(cluster_env or {})}
         command = [sys.executable, task.spark_python_task.python_file, *(task.spark_python_task.parameters or [])]
         run_id = len(self.finished) + 1
         self.finished[run_id] = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -75,20 +78,22 @@ def workspace(monkeypatch) -> FakeWorkspace:
     return fake
 
 
-def _run(tmp_path, entry: Path, days: int = 3) -> dg.ExecuteInProcessResult:
+def _run(tmp_path, entry: Path, days: int = 3, compute: str = "classic") -> dg.ExecuteInProcessResult:
     config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
-    databricks = DatabricksResource(host="https://example.cloud.databricks.com", token="not-used",
-                                    entry_file=str(entry), pipes_io="local", poll_interval_seconds=0.05)
+    databricks = DatabricksResource(host="https://example.cloud.databricks.com", token="not-used", compute=compute,
+                                    entry_file=str(entry), pipes_io="local", poll_interval_seconds=0.05,
+                                    tables_path=str(tmp_path / "published"), tables_format="parquet")
     defs = build_definitions(config, "databricks", databricks)
     last = config.start_date + dt.timedelta(days=days - 1)
     return materialize_range(config, config.start_date, last, raise_on_error=False, defs=defs)
 
 
-def test_a_range_runs_as_one_databricks_job_and_reports_back(tmp_path, workspace):
-    result = _run(tmp_path, ENTRY)
+@pytest.mark.parametrize("compute", ["classic", "serverless"])
+def test_a_range_runs_as_one_databricks_job_and_reports_back(tmp_path, workspace, compute):
+    result = _run(tmp_path, ENTRY, compute=compute)
     assert result.success
     (task,) = workspace.jobs.submitted  # one job for the whole range
-    assert task.new_cluster.spark_env_vars["RETAIL_PIPES_IO"] == "local"
+    assert f"{PIPES_IO_ARGUMENT}=local" in task.spark_python_task.parameters
     materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("daily_chain")}
     assert set(materialized) == {*CHAIN_TABLES, "inventory_checkpoint"}
     assert materialized["gold_sales_fact"].metadata["dagster/row_count"].value > 0
@@ -97,6 +102,9 @@ def test_a_range_runs_as_one_databricks_job_and_reports_back(tmp_path, workspace
     assert checks[("gold_inventory_fact", "no_negative_available")].passed
     lakehouse = Lakehouse(tmp_path / "lakehouse")
     assert lakehouse.date_keys("gold_sales_fact") == {20250101, 20250102, 20250103}
+    # The remote Spark engine published the same rows as Spark tables.
+    published = ds.dataset(tmp_path / "published" / "gold_sales_fact", format="parquet", partitioning="hive")
+    assert published.count_rows() == lakehouse.read("gold_sales_fact").num_rows
     assert any(m.asset_key.to_user_string() == "gold_sales_daily_agg"
                for m in result.asset_materializations_for_node("rollups"))
 
@@ -112,8 +120,8 @@ def test_a_failing_remote_run_fails_the_dagster_run_with_its_error(tmp_path, wor
 
 def test_an_unknown_engine_is_refused_with_the_allowed_ones(tmp_path):
     config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
-    with pytest.raises(ValueError, match="engine 'spark' is not available; allowed: local, databricks"):
-        build_definitions(config, "spark")
+    with pytest.raises(ValueError, match="engine 'emr' is not available; allowed: local, spark, databricks"):
+        build_definitions(config, "emr")
 
 
 def test_the_job_task_names_the_cluster_and_the_wheel():
@@ -121,10 +129,39 @@ def test_the_job_task_names_the_cluster_and_the_wheel():
                                   num_workers=4)
     task = resource.chain_task()
     assert task.spark_python_task.python_file == "dbfs:/retail/chain_task.py"
+    assert task.spark_python_task.parameters == [f"{PIPES_IO_ARGUMENT}=dbfs"]
     assert task.libraries[0].whl == "dbfs:/retail/retail_assets.whl"
-    assert task.new_cluster.num_workers == 4 and task.new_cluster.spark_env_vars == {"RETAIL_PIPES_IO": "dbfs"}
+    assert task.new_cluster.num_workers == 4 and resource.submit_args() == {}
     on_existing = DatabricksResource(existing_cluster_id="0101-abc").chain_task()
     assert on_existing.existing_cluster_id == "0101-abc" and on_existing.new_cluster is None
+    assert resource.extras()["publish"] == {"catalog": "main", "schema": "retail", "path": None, "format": "delta"}
+
+
+def test_a_serverless_task_runs_in_an_environment_holding_the_wheel():
+    resource = DatabricksResource(compute="serverless", wheel="/Volumes/main/retail/dist/retail_assets.whl",
+                                  volume_path="/Volumes/main/retail/pipes")
+    task = resource.chain_task()
+    assert task.new_cluster is None and task.existing_cluster_id is None
+    assert task.spark_python_task.parameters == [f"{PIPES_IO_ARGUMENT}=volumes"]
+    (environment,) = resource.submit_args()["environments"]
+    assert environment.environment_key == task.environment_key
+    assert environment.spec.dependencies == ["/Volumes/main/retail/dist/retail_assets.whl"]
+
+
+def test_serverless_needs_a_volume_for_the_pipes_files(workspace):
+    with pytest.raises(ValueError, match="databricks.volume_path is empty"):
+        DatabricksResource(compute="serverless", host="h", token="t").pipes_client()
+
+
+@pytest.mark.parametrize("field, value", [("catalog", "main`; DROP SCHEMA retail; --"), ("schema_name", "retail.x")])
+def test_catalog_and_schema_are_checked_before_any_job_is_submitted(tmp_path, workspace, field, value):
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
+    databricks = DatabricksResource(host="h", token="t", entry_file=str(ENTRY), pipes_io="local", **{field: value})
+    result = materialize_range(config, config.start_date, config.start_date, raise_on_error=False,
+                               defs=build_definitions(config, "databricks", databricks))
+    assert not result.success and workspace.jobs.submitted == []
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "is not a plain identifier" in str(failure.event_specific_data.error)
 
 
 def test_missing_credentials_are_named():

@@ -152,8 +152,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         context.log.info(f"Simulating {first} .. {last} ({(last - first).days + 1} days) on {simulation.engine_name}")
         if simulation.engine_name == "databricks":  # the remote task reports the same results and checks
             extras = {"config_json": simulation.config_json, "first_day": str(first), "last_day": str(last)}
-            yield from databricks.pipes_client().run(context=context, task=databricks.chain_task(),
-                                                     extras=extras).get_results()
+            yield from databricks.run_chain(context, extras)
             return
         started = time.perf_counter()
         ledger, lakehouse = simulation.checked_lakehouse()

@@ -38,6 +38,7 @@ from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import etl_now
 
 LOCAL_MASTER = "local[2]"
+DATABRICKS_RUNTIME = "DATABRICKS_RUNTIME_VERSION"  # set on every Databricks cluster
 
 
 def local_session():
@@ -73,9 +74,14 @@ class SparkEngine(LocalEngine):
 
     @functools.cached_property
     def spark(self):
+        """The given session, else the cluster's (on Databricks), else a local[2] one."""
         from pyspark.sql import SparkSession
 
-        return self._spark or SparkSession.getActiveSession() or local_session()
+        if self._spark is not None:
+            return self._spark
+        if DATABRICKS_RUNTIME in os.environ:
+            return SparkSession.builder.getOrCreate()
+        return SparkSession.getActiveSession() or local_session()
 
     def _simulate(self, first: dt.date, last: dt.date) -> Iterator[tuple[DayTables, dict[str, pa.Table]]]:
         from pyspark.sql import functions as F

@@ -1,17 +1,18 @@
-"""The daily chain as a remote task: simulate and write a range of days where the job runs, and
-report the tables' materialisations and every chain check back to Dagster through Pipes.
+"""The daily chain as a remote task: run the Spark engine over a range of days where the job runs,
+and report the tables' materialisations and every chain check back to Dagster through Pipes.
 
-The Dagster run passes the configuration and the partition range in the Pipes extras (Pipes does
-not pass a range itself): ``config_json``, ``first_day``, ``last_day``. ``RETAIL_PIPES_IO=dbfs``
-selects the DBFS context loader and message writer of a Databricks cluster; otherwise the
-defaults (a local file or environment variables), as in the tests.
+The Dagster run passes the configuration, the partition range (Pipes does not pass a range
+itself) and where Spark publishes the tables in the Pipes extras: ``config_json``,
+``first_day``, ``last_day``, ``publish``. The task parameter ``--retail-pipes-io`` selects the
+Pipes channel: DBFS on classic clusters, UC volumes on serverless, local files in the tests.
+No Dagster here: only ``dagster-pipes``.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
-import os
 import sys
 
 from dagster_pipes import (
@@ -20,6 +21,8 @@ from dagster_pipes import (
     PipesDbfsContextLoader,
     PipesDbfsMessageWriter,
     PipesEnvVarParamsLoader,
+    PipesUnityCatalogVolumesContextLoader,
+    PipesUnityCatalogVolumesMessageWriter,
     open_dagster_pipes,
 )
 
@@ -27,17 +30,28 @@ from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import checked_lakehouse
 from retail_assets.contracts.reports import CheckReport, contract_reports, rule_reports
 from retail_assets.contracts.rules import Window, rules_for
-from retail_assets.engine.local import CHAIN_TABLES, LocalEngine
+from retail_assets.engine.local import CHAIN_TABLES
+from retail_assets.engine.spark import SparkEngine
+from retail_assets.remote import PIPES_IO_ARGUMENT
+from retail_assets.storage.spark_tables import SparkTables
 
 CHECKPOINT = "inventory_checkpoint"
 
 
 def _open() -> PipesContext:
+    """Pipes over the channel the resource chose (``--retail-pipes-io``): DBFS files on classic
+    clusters, Unity Catalog volume files on serverless, the local defaults in tests."""
     cli = any(argument.startswith("--dagster-pipes") for argument in sys.argv[1:])
     params = PipesCliArgsParamsLoader() if cli else PipesEnvVarParamsLoader()
-    if os.environ.get("RETAIL_PIPES_IO") == "dbfs":
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(PIPES_IO_ARGUMENT, default="local")
+    io = vars(parser.parse_known_args()[0])[PIPES_IO_ARGUMENT.lstrip("-").replace("-", "_")]
+    if io == "dbfs":
         return open_dagster_pipes(params_loader=params, context_loader=PipesDbfsContextLoader(),
                                   message_writer=PipesDbfsMessageWriter())
+    if io == "volumes":
+        return open_dagster_pipes(params_loader=params, context_loader=PipesUnityCatalogVolumesContextLoader(),
+                                  message_writer=PipesUnityCatalogVolumesMessageWriter())
     return open_dagster_pipes(params_loader=params)
 
 
@@ -54,8 +68,9 @@ def run(pipes: PipesContext) -> None:
     config = SimulationConfig.build(**json.loads(pipes.get_extra("config_json")))
     first, last = (dt.date.fromisoformat(pipes.get_extra(name)) for name in ("first_day", "last_day"))
     ledger, lakehouse = checked_lakehouse(config.lakehouse_path)
+    publish = SparkTables(**pipes.get_extra("publish"))
     rows: dict[str, int] = {}
-    for committed in LocalEngine(config, lakehouse).run(first, last):
+    for committed in SparkEngine(config, lakehouse, publish=publish).run(first, last):
         pipes.log.info(f"committed {committed[0].day} .. {committed[-1].day}")
         for summary in committed:
             for name, count in summary.rows.items():
