@@ -9,7 +9,7 @@ DAYS ?=
 ENGINE ?= local
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: run dev test bench check-defs clean
+.PHONY: run dev test bench cost-model check-defs clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.core $(if $(filter local,$(ENGINE)),,$(VENV)/.spark)
 	$(BIN)/python -m retail_assets.cli bench --preset $(PRESET) --engine $(ENGINE) $(if $(DAYS),--days $(DAYS),)
+
+cost-model: $(VENV)/.core
+	$(BIN)/python -m retail_assets.cost_model
 
 check-defs: $(VENV)/.dev
 	$(BIN)/dagster definitions validate -w workspace.yaml
