@@ -1,25 +1,24 @@
 """Cost model of the Spark engine: what a day of each preset weighs, and what it should take on
 an N-worker cluster.
 
-For each preset it simulates a few days the way the Spark engine cuts them (customer blocks,
-then one region step per distribution center, in this process) after a short warm-up, and
-measures per day: rows per table, the shuffle (the requests and the regions' lz4 state
-payloads crossing it), the customer side's and the largest region's seconds. The expected wall
-time per day on N workers is then
+For each preset it simulates a few days the way the Spark engine cuts them, in this process:
+customer blocks, then one location block per location (messages delivered between days),
+after a short warm-up. It measures per day: rows per table, the exchange (requests and the
+blocks' lz4 state payloads), what reaches the driver, the customer side's seconds, each
+location's seconds, and the driver's delta-rs commit of the day's tables. The expected wall
+time per day on N workers (4 cores each, one location block per core) is then
 
-    overhead + customer_seconds / min(cores, customer blocks) + ceil(regions / cores) x region_seconds
-             + commit_seconds
+    overhead + customer_seconds / min(cores, customer blocks)
+             + max over location blocks (sum of their locations' seconds) + commit_seconds
 
-with ``overhead`` Spark's measured per-day overhead on local[2] (``make bench ENGINE=both``),
-one region task per core, and ``commit_seconds`` the driver's delta-rs commit of the day's
-tables, measured here. Printed as a Markdown table for the README:
-``python -m retail_assets.cost_model`` (``make cost-model``).
+with ``overhead`` Spark's per-day overhead measured on local[2] (``make bench ENGINE=both``).
+Printed as a Markdown table for the README: ``python -m retail_assets.cost_model``
+(``make cost-model``).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -47,20 +46,21 @@ CORES_PER_WORKER = 4  # i3.xlarge
 @dataclass
 class DayWeight:
     preset: str
-    regions: int
     customer_blocks: int
     rows: dict[str, float]
     request_bytes: float
     state_bytes: float
     fact_bytes: float
     customer_seconds: float
-    region_seconds: float  # the largest region's step
+    location_seconds: np.ndarray  # each location's position side, alone in its block
     commit_seconds: float  # the driver writes the day's tables (delta-rs)
 
     def seconds_on(self, workers: int) -> float:
         cores = workers * CORES_PER_WORKER
+        position_side = max(self.location_seconds[block].sum()
+                            for block in blocks.location_blocks(len(self.location_seconds), cores))
         return (SPARK_OVERHEAD_SECONDS + self.customer_seconds / min(cores, self.customer_blocks)
-                + math.ceil(self.regions / cores) * self.region_seconds + self.commit_seconds)
+                + position_side + self.commit_seconds)
 
 
 def _commit_seconds(config: SimulationConfig, tables: list) -> float:
@@ -79,53 +79,63 @@ def _commit_seconds(config: SimulationConfig, tables: list) -> float:
 def measure(preset: str) -> DayWeight:
     config = SimulationConfig.build(preset=preset, warmup_days=WARMUP_DAYS)
     world = build_world(config)
-    regions = blocks.regions(world)
-    owner = blocks.region_of_location(regions, len(world.locations))
-    sims = [Simulator(world, region) for region in regions]
-    states = [sim.state_at_start() for sim in sims]
+    n_locations = len(world.locations)
+    location_blocks = blocks.location_blocks(n_locations, n_locations)
+    owner = blocks.block_of_location(location_blocks, n_locations)
+    sims = [Simulator(world, block) for block in location_blocks]
+    # The whole world's initial state, split: the same states, without each block scanning every customer.
+    start = checkpoint.state_to_tables(Simulator(world).initial_state(), 0)
+    states = [checkpoint.state_from_tables(blocks.split_checkpoint(start, block, n_locations), -WARMUP_DAYS - 1,
+                                           sim.n_positions) for block, sim in zip(location_blocks, sims)]
     customer_blocks = blocks.customer_blocks(len(world.customers))
-    totals = {"rows": {name: 0.0 for name in FACTS}, "request_bytes": 0.0, "state_bytes": 0.0, "fact_bytes": 0.0,
-              "customer_seconds": 0.0, "region_seconds": 0.0, "commit_seconds": 0.0}
+    rows = {name: 0.0 for name in FACTS}
+    totals = {"request_bytes": 0.0, "state_bytes": 0.0, "fact_bytes": 0.0, "customer_seconds": 0.0,
+              "commit_seconds": 0.0}
+    location_seconds = np.zeros(n_locations)
     rate = config.cart_abandonment_base_rate
-    for day in range(MEASURED_DAYS):
+    for day in range(-WARMUP_DAYS, MEASURED_DAYS):
+        emit = day >= 0
         started = time.perf_counter()
         requests = Requests.concat([generate_requests(world, sims[0].streams, sims[0].calendar, day, rate, block)
                                     for block in customer_blocks])
-        totals["customer_seconds"] += time.perf_counter() - started
-        totals["request_bytes"] += requests.to_table(np.full(len(requests), day, dtype=np.int32)).nbytes
-        slowest = 0.0
+        customer_seconds = time.perf_counter() - started
         day_tables = []
-        for sim, state, routed in zip(sims, states, blocks.route(requests, owner, len(regions))):
+        for sim, state, routed in zip(sims, states, blocks.route(requests, owner, len(sims))):
             started = time.perf_counter()
-            tables = sim.step(state, day, new_requests=routed)
-            slowest = max(slowest, time.perf_counter() - started)
-            day_tables.append(tables)
+            day_tables.append(sim.step(state, day, emit=emit, new_requests=routed))
+            location_seconds[sim.block] += (time.perf_counter() - started) * emit
+        blocks.deliver(states, location_blocks, n_locations)
+        if not emit:
+            continue
+        totals["customer_seconds"] += customer_seconds
+        totals["request_bytes"] += requests.to_table(np.full(len(requests), day, dtype=np.int32)).nbytes
+        for sim, state, tables in zip(sims, states, day_tables):
             for name in FACTS:
-                totals["rows"][name] += getattr(tables, name).num_rows
+                rows[name] += getattr(tables, name).num_rows
                 totals["fact_bytes"] += len(encode(getattr(tables, name)))
             totals["state_bytes"] += sum(len(encode(t)) for t in checkpoint.state_to_tables(
                 state, 0, sim.position_key).values())
-        totals["region_seconds"] += slowest
         totals["commit_seconds"] += _commit_seconds(config, day_tables)
-    per_day = {key: value / MEASURED_DAYS for key, value in totals.items() if key != "rows"}
-    return DayWeight(preset=preset, regions=len(regions), customer_blocks=len(customer_blocks),
-                     rows={name: count / MEASURED_DAYS for name, count in totals["rows"].items()}, **per_day)
+    return DayWeight(preset=preset, customer_blocks=len(customer_blocks),
+                     rows={name: count / MEASURED_DAYS for name, count in rows.items()},
+                     location_seconds=location_seconds / MEASURED_DAYS,
+                     **{key: value / MEASURED_DAYS for key, value in totals.items()})
 
 
 def markdown(weights: list[DayWeight], workers: tuple[int, ...]) -> str:
     mib = 1 / 2**20
     rows_header = " | ".join(FACTS)
-    lines = [f"| preset | regions | {rows_header} | shuffle per day | to the driver per day | "
-             "seconds per day: customers, largest region, commit | "
+    lines = [f"| preset | {rows_header} | exchange per day | to the driver per day | "
+             "seconds per day: customers, locations (sum), commit | "
              + " | ".join(f"{n} workers: s/day, 365 days" for n in workers) + " |",
-             "|" + "---|" * (6 + len(FACTS) + len(workers))]
+             "|" + "---|" * (5 + len(FACTS) + len(workers))]
     for w in weights:
         rows = " | ".join(f"{w.rows[name]:,.0f}" for name in FACTS)
         shuffle = f"{(w.request_bytes + w.state_bytes) * mib:,.1f} MiB"
         collected = f"{(w.fact_bytes + w.state_bytes) * mib:,.1f} MiB"
         timing = " | ".join(f"{w.seconds_on(n):.1f} s, {w.seconds_on(n) * 365 / 3600:.1f} h" for n in workers)
-        lines.append(f"| {w.preset} | {w.regions} | {rows} | {shuffle} | {collected} | "
-                     f"{w.customer_seconds:.2f}, {w.region_seconds:.2f}, {w.commit_seconds:.2f} | {timing} |")
+        lines.append(f"| {w.preset} | {rows} | {shuffle} | {collected} | "
+                     f"{w.customer_seconds:.2f}, {w.location_seconds.sum():.2f}, {w.commit_seconds:.2f} | {timing} |")
     return "\n".join(lines)
 
 

@@ -79,7 +79,8 @@ def workspace(monkeypatch) -> FakeWorkspace:
 
 
 def _run(tmp_path, entry: Path, days: int = 3, compute: str = "classic") -> dg.ExecuteInProcessResult:
-    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
+    # A short warm-up: on the Spark engine every warm-up day is a Spark day.
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=14)
     databricks = DatabricksResource(host="https://example.cloud.databricks.com", token="not-used", compute=compute,
                                     entry_file=str(entry), pipes_io="local", poll_interval_seconds=0.05,
                                     tables_path=str(tmp_path / "published"), tables_format="parquet")

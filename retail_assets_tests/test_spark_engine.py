@@ -2,8 +2,9 @@
 the tables Spark itself publishes (Parquet here; Delta in Unity Catalog on Databricks).
 
 Every chain table and every checkpoint table is compared row for row (all columns but
-etl_timestamp): from the start date (warm-up in region tasks) and resuming from a checkpoint
-another engine wrote (state split into regions), on one region (``small``) and on two.
+etl_timestamp): from the start date (the warm-up days run as Spark days too) and resuming
+from a checkpoint another engine wrote (state split into location blocks), with stores and
+their DC in different blocks.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from retail_assets import tables  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
 from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, LocalEngine  # noqa: E402
 from retail_assets.engine.spark import SparkEngine, local_session  # noqa: E402
-from retail_assets.sim import blocks  # noqa: E402
 from retail_assets.storage.delta import Lakehouse  # noqa: E402
 from retail_assets.storage.spark_tables import SparkTables  # noqa: E402
 from retail_assets_tests.helpers import canonical, sorted_rows  # noqa: E402
 
 START = dt.date(2025, 1, 1)
+WARMUP_DAYS = 14  # every warm-up day is a Spark day too: a short one keeps the tests quick
 TABLES = [*CHAIN_TABLES, *CHECKPOINT_TABLES.values()]
 
 
@@ -43,23 +44,24 @@ def _assert_same_rows(expected: Lakehouse, got: Lakehouse) -> None:
         assert canonical(got, name).equals(want), name
 
 
-@pytest.mark.parametrize("scale", [{"preset": "small"}, {"preset": "tiny", "locations": 60}], ids=["small", "2-regions"])
-def test_spark_engine_writes_the_local_engines_rows(spark, tmp_path, scale):
-    config = SimulationConfig.build(**scale, lakehouse_path=str(tmp_path / "unused"))
-    assert len(blocks.regions(LocalEngine(config, Lakehouse(tmp_path / "probe")).simulator.world)) == (
-        1 if scale["preset"] == "small" else 2)
+@pytest.mark.parametrize("preset, location_blocks", [("small", None), ("tiny", 5)], ids=["small", "tiny-5-blocks"])
+def test_spark_engine_writes_the_local_engines_rows(spark, tmp_path, preset, location_blocks):
+    config = SimulationConfig.build(preset=preset, warmup_days=WARMUP_DAYS)
     local = Lakehouse(tmp_path / "local")
     LocalEngine(config, local).run_all(START, START + dt.timedelta(days=4))
 
     on_spark = Lakehouse(tmp_path / "spark")
-    SparkEngine(config, on_spark, spark).run_all(START, START + dt.timedelta(days=2))
-    # Days 4-5 resume from the day-3 checkpoint, split into the regions' states.
-    SparkEngine(config, on_spark, spark).run_all(START + dt.timedelta(days=3), START + dt.timedelta(days=4))
+    engine = SparkEngine(config, on_spark, spark, location_blocks=location_blocks)
+    assert len(engine.blocks) == (location_blocks or 2)  # local[2]: one block per core by default
+    engine.run_all(START, START + dt.timedelta(days=2))
+    # Days 4-5 resume from the day-3 checkpoint, split into the blocks' states.
+    SparkEngine(config, on_spark, spark, location_blocks=location_blocks).run_all(
+        START + dt.timedelta(days=3), START + dt.timedelta(days=4))
     _assert_same_rows(local, on_spark)
 
 
 def test_a_local_run_resumes_from_a_spark_checkpoint(spark, tmp_path):
-    config = SimulationConfig.build(preset="tiny", locations=60)
+    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
     local = Lakehouse(tmp_path / "local")
     LocalEngine(config, local).run_all(START, START + dt.timedelta(days=3))
     mixed = Lakehouse(tmp_path / "mixed")
@@ -76,7 +78,7 @@ def _published(folder, name: str) -> pa.Table:
 
 
 def test_spark_publishes_the_chain_tables_and_a_rerun_replaces_its_days(spark, tmp_path):
-    config = SimulationConfig.build(preset="tiny", locations=60)
+    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
     local = Lakehouse(tmp_path / "local")
     LocalEngine(config, local).run_all(START, START + dt.timedelta(days=2))
     folder = tmp_path / "published"

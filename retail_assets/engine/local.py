@@ -32,6 +32,8 @@ CHECKPOINT_TABLES = {
     checkpoint.LOCATIONS: "inventory_checkpoint_locations",
     checkpoint.SCHEDULED: "inventory_checkpoint_scheduled_sales",
     checkpoint.REQUESTS: "inventory_checkpoint_scheduled_requests",
+    checkpoint.ORDERS: "inventory_checkpoint_transfer_orders",
+    checkpoint.NOTICES: "inventory_checkpoint_transfer_notices",
 }
 # Fact table -> the DayTables attribute holding its rows.
 CHAIN_TABLES = {

@@ -2,11 +2,11 @@
 
 No Spark here: these functions are the bodies of ``mapInArrow`` and cogrouped
 ``applyInArrow`` calls, importable (and testable) anywhere the package is installed. Each
-Python worker builds the world once per configuration and region and keeps it.
+Python worker builds the world once per configuration and location block and keeps it.
 
 Tables travel between tasks and the driver as rows of ``(block, kind, name, payload)``:
-``payload`` is one Arrow IPC stream, so a task returns all of a region's tables of a day
-(and its next state) in one result, whatever their schemas.
+``payload`` is one Arrow IPC stream (lz4), so a task returns all of a block's tables of a day,
+its next state and the messages it sends other blocks in one result, whatever their schemas.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def world_of(config_json: str) -> World:
 
 
 @functools.lru_cache(maxsize=64)
-def region_simulator(config_json: str, region: int) -> Simulator:
+def block_simulator(config_json: str, n_blocks: int, block: int) -> Simulator:
     world = world_of(config_json)
-    return Simulator(world, blocks.regions(world)[region])
+    return Simulator(world, blocks.location_blocks(len(world.locations), n_blocks)[block])
 
 
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # payloads cross the shuffle and the driver link
@@ -68,15 +68,33 @@ def payload_rows(block: int, kind: str, tables: dict[str, pa.Table]) -> pa.Table
 
 
 def tables_of(rows: pa.Table, kind: str) -> dict[str, pa.Table]:
-    """The tables of one block's ``kind`` rows, by name."""
+    """The tables of ``kind`` rows, by name (payloads of one name, e.g. messages from several
+    blocks, concatenated)."""
     mine = rows.filter(pc.equal(rows.column("kind"), kind))
-    return {name: decode(payload) for name, payload in zip(mine.column("name").to_pylist(),
-                                                            mine.column("payload").to_pylist())}
+    parts: dict[str, list[pa.Table]] = {}
+    for name, payload in zip(mine.column("name").to_pylist(), mine.column("payload").to_pylist()):
+        parts.setdefault(name, []).append(decode(payload))
+    return {name: pa.concat_tables(tables) for name, tables in parts.items()}
+
+
+def state_rows(sim: Simulator, n_blocks: int, block: int, state, date_key: int) -> pa.Table:
+    """A block's state as payload rows: its own parts to itself, each message part to the block
+    of its addressees (the day's exchange delivers them)."""
+    parts = checkpoint.state_to_tables(state, date_key, sim.position_key)
+    n_locations = sim.n_locations
+    addressees = blocks.location_blocks(n_locations, n_blocks)
+    rows = [payload_rows(block, STATE, {name: table for name, table in parts.items()
+                                        if name not in checkpoint.MESSAGES})]
+    for number, addressee in enumerate(addressees):
+        messages = {part: blocks.addressed_to(parts[part], part, addressee, n_locations)
+                    for part in checkpoint.MESSAGES}
+        rows.append(payload_rows(number, STATE, {part: t for part, t in messages.items() if t.num_rows}))
+    return pa.concat_tables(rows)
 
 
 def published_rows(table: str, attribute: str, stamp: pa.Scalar, batches: Iterator[pa.RecordBatch]
                    ) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body: the rows of one chain table from the regions' payload rows, stamped
+    """``mapInArrow`` body: the rows of one chain table from the blocks' payload rows, stamped
     and conformed to the table's declared schema, ready for Spark to write."""
     declared = tables.TABLES[table]
     for batch in batches:
@@ -86,14 +104,15 @@ def published_rows(table: str, attribute: str, stamp: pa.Scalar, batches: Iterat
                 yield from declared.conform(decode(payload), stamp).to_batches()
 
 
-def customer_requests(config_json: str, day: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def customer_requests(config_json: str, n_blocks: int, day: int, batches: Iterator[pa.RecordBatch]
+                      ) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` body: the day's new requests of the customer blocks in ``batches`` (column
-    ``id``), each tagged with the region of the location it asks for."""
+    ``id``), each tagged with the location block it asks for."""
     world = world_of(config_json)
     config = world.config
-    sim = region_simulator(config_json, 0)
+    sim = block_simulator(config_json, n_blocks, 0)
     customer_blocks = blocks.customer_blocks(len(world.customers))
-    owner = blocks.region_of_location(blocks.regions(world), len(world.locations))
+    owner = blocks.block_of_location(blocks.location_blocks(len(world.locations), n_blocks), len(world.locations))
     for batch in batches:
         for block in batch.column("id").to_pylist():
             requests = generate_requests(world, sim.streams, sim.calendar, day, config.cart_abandonment_base_rate,
@@ -102,25 +121,29 @@ def customer_requests(config_json: str, day: int, batches: Iterator[pa.RecordBat
             yield from table.append_column(BLOCK, pa.array(owner[requests.location], pa.int32())).to_batches()
 
 
-def warm_up(config_json: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body: the state at the start date of the regions in ``batches`` (column ``id``)."""
+def initial_states(config_json: str, n_blocks: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body: the state before the warm-up of the location blocks in ``batches``
+    (column ``id``); the warm-up days then run like any other day."""
     for batch in batches:
-        for region in batch.column("id").to_pylist():
-            sim = region_simulator(config_json, region)
-            state = sim.state_at_start()
-            tables = checkpoint.state_to_tables(state, sim.calendar.date_key(-1), sim.position_key)
-            yield from payload_rows(region, STATE, tables).to_batches()
+        for block in batch.column("id").to_pylist():
+            sim = block_simulator(config_json, n_blocks, block)
+            first_day = -sim.config.warmup_days - 1
+            yield from state_rows(sim, n_blocks, block, sim.initial_state(), sim.calendar.date_key(first_day)).to_batches()
 
 
-def step_region(config_json: str, day: int, key: tuple, requests: pa.Table, state_rows: pa.Table) -> pa.Table:
-    """Cogrouped ``applyInArrow`` body: one region's day from its state and its requests;
-    returns the day's tables and the region's next state."""
-    region = key[0].as_py()
-    sim = region_simulator(config_json, region)
-    state = checkpoint.state_from_tables(tables_of(state_rows, STATE), day - 1, sim.n_positions)
+def step_block(config_json: str, n_blocks: int, day: int, emit: bool, key: tuple, requests: pa.Table,
+               state: pa.Table) -> pa.Table:
+    """Cogrouped ``applyInArrow`` body: one location block's day from its state, the messages
+    sent to it and its requests; returns the day's tables (when ``emit``) and its next state."""
+    block = key[0].as_py()
+    sim = block_simulator(config_json, n_blocks, block)
+    parts = tables_of(state, STATE)
+    for part in checkpoint.MESSAGES:
+        parts.setdefault(part, checkpoint.CHECKPOINT_SCHEMAS[part].empty_table())
+    today = checkpoint.state_from_tables(parts, day - 1, sim.n_positions)
     new = Requests.from_table(requests.drop_columns([BLOCK]).cast(SCHEDULED_REQUESTS_SCHEMA).sort_by("line_id"))
-    day_tables = sim.step(state, day, new_requests=new)
-    return pa.concat_tables([
-        payload_rows(region, FACT, {name: getattr(day_tables, name) for name in FACTS}),
-        payload_rows(region, STATE, checkpoint.state_to_tables(state, day_tables.date_key, sim.position_key)),
-    ])
+    day_tables = sim.step(today, day, emit=emit, new_requests=new)
+    rows = state_rows(sim, n_blocks, block, today, sim.calendar.date_key(day))
+    if day_tables is None:
+        return rows
+    return pa.concat_tables([payload_rows(block, FACT, {name: getattr(day_tables, name) for name in FACTS}), rows])

@@ -2,11 +2,12 @@
 
 The customer side splits by customers (``customer_blocks``): every draw is keyed by customer,
 order or line id, so a block of customers yields exactly its share of the day's requests.
-The position side splits by location (``regions``): a distribution center together with the
-stores and warehouses it replenishes, because the DC echelon is the only place where one
-location's stock decides another's. The day's one exchange routes each request to the region
-of the location it asks for. Checkpoints split and merge along the same lines, so a state
-carried by blocks and the whole world's state are interchangeable.
+The position side splits by location (``location_blocks``): a location's day only depends on
+its own state, the requests for it, and the messages other locations sent it the day before
+(a store's order to its DC, the DC's answer). The day's one exchange routes each request to
+the block of the location it asks for, and each message to the block of its addressee.
+Checkpoints split and merge along the same lines, so a state carried by blocks and the whole
+world's state are interchangeable.
 """
 
 from __future__ import annotations
@@ -18,20 +19,18 @@ import pyarrow.compute as pc
 from retail_assets.sim import checkpoint
 from retail_assets.sim.day import DayTables
 from retail_assets.sim.demand import Requests
-from retail_assets.sim.world import World
 
 CUSTOMERS_PER_BLOCK = 100_000  # one Spark task of the customer side
+# Which location a message is for: orders go to the DC, answers to the store.
+ADDRESSEE = {checkpoint.ORDERS: "dc_position", checkpoint.NOTICES: "store_position"}
 
 
-def regions(world: World) -> list[np.ndarray]:
-    """Location indexes of each region: a DC, then the locations it replenishes."""
-    locations = world.locations
-    own = np.arange(len(locations))
-    region_dc = np.where(locations.source_dc >= 0, locations.source_dc, own)
-    return [np.flatnonzero(region_dc == dc) for dc in np.unique(region_dc)]
+def location_blocks(n_locations: int, n_blocks: int) -> list[np.ndarray]:
+    """Location indexes split into ``n_blocks`` runs of consecutive locations (as even as possible)."""
+    return list(np.array_split(np.arange(n_locations), max(1, min(n_blocks, n_locations))))
 
 
-def region_of_location(blocks: list[np.ndarray], n_locations: int) -> np.ndarray:
+def block_of_location(blocks: list[np.ndarray], n_locations: int) -> np.ndarray:
     """Block number of every location index."""
     owner = np.full(n_locations, -1, dtype=np.int32)
     for number, block in enumerate(blocks):
@@ -54,7 +53,8 @@ def _location_of_position(positions: pa.ChunkedArray, n_locations: int) -> pa.Ar
 
 
 def split_checkpoint(tables: dict[str, pa.Table], block: np.ndarray, n_locations: int) -> dict[str, pa.Table]:
-    """The part of a whole-world checkpoint a block carries (location rows: all of them)."""
+    """The part of a whole-world checkpoint a block carries: its positions and rows, the messages
+    addressed to its locations (location rows: all of them)."""
     members = pa.array(block.astype(np.int64))
     positions = tables[checkpoint.POSITIONS]
     keep = pc.is_in(_location_of_position(positions.column("position"), n_locations), members)
@@ -66,11 +66,28 @@ def split_checkpoint(tables: dict[str, pa.Table], block: np.ndarray, n_locations
         checkpoint.SCHEDULED: sales.filter(pc.is_in(pc.subtract(sales.column("location_key").cast(pa.int64()), 1),
                                                     members)),
         checkpoint.REQUESTS: requests.filter(pc.is_in(requests.column("location"), members)),
+        **{part: addressed_to(tables[part], part, block, n_locations) for part in checkpoint.MESSAGES},
     }
 
 
+def addressed_to(messages: pa.Table, part: str, block: np.ndarray, n_locations: int) -> pa.Table:
+    """The messages of ``part`` whose addressee is a location of ``block``."""
+    addressee = _location_of_position(messages.column(ADDRESSEE[part]), n_locations)
+    return messages.filter(pc.is_in(addressee, pa.array(block.astype(np.int64))))
+
+
+def deliver(states: list, blocks: list[np.ndarray], n_locations: int) -> None:
+    """Hand the messages the blocks' states sent today to the blocks they are addressed to (in
+    process; a Spark run routes them through its exchange instead)."""
+    for part in checkpoint.MESSAGES:
+        sent = pa.concat_tables([getattr(state, part) for state in states])
+        for state, block in zip(states, blocks):
+            setattr(state, part, addressed_to(sent, part, block, n_locations).sort_by("store_position").combine_chunks())
+
+
 def merge_checkpoints(parts: list[tuple[np.ndarray, dict[str, pa.Table]]]) -> dict[str, pa.Table]:
-    """The whole-world checkpoint from each block's: its positions, its own location rows."""
+    """The whole-world checkpoint from each block's: its positions, its own location rows, the
+    messages it sent."""
     def own_locations(block: np.ndarray, table: pa.Table) -> pa.Table:
         return table.filter(pc.is_in(table.column("location"), pa.array(block.astype(np.int64))))
 
@@ -79,7 +96,8 @@ def merge_checkpoints(parts: list[tuple[np.ndarray, dict[str, pa.Table]]]) -> di
         checkpoint.LOCATIONS: pa.concat_tables([own_locations(b, t[checkpoint.LOCATIONS]) for b, t in parts])
         .sort_by("location"),
         checkpoint.SCHEDULED: pa.concat_tables([t[checkpoint.SCHEDULED] for _, t in parts]),
-        checkpoint.REQUESTS: pa.concat_tables([t[checkpoint.REQUESTS] for _, t in parts]),
+        **{part: pa.concat_tables([t[part] for _, t in parts])
+           for part in (checkpoint.REQUESTS, *checkpoint.MESSAGES)},
     }
 
 

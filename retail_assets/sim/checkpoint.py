@@ -1,8 +1,9 @@
 """Inventory state <-> Arrow tables: the ``inventory_checkpoint`` of a day.
 
-Three tables, each keyed by the checkpoint's ``date_key`` (the day the state is the end of):
-positions (one row per product x location), locations (service feedback), and the
-scheduled sales rows (pickups to collect, returns to come). Ring buffers are stored in
+Six tables, each keyed by the checkpoint's ``date_key`` (the day the state is the end of):
+positions (one row per product x location), locations (service feedback), the scheduled
+sales rows (pickups to collect, returns to come), the scheduled requests (customers coming
+back), and the transfer orders and notices between stores and their DC. Ring buffers are stored in
 relative order, element k = the day after the checkpoint + k, so the layout does not
 depend on how the engine indexes its rings.
 """
@@ -18,6 +19,8 @@ from retail_assets.sim.demand import SCHEDULED_REQUESTS_SCHEMA
 from retail_assets.sim.records import SCHEDULED_SCHEMA
 
 POSITIONS, LOCATIONS, SCHEDULED, REQUESTS = "positions", "locations", "scheduled_sales", "scheduled_requests"
+ORDERS, NOTICES = "transfer_orders", "transfer_notices"
+MESSAGES = {ORDERS: inv.TRANSFER_ORDERS_SCHEMA, NOTICES: inv.TRANSFER_NOTICES_SCHEMA}  # state tables, by part
 SCHEDULED_ROW_DATE = "row_date_key"  # the scheduled row's own date_key, renamed in the checkpoint
 
 _RING_LIST = pa.list_(pa.int32())
@@ -42,6 +45,7 @@ CHECKPOINT_SCHEMAS = {
         + [f.with_name(SCHEDULED_ROW_DATE) if f.name == "date_key" else f for f in SCHEDULED_SCHEMA]
     ),
     REQUESTS: pa.schema([pa.field("date_key", pa.int32()), *SCHEDULED_REQUESTS_SCHEMA]),
+    **{part: pa.schema([pa.field("date_key", pa.int32()), *schema]) for part, schema in MESSAGES.items()},
 }
 
 
@@ -89,10 +93,12 @@ def state_to_tables(
         LOCATIONS: _scope_table(
             state, inv.LOCATION, np.arange(len(state.service_adjustment), dtype=np.int64), date_key, LOCATIONS_SCHEMA),
         SCHEDULED: scheduled.cast(CHECKPOINT_SCHEMAS[SCHEDULED]),
-        REQUESTS: state.scheduled_requests.add_column(
-            0, "date_key", pa.repeat(pa.scalar(date_key, pa.int32()), state.scheduled_requests.num_rows)
-        ),
+        **{part: _dated(getattr(state, part), date_key) for part in (REQUESTS, *MESSAGES)},
     }
+
+
+def _dated(table: pa.Table, date_key: int) -> pa.Table:
+    return table.add_column(0, "date_key", pa.repeat(pa.scalar(date_key, pa.int32()), table.num_rows))
 
 
 def state_from_tables(tables: dict[str, pa.Table], day: int, n_positions: int) -> inv.InventoryState:
@@ -115,9 +121,12 @@ def state_from_tables(tables: dict[str, pa.Table], day: int, n_positions: int) -
         ["date_key" if name == SCHEDULED_ROW_DATE else name for name in scheduled.column_names]
     ).cast(SCHEDULED_SCHEMA)
     requests = tables[REQUESTS].drop_columns(["date_key"]).cast(SCHEDULED_REQUESTS_SCHEMA)
+    messages = {part: tables[part].drop_columns(["date_key"]).cast(schema).sort_by("store_position").combine_chunks()
+                for part, schema in MESSAGES.items()}
     return inv.InventoryState(
         day=day,
         scheduled_sales=scheduled.sort_by([("due_day", "ascending"), ("sale_id", "ascending")]).combine_chunks(),
         scheduled_requests=requests.sort_by([("due_day", "ascending"), ("line_id", "ascending")]).combine_chunks(),
+        **messages,
         **arrays,
     )

@@ -1,13 +1,19 @@
 """One simulated day: ``state(D-1) + world + day D -> tables for day D + state(D)``.
 
 Order of events within a day:
-1. Morning: replenishment orders and return restocks due today go on the shelf; pickups
-   ordered yesterday are collected (their sale rows are dated today); returns due today come
-   back (restocked 1-3 days later).
+1. Morning: the DCs' answers to yesterday's wave are booked at the stores; replenishment and
+   return restocks due today go on the shelf; pickups ordered yesterday are collected (their
+   sale rows are dated today); returns due today come back (restocked 1-3 days later); each
+   DC's wave ships what it can of its stores' orders of last evening (random priority), the
+   rest goes to the vendor.
 2. Trading: customers' requests are served at each position in order of arrival (random
    times, random tie-break): min(requested, what is left). Requests that get nothing are lost.
-3. Evening: demand and sales rates are updated, the (s, S) policy orders what is needed,
-   and the end-of-day snapshot is taken.
+3. Evening: demand and sales rates are updated, the (s, S) policy orders what is needed
+   (stores from their DC, DCs and launches from vendors), and the end-of-day snapshot is taken.
+
+A store and its DC only talk through those orders and answers, one night apart: that is what
+lets any grouping of locations step on its own (a Spark task) with messages crossing the
+day's one exchange.
 """
 
 from __future__ import annotations
@@ -39,16 +45,18 @@ from retail_assets.sim.world import World
 
 DEMAND_SCAN_DAYS = 14  # days of unconstrained demand used to seed the planning rates
 VENDOR_DIRECT_EXTRA_DAYS = 4  # a store order the DC cannot cover ships from the vendor, slower
+WAVE_DAYS = 1  # a store's order waits for its DC's next-morning wave: one more day of lead time
 # Days past the configured range the calendar covers: scheduled runs keep going after it.
 CALENDAR_HORIZON_DAYS = 3 * 366
 
 
 @dataclass(frozen=True)
 class Transfers:
-    """DC-to-location shipments leaving today (positions and units)."""
+    """DC-to-location shipments leaving today: DC positions (of this block), destination
+    location indexes and units."""
 
     source: np.ndarray
-    destination: np.ndarray
+    destination_location: np.ndarray
     quantity: np.ndarray
 
 
@@ -70,12 +78,10 @@ class Simulator:
     """The world, its calendar and its random streams: everything a day step needs besides state."""
 
     def __init__(self, world: World, block: np.ndarray | None = None):
-        """``block``: the location indexes this simulator owns (all by default).
+        """``block``: the location indexes this simulator owns (all by default; any grouping works).
 
-        A block must hold each of its stores' distribution center (see ``blocks.regions``): the
-        position side of a day then never looks outside it. Positions are numbered inside the
-        block; every random draw is keyed by the global position id, so a block's rows are the
-        very rows the whole world produces at those locations.
+        Positions are numbered inside the block; every random draw is keyed by the global position
+        id, so a block's rows are the very rows the whole world produces at those locations.
         """
         config = world.config
         self.world = world
@@ -94,6 +100,9 @@ class Simulator:
         self.n_positions = len(self.position_key)
         # Browse-only web traffic belongs to no location: the block holding location 0 makes it.
         self.makes_browsing = bool(self.in_block[0])
+        locations = world.locations
+        # Planning lead: a store's order also waits for the DC's wave.
+        self.planning_lead_days = locations.lead_days + np.where(locations.location_type == cat.LOC_DC, 0, WAVE_DAYS)
         self.tax_rate = np.array(
             [cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in records.location_state_codes(world)]
         )
@@ -139,11 +148,14 @@ class Simulator:
             spell_lost_revenue=np.zeros(n_pos),
             spell_peak=np.zeros(n_pos, dtype=bool),
             last_receipt_day=np.full(n_pos, inv.NO_DAY, dtype=np.int32),
+            on_order=np.zeros(n_pos, dtype=np.int32),
             service_adjustment=np.ones(self.n_locations),
             review_stockout_days=np.zeros(self.n_locations, dtype=np.int64),
             review_sellable_days=np.zeros(self.n_locations, dtype=np.int64),
             scheduled_sales=records.empty_scheduled(),
             scheduled_requests=SCHEDULED_REQUESTS_SCHEMA.empty_table(),
+            transfer_orders=inv.TRANSFER_ORDERS_SCHEMA.empty_table(),
+            transfer_notices=inv.TRANSFER_NOTICES_SCHEMA.empty_table(),
         )
         return state
 
@@ -177,7 +189,9 @@ class Simulator:
         date_key = self.calendar.date_key(day)
         slot = day % inv.RING
 
-        # 1. Morning: receipts, restocks, pickups collected, returns arriving.
+        # 1. Morning: the DCs' answers booked, receipts, restocks, pickups collected, returns arriving,
+        # then the DCs' wave.
+        self._book_notices(state)
         received = state.inbound[slot].copy()
         transferred_in = state.transfers[slot].copy()
         restocked = state.restock[slot].copy()
@@ -195,6 +209,8 @@ class Simulator:
         state.reserved -= collected.astype(np.int32)
         restock_day = due.column("restock_day").to_numpy()[due_is_return]
         np.add.at(state.restock, (restock_day % inv.RING, due_positions[due_is_return]), -due_quantity[due_is_return])
+        transfers = self._wave(state, day)
+        transferred_out = inv.position_sums(transfers.source, transfers.quantity, n_pos)
 
         seasonal_index = self._forecast_index(day)
         forecast = state.forecast_base * seasonal_index  # made with what was known at the end of D-1
@@ -234,8 +250,7 @@ class Simulator:
         location_of = self.position_location
         state.review_stockout_days += np.bincount(location_of, weights=is_stockout, minlength=self.n_locations).astype(np.int64)
         state.review_sellable_days += np.bincount(location_of, weights=sellable, minlength=self.n_locations).astype(np.int64)
-        transfers = self._replenish(state, day)
-        transferred_out = inv.position_sums(transfers.source, transfers.quantity, n_pos)
+        self._replenish(state, day)
         state.day = day
         if not emit:
             self._schedule_sales(state, trading, due, day, keep_rows=False)
@@ -326,6 +341,10 @@ class Simulator:
         """Block position of (product index, location index) pairs; the location must be in the block."""
         return np.asarray(product, dtype=np.int64) * len(self.block) + self.block_index[location]
 
+    def local_position(self, position_key: np.ndarray) -> np.ndarray:
+        """Block position of global position ids."""
+        return self.position_at(position_key // self.n_locations, position_key % self.n_locations)
+
     def positions_of(self, requests: Requests) -> np.ndarray:
         return self.position_at(requests.product, requests.location)
 
@@ -340,7 +359,7 @@ class Simulator:
         positions = np.arange(len(rate)) if positions is None else positions
         loc = self.position_location[positions]
         return inv.policy_levels(
-            rate, locations.lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
+            rate, self.planning_lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
             location_targets[loc], self.streams.uniform("policy_mix", day, self.position_key[positions]),
         )
 
@@ -358,19 +377,19 @@ class Simulator:
         positions = np.arange(len(base_rate)) if positions is None else positions
         locations = self.world.locations
         loc = self.position_location[positions]
-        horizon = day + locations.lead_days[loc] + locations.cover_days[loc] // 2
+        horizon = day + self.planning_lead_days[loc] + locations.cover_days[loc] // 2
         product_season = self.world.products.season[self.position_product[positions]]
         return base_rate * cat.SEASON_AFFINITY[product_season, self.calendar.season_indexes(horizon)]
 
     def _location_targets(self, state: inv.InventoryState) -> np.ndarray:
         return np.minimum(self.config.target_stockout_rate * state.service_adjustment, inv.MAX_PLANNING_TARGET)
 
-    def _replenish(self, state: inv.InventoryState, day: int) -> Transfers:
+    def _replenish(self, state: inv.InventoryState, day: int) -> None:
         """Weekly policy review, launch orders, then (s, S) orders for positions at or below s.
 
-        Stores and warehouses order from their distribution center: its available stock is
-        shared among competing orders in random order, what it cannot cover comes from the
-        vendor (slower). Distribution centers then order from vendors, seeing their shipments.
+        Stores and warehouses order from their distribution center: the order waits for the DC's
+        wave tomorrow morning (``_wave``) and counts in their inventory position meanwhile.
+        Distribution centers order from vendors, as do launches (timed to arrive on launch day).
         """
         products, locations = self.world.products, self.world.locations
         product_of, location_of = self.position_product, self.position_location
@@ -387,39 +406,62 @@ class Simulator:
         is_dc = locations.location_type[location_of] == cat.LOC_DC
 
         def order_quantity(candidates: np.ndarray) -> np.ndarray:
-            position = state.available + state.in_transit + state.restock.sum(axis=0, dtype=np.int32)
+            position = state.available + state.in_transit + state.restock.sum(axis=0, dtype=np.int32) + state.on_order
             reorder = candidates & orderable & (position <= state.reorder_point)
             return np.where(reorder, np.maximum(state.order_up_to - position, 0), 0)
 
-        # Stores and warehouses: transfer from the DC what it can spare.
         wanted = order_quantity(~is_dc)
         ordering = np.flatnonzero(wanted > 0)
-        source = self.position_at(product_of[ordering], locations.source_dc[location_of[ordering]])
-        ordering_key = self.position_key[ordering]
-        priority = self.streams.bits("transfer_priority", day, ordering_key)
-        shipped, _ = inv.allocate(source, wanted[ordering], priority, state.available)
-        state.on_hand -= inv.position_sums(source, shipped, len(wanted)).astype(np.int32)
-        requested_from_dc = inv.position_sums(source, wanted[ordering], len(wanted))
-        state.demand_rate += inv.DEMAND_SMOOTHING * requested_from_dc / self._season_affinity(day)
-        moving = shipped > 0
-        transfer_lead = inv.lead_times(base_lead[ordering], self.streams.uniform("transfer_lead", day, ordering_key))
-        np.add.at(state.transfers, ((day + transfer_lead[moving]) % inv.RING, ordering[moving]), shipped[moving])
+        state.on_order[ordering] += wanted[ordering].astype(np.int32)
+        dc_position = product_of[ordering].astype(np.int64) * self.n_locations + locations.source_dc[location_of[ordering]]
+        state.transfer_orders = pa.Table.from_pydict({
+            "store_position": self.position_key[ordering], "dc_position": dc_position,
+            "quantity": wanted[ordering].astype(np.int32), "order_day": np.full(len(ordering), day, dtype=np.int32),
+        }, schema=inv.TRANSFER_ORDERS_SCHEMA)
 
-        # Vendor orders: what the DC could not cover, the DCs' own needs, and launch stock
-        # (timed to arrive on launch day).
-        vendor = np.zeros(len(wanted), dtype=np.int64)
-        vendor[ordering] = wanted[ordering] - shipped
-        vendor += order_quantity(is_dc)
-        vendor = np.where(launching, state.order_up_to, vendor)
+        vendor = np.where(launching, state.order_up_to, order_quantity(is_dc))
         buying = np.flatnonzero(vendor > 0)
-        vendor_lead = base_lead[buying] + np.where(is_dc[buying], 0, VENDOR_DIRECT_EXTRA_DAYS)
         lead = np.where(
             launching[buying],
             base_lead[buying],
-            inv.lead_times(vendor_lead, self.streams.uniform("lead_time", day, self.position_key[buying])),
+            inv.lead_times(base_lead[buying], self.streams.uniform("lead_time", day, self.position_key[buying])),
         )
         np.add.at(state.inbound, ((day + lead) % inv.RING, buying), vendor[buying].astype(np.int32))
-        return Transfers(source=source[moving], destination=ordering[moving], quantity=shipped[moving])
+
+    def _wave(self, state: inv.InventoryState, day: int) -> Transfers:
+        """The DCs of this block serve last evening's store orders from what they have: competing
+        orders in random order; what a DC cannot cover the vendor ships to the store directly
+        (slower). The answers reach the stores tomorrow morning (``_book_notices``)."""
+        orders = state.transfer_orders
+        state.transfer_orders = inv.TRANSFER_ORDERS_SCHEMA.empty_table()
+        store = orders.column("store_position").to_numpy()
+        quantity = orders.column("quantity").to_numpy()
+        source = self.local_position(orders.column("dc_position").to_numpy())
+        shipped, _ = inv.allocate(source, quantity, self.streams.bits("transfer_priority", day, store), state.available)
+        state.on_hand -= inv.position_sums(source, shipped, self.n_positions).astype(np.int32)
+        requested = inv.position_sums(source, quantity, self.n_positions)
+        state.demand_rate += inv.DEMAND_SMOOTHING * requested / self._season_affinity(day)
+        destination = store % self.n_locations
+        base_lead = self.world.locations.lead_days[destination]
+        transfer_lead = inv.lead_times(base_lead, self.streams.uniform("transfer_lead", day, store))
+        direct_lead = inv.lead_times(base_lead + VENDOR_DIRECT_EXTRA_DAYS, self.streams.uniform("direct_lead", day, store))
+        state.transfer_notices = pa.Table.from_pydict({
+            "store_position": store, "ordered": quantity, "shipped": shipped, "transfer_day": day + transfer_lead,
+            "vendor": quantity - shipped, "vendor_day": day + direct_lead,
+        }, schema=inv.TRANSFER_NOTICES_SCHEMA)
+        moving = shipped > 0
+        return Transfers(source=source[moving], destination_location=destination[moving], quantity=shipped[moving])
+
+    def _book_notices(self, state: inv.InventoryState) -> None:
+        """Stores book their DC's answers: shipments and vendor-direct orders join the rings."""
+        notices = state.transfer_notices
+        state.transfer_notices = inv.TRANSFER_NOTICES_SCHEMA.empty_table()
+        position = self.local_position(notices.column("store_position").to_numpy())
+        columns = {name: notices.column(name).to_numpy() for name in notices.column_names if name != "store_position"}
+        state.on_order -= inv.position_sums(position, columns["ordered"], self.n_positions).astype(np.int32)
+        for ring, units, arrival in ((state.transfers, "shipped", "transfer_day"), (state.inbound, "vendor", "vendor_day")):
+            some = columns[units] > 0
+            np.add.at(ring, (columns[arrival][some] % inv.RING, position[some]), columns[units][some])
 
     def _seed_launch_rates(self, state: inv.InventoryState, day: int, launching: np.ndarray) -> None:
         """A new product's base rate: its popularity x the location's base demand per unit popularity."""

@@ -26,6 +26,15 @@ MAX_PLANNING_TARGET = 0.5
 
 
 POSITION, RING_SLOTS, LOCATION = "position", "ring", "location"  # scopes of state arrays
+# Messages between locations, keyed by global position ids (product * n_locations + location), so
+# they can travel between the blocks of a Spark run.
+TRANSFER_ORDERS_SCHEMA = pa.schema([
+    ("store_position", pa.int64()), ("dc_position", pa.int64()), ("quantity", pa.int32()), ("order_day", pa.int32()),
+])
+TRANSFER_NOTICES_SCHEMA = pa.schema([
+    ("store_position", pa.int64()), ("ordered", pa.int32()), ("shipped", pa.int32()), ("transfer_day", pa.int32()),
+    ("vendor", pa.int32()), ("vendor_day", pa.int32()),
+])
 
 
 def _state(scope: str, dtype: type) -> Field:
@@ -58,11 +67,14 @@ class InventoryState:
     spell_lost_revenue: np.ndarray = _state(POSITION, np.float64)  # their value at the asked price
     spell_peak: np.ndarray = _state(POSITION, np.bool_)  # the open spell touched the peak season
     last_receipt_day: np.ndarray = _state(POSITION, np.int32)  # NO_DAY if never replenished
+    on_order: np.ndarray = _state(POSITION, np.int32)  # ordered from the DC, not yet answered by its wave
     service_adjustment: np.ndarray = _state(LOCATION, np.float64)  # multiplies the stockout target
     review_stockout_days: np.ndarray = _state(LOCATION, np.int64)  # position-days out since last review
     review_sellable_days: np.ndarray = _state(LOCATION, np.int64)  # sellable position-days since last review
     scheduled_sales: pa.Table = field(default=None)  # future sales rows: pickups to collect, returns to come
     scheduled_requests: pa.Table = field(default=None)  # customers coming back: retries, recovered carts
+    transfer_orders: pa.Table = field(default=None)  # stores' orders, served by their DC's next-morning wave
+    transfer_notices: pa.Table = field(default=None)  # the wave's answers, booked at the stores next morning
 
     @classmethod
     def arrays(cls, scope: str) -> list[Field]:

@@ -356,7 +356,7 @@ def movements(sim, day: int, flows: PositionFlows, transfers) -> pa.Table:
     parts.append(_movement_rows(
         sim, day, transfers.source[shipped], -transfers.quantity[shipped], "transfer", "dc_replenishment",
         "transfer_order", from_location=sim.position_location[transfers.source[shipped]],
-        to_location=sim.position_location[transfers.destination[shipped]],
+        to_location=transfers.destination_location[shipped],
     ))
     return pa.concat_tables(parts)
 
