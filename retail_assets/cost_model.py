@@ -39,7 +39,7 @@ from retail_assets.tables import TABLES
 
 WARMUP_DAYS = 7  # enough for the state's queues to fill; the full 56 would take hours at ecommerce scale
 MEASURED_DAYS = 3
-SPARK_OVERHEAD_SECONDS = 1.0  # per day on local[2], measured by the benchmark (see README)
+SPARK_OVERHEAD_SECONDS = 1.0  # per day on local[2], measured by the benchmark (see README); --spark-overhead
 CORES_PER_WORKER = 4  # i3.xlarge
 
 
@@ -55,11 +55,11 @@ class DayWeight:
     location_seconds: np.ndarray  # each location's position side, alone in its block
     commit_seconds: float  # the driver writes the day's tables (delta-rs)
 
-    def seconds_on(self, workers: int) -> float:
+    def seconds_on(self, workers: int, overhead: float = SPARK_OVERHEAD_SECONDS) -> float:
         cores = workers * CORES_PER_WORKER
         position_side = max(self.location_seconds[block].sum()
                             for block in blocks.location_blocks(len(self.location_seconds), cores))
-        return (SPARK_OVERHEAD_SECONDS + self.customer_seconds / min(cores, self.customer_blocks)
+        return (overhead + self.customer_seconds / min(cores, self.customer_blocks)
                 + position_side + self.commit_seconds)
 
 
@@ -122,7 +122,7 @@ def measure(preset: str) -> DayWeight:
                      **{key: value / MEASURED_DAYS for key, value in totals.items()})
 
 
-def markdown(weights: list[DayWeight], workers: tuple[int, ...]) -> str:
+def markdown(weights: list[DayWeight], workers: tuple[int, ...], overhead: float = SPARK_OVERHEAD_SECONDS) -> str:
     mib = 1 / 2**20
     rows_header = " | ".join(FACTS)
     lines = [f"| preset | {rows_header} | exchange per day | to the driver per day | "
@@ -133,7 +133,8 @@ def markdown(weights: list[DayWeight], workers: tuple[int, ...]) -> str:
         rows = " | ".join(f"{w.rows[name]:,.0f}" for name in FACTS)
         shuffle = f"{(w.request_bytes + w.state_bytes) * mib:,.1f} MiB"
         collected = f"{(w.fact_bytes + w.state_bytes) * mib:,.1f} MiB"
-        timing = " | ".join(f"{w.seconds_on(n):.1f} s, {w.seconds_on(n) * 365 / 3600:.1f} h" for n in workers)
+        timing = " | ".join(f"{w.seconds_on(n, overhead):.1f} s, {w.seconds_on(n, overhead) * 365 / 3600:.1f} h"
+                            for n in workers)
         lines.append(f"| {w.preset} | {rows} | {shuffle} | {collected} | "
                      f"{w.customer_seconds:.2f}, {w.location_seconds.sum():.2f}, {w.commit_seconds:.2f} | {timing} |")
     return "\n".join(lines)
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m retail_assets.cost_model", description=__doc__)
     parser.add_argument("--presets", default="small,mid_market,enterprise,ecommerce")
     parser.add_argument("--workers", default="2,8")
+    parser.add_argument("--spark-overhead", type=float, default=SPARK_OVERHEAD_SECONDS,
+                        help="Spark's fixed seconds per day (make bench ENGINE=both prints it)")
     args = parser.parse_args(argv)
     workers = tuple(int(n) for n in args.workers.split(","))
     weights = []
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         weights.append(measure(preset))
         print(f"measured {preset} in {time.perf_counter() - started:.0f} s", flush=True)
-    print(markdown(weights, workers))
+    print(markdown(weights, workers, args.spark_overhead))
 
 
 if __name__ == "__main__":
