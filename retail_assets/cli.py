@@ -138,11 +138,14 @@ def _bench(args: argparse.Namespace) -> None:
         print(f"spark session  {time.perf_counter() - started:8.1f} s to start local[2]")
     chain = {engine: _bench_engine(args, engine) for engine in engines}
     if len(chain) == 2:
-        days = _config(args).scale.days
+        config = _config(args)
+        days, simulated = config.scale.days, config.scale.days + config.warmup_days
         (local_seconds, local_rows), (spark_seconds, spark_rows) = chain["local"], chain["spark"]
+        extra = spark_seconds - local_seconds
         print(f"\ndaily chain, {days} days: local {local_seconds:.1f} s ({local_rows / local_seconds:,.0f} rows/s), "
-              f"spark local[2] {spark_seconds:.1f} s ({spark_rows / spark_seconds:,.0f} rows/s); "
-              f"spark overhead {(spark_seconds - local_seconds) / days:+.2f} s per day (session start excluded)")
+              f"spark local[2] {spark_seconds:.1f} s ({spark_rows / spark_seconds:,.0f} rows/s); spark overhead "
+              f"{extra / days:+.2f} s per written day, {extra / simulated:+.2f} s per simulated day (the "
+              f"{config.warmup_days} warm-up days are Spark days too; session start excluded)")
 
 
 def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:

@@ -18,7 +18,9 @@ import pytest
 pytest.importorskip("pyspark")
 
 from retail_assets import tables  # noqa: E402
+from retail_assets.cli import materialize_range  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
+from retail_assets.definitions import build_definitions  # noqa: E402
 from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, LocalEngine  # noqa: E402
 from retail_assets.engine.spark import SparkEngine, local_session  # noqa: E402
 from retail_assets.storage.delta import Lakehouse  # noqa: E402
@@ -96,3 +98,16 @@ def test_catalog_and_schema_must_be_plain_identifiers(field, value):
     names = {"catalog": "main", "schema": "retail", field: value}
     with pytest.raises(ValueError, match=f"{field}="):
         SparkTables(**names)
+
+
+def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows(spark, tmp_path):
+    outcomes, lakehouses = {}, {}
+    for engine in ("local", "spark"):
+        config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS, lakehouse_path=tmp_path / engine)
+        result = materialize_range(config, START, START + dt.timedelta(days=2), defs=build_definitions(config, engine))
+        assert result.success
+        outcomes[engine] = {(e.asset_key.to_user_string(), e.check_name, e.passed)
+                            for e in result.get_asset_check_evaluations()}
+        lakehouses[engine] = Lakehouse(tmp_path / engine)
+    assert len(outcomes["local"]) == 28 and outcomes["spark"] == outcomes["local"]
+    _assert_same_rows(lakehouses["local"], lakehouses["spark"])

@@ -11,10 +11,10 @@ Per simulated day, one Spark job:
    tables, its next state and its messages, addressed to their blocks.
 
 The blocks' states stay in Spark between days (a local checkpoint of the day's output), so
-the state is a table, not a driver variable; the warm-up days run the same way. The day's tables and the whole-world checkpoint
-are then collected and committed by the local engine's batch writer: the same delta-rs
-lakehouse, contracts and checks, whichever engine ran. Where no Spark session is active, a
-local one (``local[2]``) starts.
+the state is a table, not a driver variable; the warm-up days run the same way. The day's
+tables and the whole-world checkpoint are then collected and committed by the local engine's
+batch writer: the same delta-rs lakehouse, contracts and checks, whichever engine ran. Where
+no Spark session is active, a local one (``local[2]``) starts.
 """
 
 from __future__ import annotations
