@@ -301,3 +301,15 @@ def test_policy_levels_handle_distribution_center_volumes():
     s, big_s = inv.policy_levels(rate, np.array([8, 8, 3]), np.array([28, 28, 14]), np.array([12, 12, 2]),
                                  np.array([0.02, 0.0, 0.075]), np.array([0.5, 0.5, 0.5]))
     assert (s[:2] > rate[:2] * 6).all() and (big_s > s).all()
+
+
+def test_page_urls_hold_for_catalogs_beyond_int16_product_counts():
+    """Listing pages sit after one page per product: with 40,000 products their index no longer
+    fits the int16 category codes (the ecommerce preset has 50,000)."""
+    from retail_assets.sim.clickstream import FILTER, PRODUCT_VIEW, _page_urls
+
+    world = build_world(SimulationConfig.build(preset="tiny", products=40_000))
+    last = len(world.products) - 1
+    urls = _page_urls(np.array([FILTER, PRODUCT_VIEW]), np.array([last, last]), world).to_pylist()
+    category = cat.CATEGORY_LEVEL_3[world.products.category[last]].lower().replace(" ", "-")
+    assert urls == [f"/c/{category}", f"/p/{world.products.key[last]}"]

@@ -228,5 +228,6 @@ def _page_urls(event_type: np.ndarray, product: np.ndarray, world) -> pa.Array:
     ])
     first_product, first_listing = len(STEP_PAGES), len(STEP_PAGES) + len(product_pages)
     page = np.where(np.isin(event_type, (PRODUCT_VIEW, SIZE_GUIDE)), first_product + product, event_type)
-    page = np.where(event_type == FILTER, first_listing + world.products.category[product], page)
+    category = world.products.category[product].astype(np.int64)  # int16 codes: the offset can exceed int16
+    page = np.where(event_type == FILTER, first_listing + category, page)
     return pages.take(pa.array(page))
