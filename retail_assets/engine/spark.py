@@ -32,7 +32,7 @@ from retail_assets import tables
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.local import CHAIN_TABLES, MAX_BATCH_DAYS, LocalEngine
-from retail_assets.sim import blocks, checkpoint
+from retail_assets.sim import blocks
 from retail_assets.sim.day import DayTables
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.storage.spark_tables import SparkTables
@@ -160,10 +160,7 @@ class SparkEngine(LocalEngine):
         states, facts = [], []
         for number, block in enumerate(self.blocks):
             rows = output.filter(pc.equal(output.column(tasks.BLOCK), number))
-            states.append((block, tasks.tables_of(rows, tasks.STATE)))
+            states.append((block, tasks.state_of(rows)))
             facts.append(DayTables(day=day, date_key=self.simulator.calendar.date_key(day),
                                    **tasks.tables_of(rows, tasks.FACT)))
-        for _, parts in states:
-            for part, schema in checkpoint.CHECKPOINT_SCHEMAS.items():
-                parts.setdefault(part, schema.empty_table())
         return blocks.merge_day_tables(facts), blocks.merge_checkpoints(states)

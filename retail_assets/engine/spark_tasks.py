@@ -77,6 +77,14 @@ def tables_of(rows: pa.Table, kind: str) -> dict[str, pa.Table]:
     return {name: pa.concat_tables(tables) for name, tables in parts.items()}
 
 
+def state_of(rows: pa.Table) -> dict[str, pa.Table]:
+    """A block's checkpoint tables from its state rows; a message part nobody sent it is empty."""
+    parts = tables_of(rows, STATE)
+    for part, schema in checkpoint.CHECKPOINT_SCHEMAS.items():
+        parts.setdefault(part, schema.empty_table())
+    return parts
+
+
 def state_rows(sim: Simulator, n_blocks: int, block: int, state, date_key: int) -> pa.Table:
     """A block's state as payload rows: its own parts to itself, each message part to the block
     of its addressees (the day's exchange delivers them)."""
@@ -137,10 +145,7 @@ def step_block(config_json: str, n_blocks: int, day: int, emit: bool, key: tuple
     sent to it and its requests; returns the day's tables (when ``emit``) and its next state."""
     block = key[0].as_py()
     sim = block_simulator(config_json, n_blocks, block)
-    parts = tables_of(state, STATE)
-    for part in checkpoint.MESSAGES:
-        parts.setdefault(part, checkpoint.CHECKPOINT_SCHEMAS[part].empty_table())
-    today = checkpoint.state_from_tables(parts, day - 1, sim.n_positions)
+    today = checkpoint.state_from_tables(state_of(state), day - 1, sim.n_positions)
     new = Requests.from_table(requests.drop_columns([BLOCK]).cast(SCHEDULED_REQUESTS_SCHEMA).sort_by("line_id"))
     day_tables = sim.step(today, day, emit=emit, new_requests=new)
     rows = state_rows(sim, n_blocks, block, today, sim.calendar.date_key(day))
