@@ -15,6 +15,7 @@ from retail_assets.defs.assets import build_assets
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.defs.rollups import build_rollup_assets
+from retail_assets.defs.schedule import build_catch_up_schedule
 
 DAILY_JOB = "daily_lakehouse"
 
@@ -34,24 +35,22 @@ def resources(
 def build_definitions(
     config: SimulationConfig, engine: str = "local", databricks: DatabricksResource | None = None
 ) -> dg.Definitions:
-    """The code location (see ``resources`` for the engine)."""
+    """The code location (see ``resources`` for the engine). Steps run in the run's own process
+    (the in-process executor): the writer steps run one after another anyway, and a process per
+    step cost more than a day's work."""
     assets = [*build_assets(config), *build_rollup_assets(config)]
     job = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.assets(*assets),
         description="Every table of one day (or a range, as one run).",
     )
-    schedule = dg.build_schedule_from_partitioned_job(
-        job,
-        description="Materialises yesterday's partition every night at 00:30 UTC.",
-        minute_of_hour=30,
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-    )
+    asset_keys = [key for asset in assets for key in asset.keys]
     return dg.Definitions(
         assets=assets,
         jobs=[job],
-        schedules=[schedule],
+        schedules=[build_catch_up_schedule(job, config, asset_keys)],
         resources=resources(config, engine, databricks),
+        executor=dg.in_process_executor,
     )
 
 

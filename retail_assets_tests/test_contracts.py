@@ -1,6 +1,6 @@
 """Data contracts as Dagster asset checks, run through Dagster on top of the session's small run.
 
-A clean week after the 90 days of the ``small`` run passes every check. The same week with
+The last week of the ``small`` run, re-run through Dagster, passes every check. The same week with
 deliberately broken rows (a negative quantity, an unknown category, an orphan key, a restock
 5 days after its return, a movement that breaks conservation, ...) fails exactly the checks
 that guard them, with the offending rows in the metadata, and the blocking failures stop the
@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pytest
 
 from retail_assets import tables
-from retail_assets.cli import materialize_range
+from retail_assets.cli import check_line, materialize_range
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import RULES
@@ -29,9 +29,9 @@ from retail_assets.sim import dimensions
 from retail_assets.sim.day import Simulator
 from retail_assets.storage.delta import Lakehouse
 
-FIRST = dt.date(2025, 4, 1)  # the day after the session small run
+FIRST = dt.date(2025, 3, 25)  # the last week of the session small run, re-run through Dagster
 LAST = FIRST + dt.timedelta(days=6)
-BROKEN_DAY = 20250403
+BROKEN_DAY = 20250326  # + 5 days is still a day of March
 ORPHAN_CUSTOMER = 999_999
 
 
@@ -232,10 +232,16 @@ def test_the_ui_column_schema_shows_the_contract():
 
 def test_the_uplift_is_not_judged_on_too_few_carts(tmp_path):
     """One day of the tiny preset has a few hundred carts: the uplift's standard error is several
-    points, so the check says it did not evaluate instead of failing on noise."""
+    points, so the check says it did not evaluate (a WARN with the reason), neither failing on noise
+    nor showing a pass it did not earn; so does the constrained-sales rule on fewer than 7 days."""
     config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
     result = materialize_range(config, config.start_date, config.start_date)
-    evaluation = _evaluations(result)[("gold_cart_abandonment_fact", "low_inventory_abandonment_uplift")]
-    assert evaluation.passed
-    assert "not evaluated: too few carts" in _text(evaluation)
+    evaluations = _evaluations(result)
+    evaluation = evaluations[("gold_cart_abandonment_fact", "low_inventory_abandonment_uplift")]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.description.startswith("not evaluated: too few carts")
     assert evaluation.metadata["standard_error_points"].value > 1.0
+    constrained = evaluations[("gold_sales_fact", "inventory_constrained_sales")]
+    assert not constrained.passed and constrained.severity == dg.AssetCheckSeverity.WARN
+    assert constrained.description == "not evaluated: 1 day(s) of sales, fewer than 7"
+    assert "2 not evaluated (inventory_constrained_sales, low_inventory_abandonment_uplift)" in check_line(result)

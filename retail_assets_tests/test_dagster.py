@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import contextlib
+import shutil
+
 import dagster as dg
 import pytest
+from deltalake import DeltaTable
 
 from retail_assets.cli import materialize_range
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.definitions import DAILY_JOB, build_definitions
-from retail_assets.engine.local import CHAIN_TABLES
+from retail_assets.engine.local import CHAIN_TABLES, MAX_BATCH_DAYS, LocalEngine
+from retail_assets.storage.delta import Lakehouse
 from retail_assets.rollup_tables import ROLLUP_TABLES
 
 START = dt.date(2025, 1, 1)
@@ -33,43 +38,88 @@ def test_definitions_load_from_the_code_location():
     assert defs.resolve_job_def(DAILY_JOB) is not None
 
 
-def test_only_the_checkpoint_depends_on_its_previous_day(tmp_path):
+def test_the_chain_specs_share_their_upstreams(tmp_path):
+    """A backfill from the asset graph targets, per asset, the days reached from the roots: the
+    chain's specs (one non-subsettable multi-asset) must all hang off the same parents."""
     graph = build_definitions(_config(tmp_path)).resolve_asset_graph()
     checkpoint = dg.AssetKey("inventory_checkpoint")
-    assert checkpoint in graph.get(checkpoint).parent_keys
+    dimensions = {dg.AssetKey(name) for name in DIMENSIONS}
+    assert graph.get(checkpoint).parent_keys == dimensions | {checkpoint}
     for name in CHAIN[:-1]:
-        assert checkpoint not in graph.get(dg.AssetKey(name)).parent_keys
+        assert graph.get(dg.AssetKey(name)).parent_keys == dimensions, name
 
 
-def test_range_materialises_in_one_run_with_per_day_progress(tmp_path):
+def _materialisations(instance: dg.DagsterInstance, name: str) -> list[dg.AssetMaterialization]:
+    records = instance.fetch_materializations(dg.AssetKey(name), limit=1000).records
+    return [record.asset_materialization for record in records]
+
+
+def test_each_day_carries_its_own_metadata_once_per_run(tmp_path):
     instance = dg.DagsterInstance.ephemeral()
-    result = materialize_range(_config(tmp_path), START, START + dt.timedelta(days=4), instance)
+    config = _config(tmp_path)
+    result = materialize_range(config, START, START + dt.timedelta(days=4), instance)
     assert result.success
     assert len(instance.get_runs()) == 1
-    days = {(START + dt.timedelta(days=i)).isoformat() for i in range(5)}
-    for name in CHAIN + DIMENSIONS:
-        assert instance.get_materialized_partitions(dg.AssetKey(name)) >= days, name
-    progress = [m for m in result.asset_materializations_for_node("daily_chain")
-                if m.asset_key == dg.AssetKey("gold_sales_fact") and "stockout_rate" in m.metadata]
-    assert sorted(m.partition for m in progress) == sorted(days)  # one progress event per committed day
-    assert all(m.metadata["dagster/row_count"].value > 0 for m in progress)
-    assert all(0.0 <= m.metadata["stockout_rate"].value <= 1.0 for m in progress)
+    days = sorted((START + dt.timedelta(days=i)).isoformat() for i in range(5))
+    sql = Lakehouse(config.lakehouse_path).duckdb_connection()
+    for name in (*CHAIN, *DIMENSIONS, *ROLLUP_TABLES):
+        events = _materialisations(instance, name)
+        assert sorted(event.partition for event in events) == days, name  # one event per day, no range event
+    for name in (*CHAIN_TABLES, "gold_customer_dim", "gold_sales_daily_agg"):
+        column = "effective_date_key" if name.endswith("_dim") else "date_key"
+        rows = dict(sql.execute(f"SELECT {column}, count(*) FROM {name} GROUP BY 1").fetchall())
+        for event in _materialisations(instance, name):
+            assert event.metadata["dagster/row_count"].value == rows.get(int(event.partition.replace("-", "")), 0)
+    stockout = dict(sql.execute("SELECT date_key, avg(is_stockout::INT) FROM gold_inventory_fact GROUP BY 1").fetchall())
+    for event in _materialisations(instance, "inventory_checkpoint"):
+        assert event.metadata["stockout_rate"].value == pytest.approx(
+            stockout[int(event.partition.replace("-", ""))], abs=1e-4)
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert tags["retail_assets/range"] == "2025-01-01 .. 2025-01-05" and tags["retail_assets/days"] == "5"
+    assert tags["retail_assets/committed_through"] == "2025-01-05"
 
 
-def test_missing_checkpoint_fails_with_the_missing_day(tmp_path):
-    result = materialize_range(
-        _config(tmp_path), START + dt.timedelta(days=5), START + dt.timedelta(days=6), raise_on_error=False
-    )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE
-                   and e.step_key == "daily_chain")
-    assert "no inventory checkpoint for 2025-01-05" in failure.step_failure_data.error.to_string()
+def _versions(lakehouse: Lakehouse) -> dict[str, int]:
+    return {name: DeltaTable(str(lakehouse.table_path(name))).version() for name in lakehouse.tables()}
 
 
-def test_resumes_from_the_last_committed_day(tmp_path):
+def test_out_of_order_range_writes_nothing_and_names_the_first_missing_day(tmp_path):
     config = _config(tmp_path)
     assert materialize_range(config, START, START + dt.timedelta(days=2)).success
-    assert materialize_range(config, START + dt.timedelta(days=3), START + dt.timedelta(days=5)).success
+    lakehouse = Lakehouse(config.lakehouse_path)
+    before = _versions(lakehouse)
+    result = materialize_range(config, START + dt.timedelta(days=5), START + dt.timedelta(days=6), raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    message = failure.step_failure_data.error.to_string()
+    assert "no inventory checkpoint for 2025-01-05" in message
+    assert "The first day missing from the lakehouse is 2025-01-04: materialise 2025-01-04 .. 2025-01-06" in message
+    assert _versions(lakehouse) == before  # not one table written, dimensions included
+
+
+def test_failed_range_records_the_committed_days_and_resumes(tmp_path, monkeypatch):
+    """A range failing in its second batch keeps the first batch's days materialised in Dagster
+    (with their own figures), and a run from the failed day finishes the range."""
+    config = _config(tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    commit = LocalEngine._commit
+    batches = []
+
+    def fail_second_batch(self, writes, summaries):
+        batches.append(summaries)
+        if len(batches) == 2:
+            raise OSError("disk went away")
+        return commit(self, writes, summaries)
+
+    monkeypatch.setattr(LocalEngine, "_commit", fail_second_batch)
+    last = START + dt.timedelta(days=9)
+    assert not materialize_range(config, START, last, instance, raise_on_error=False).success
+    committed = sorted(event.partition for event in _materialisations(instance, "gold_sales_fact"))
+    assert committed == [(START + dt.timedelta(days=i)).isoformat() for i in range(MAX_BATCH_DAYS)]
+    assert all("stockout_rate" in event.metadata for event in _materialisations(instance, "inventory_checkpoint"))
+    monkeypatch.setattr(LocalEngine, "_commit", commit)
+    assert materialize_range(config, START + dt.timedelta(days=MAX_BATCH_DAYS), last, instance).success
+    assert len(_materialisations(instance, "gold_sales_fact")) == 10
 
 
 @pytest.mark.parametrize(
@@ -99,9 +149,63 @@ def test_unwritable_lakehouse_is_rejected(tmp_path):
         SimulationConfig.build(lakehouse_path=blocker / "lakehouse")
 
 
-def test_schedule_targets_yesterday(tmp_path):
-    defs = build_definitions(_config(tmp_path))
+@pytest.fixture
+def stack():
+    with contextlib.ExitStack() as exits:
+        yield exits
+
+
+def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, when: dt.datetime):
     schedule = defs.resolve_schedule_def(f"{DAILY_JOB}_schedule")
-    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2025, 1, 10, 0, 30, tzinfo=dt.timezone.utc))
-    run_requests = schedule.evaluate_tick(context).run_requests
-    assert [request.partition_key for request in run_requests] == ["2025-01-09"]
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    return schedule.evaluate_tick(context)
+
+
+def _requested_range(tick) -> tuple[str, str]:
+    (request,) = tick.run_requests
+    return request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]
+
+
+def test_partitions_cover_the_configured_range(tmp_path):
+    config = SimulationConfig.build(preset="tiny", days=10, lakehouse_path=tmp_path / "lakehouse")
+    partitions = build_definitions(config).resolve_job_def(DAILY_JOB).partitions_def
+    keys = partitions.get_partition_keys(current_time=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    assert keys[0] == "2025-01-01" and keys[-1] == "2025-01-10" and len(keys) == 10
+    # a range reaching into the future grows a day at a time, as days end
+    live = SimulationConfig.build(preset="tiny", start_date="2026-11-20", days=365, lakehouse_path=tmp_path / "l")
+    live_keys = build_definitions(live).resolve_job_def(DAILY_JOB).partitions_def.get_partition_keys(
+        current_time=dt.datetime(2026, 12, 2, 0, 30, tzinfo=dt.timezone.utc))
+    assert live_keys[-1] == "2026-12-01" and len(live_keys) == 12
+
+
+def test_schedule_catches_up_an_empty_lakehouse_then_only_what_is_missing(tmp_path, stack):
+    """Ticks on a live range: an empty lakehouse gets every ended day in one run; after those
+    days exist, a tick two nights later asks for the two new days only; then nothing."""
+    config = SimulationConfig.build(preset="tiny", start_date="2026-11-20", days=60,
+                                    lakehouse_path=tmp_path / "lakehouse")
+    defs = build_definitions(config)
+    instance = stack.enter_context(dg.instance_for_test())  # a schedule context needs an instance ref
+    night = dt.datetime(2026, 11, 25, 0, 30, tzinfo=dt.timezone.utc)
+    assert _requested_range(_tick(defs, instance, night)) == ("2026-11-20", "2026-11-24")
+    assert materialize_range(config, dt.date(2026, 11, 20), dt.date(2026, 11, 24), instance, defs=defs).success
+
+    two_nights_later = night + dt.timedelta(days=2)
+    first, last = _requested_range(_tick(defs, instance, two_nights_later))
+    assert (first, last) == ("2026-11-25", "2026-11-26")
+    assert materialize_range(config, dt.date.fromisoformat(first), dt.date.fromisoformat(last), instance,
+                             defs=defs).success
+    skipped = _tick(defs, instance, two_nights_later)
+    assert not skipped.run_requests and "every day up to 2026-11-26 is materialised" in skipped.skip_message
+
+
+def test_schedule_starts_from_the_first_day_missing_from_the_lakehouse(tmp_path, stack):
+    """Dagster's record says every day is there, but the lakehouse lost its checkpoints: the
+    tick starts again from the first day the lakehouse does not have."""
+    config = SimulationConfig.build(preset="tiny", days=4, lakehouse_path=tmp_path / "lakehouse")
+    defs = build_definitions(config)
+    instance = stack.enter_context(dg.instance_for_test())
+    assert materialize_range(config, START, START + dt.timedelta(days=3), instance, defs=defs).success
+    after_the_range = dt.datetime(2025, 2, 1, 0, 30, tzinfo=dt.timezone.utc)
+    assert not _tick(defs, instance, after_the_range).run_requests
+    shutil.rmtree(Lakehouse(config.lakehouse_path).table_path("inventory_checkpoint"))
+    assert _requested_range(_tick(defs, instance, after_the_range)) == ("2025-01-01", "2025-01-04")

@@ -25,6 +25,12 @@ class CheckReport:
     warn_only: bool = False
     metadata: dict[str, object] = field(default_factory=dict)  # plain values
     markdown: dict[str, str] = field(default_factory=dict)  # values to show as markdown
+    not_evaluated: str | None = None  # the reason a check could not be judged: a WARN, not a pass
+
+    @property
+    def severity(self) -> str:
+        """"WARN" or "ERROR", as Dagster and Pipes name them; a check not evaluated warns."""
+        return "WARN" if self.warn_only or self.not_evaluated else "ERROR"
 
 
 def contract_reports(ledger: ContractLedger, names: Iterable[str]) -> Iterator[CheckReport]:
@@ -55,7 +61,10 @@ def rule_reports(lakehouse: Lakehouse, rules: Iterable[BusinessRule], window: Wi
                 "last_day": str(window.last),
                 "validation_seconds": round(time.perf_counter() - started, 3),
             }
+            if outcome.not_evaluated:
+                metadata["not_evaluated"] = outcome.not_evaluated
             markdown = {"offending_rows": markdown_table(outcome.sample)} if outcome.sample else {}
-            yield CheckReport(rule.table, rule.name, outcome.passed, rule.warn_only, metadata, markdown)
+            yield CheckReport(rule.table, rule.name, outcome.passed, rule.warn_only, metadata, markdown,
+                              outcome.not_evaluated)
     finally:
         connection.close()

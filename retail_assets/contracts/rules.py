@@ -32,6 +32,12 @@ class Outcome:
     passed: bool
     metadata: dict[str, float | int | str]
     sample: list[dict] = field(default_factory=list)  # offending rows
+    not_evaluated: str | None = None  # why the data could not judge the rule (then ``passed`` is False)
+
+    @classmethod
+    def skipped(cls, metadata: dict[str, float | int | str], reason: str) -> "Outcome":
+        """Too little data to judge: reported as such, never as a pass."""
+        return cls(False, metadata, not_evaluated=f"not evaluated: {reason}")
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ def _constrained_sales(connection, window: Window) -> Outcome:
     metadata = {"days": days, "constrained_lines": constrained, "units_short_on_constrained_lines": short_units,
                 "lost_units": lost_units}
     if days < MIN_WINDOW_DAYS:
-        return Outcome(True, {**metadata, "note": f"not evaluated: {days} day(s) of sales, fewer than {MIN_WINDOW_DAYS}"})
+        return Outcome.skipped(metadata, f"{days} day(s) of sales, fewer than {MIN_WINDOW_DAYS}")
     return Outcome(constrained > 0 and lost_units > 0, metadata)
 
 
@@ -159,13 +165,13 @@ def _abandonment_uplift(connection, window: Window) -> Outcome:
         "band_points": f"{UPLIFT_BAND_POINTS[0]:g}..{UPLIFT_BAND_POINTS[1]:g}",
     }
     if low_rate is None or other_rate is None:
-        return Outcome(True, {**metadata, "note": "not evaluated: no carts of one kind"})
+        return Outcome.skipped(metadata, "no carts of one kind")
     uplift = 100 * (low_rate - other_rate)
     error = 100 * math.sqrt(low_rate * (1 - low_rate) / low_carts + other_rate * (1 - other_rate) / other_carts)
     metadata.update(uplift_points=_round(uplift, 2), standard_error_points=_round(error, 2))
     if error > MAX_UPLIFT_ERROR_POINTS:
-        return Outcome(True, {**metadata, "note": f"not evaluated: too few carts (standard error {error:.1f} points "
-                                                  f"> {MAX_UPLIFT_ERROR_POINTS:g})"})
+        return Outcome.skipped(metadata, f"too few carts (standard error {error:.1f} points "
+                                         f"> {MAX_UPLIFT_ERROR_POINTS:g})")
     return Outcome(_in(uplift, UPLIFT_BAND_POINTS), metadata)
 
 

@@ -2,33 +2,59 @@
 
 Both are daily-partitioned multi-assets with single-run backfills: a UI backfill of 365 days
 is one run that loops over the days (seconds), not 365 runs queued by the daemon (hours).
-Only ``inventory_checkpoint`` depends on its own previous partition; the facts of day D are
-produced from it by the same op, so Dagster sees the true lineage without the sibling specs
-disagreeing about the subset to backfill.
+Every spec of the chain depends on the dimensions of its day, and ``inventory_checkpoint`` also
+on its own previous partition: the siblings then share their roots, so a backfill launched from
+the asset graph targets the same days for all of them (a non-subsettable multi-asset requires it).
+
+Metadata is per day: each partition's materialisation carries that day's own rows and figures
+(``context.add_asset_metadata`` per partition key), and the range's summary goes on the run as
+tags. A range that fails records the days it committed, so it resumes from the failed day.
 """
 
 
 import datetime as dt
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
 from retail_assets import tables
+from retail_assets.analytics.rollups import date_key
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.rules import Window, rules_for
 from retail_assets.defs.checks import contract_check_specs, contract_results, rule_check_specs, rule_results
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.engine.local import CHAIN_TABLES, DaySummary
+from retail_assets.storage.delta import Lakehouse
 from retail_assets.sim.dimensions import BUILDERS as DIMENSION_BUILDERS
 
 WRITER_POOL = "retail_lakehouse_writer"  # dagster.yaml limits it to one op at a time
 CHECKPOINT_KEY = dg.AssetKey("inventory_checkpoint")
+CHAIN_KEYS = (*CHAIN_TABLES, CHECKPOINT_KEY.path[-1])  # every asset of the daily chain
+
+
+RUN_TAG_PREFIX = "retail_assets/"
+# Partition columns that hold the start of a period: the day's partition is its period's rows.
+PERIOD_START = {
+    "week_start_date_key": lambda day: day - dt.timedelta(days=day.weekday()),
+    "month_key": lambda day: day.replace(day=1),
+}
 
 
 def daily_partitions(config: SimulationConfig) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=config.start_date.isoformat())
+    """The configured range, start_date .. end_date (RETAIL_DAYS): the days the world is built
+    for. Days still in the future appear as they pass (Dagster adds a day once it has ended)."""
+    return dg.DailyPartitionsDefinition(
+        start_date=config.start_date.isoformat(),
+        end_date=(config.end_date + dt.timedelta(days=1)).isoformat(),  # exclusive
+    )
+
+
+def as_markdown(text: str) -> str:
+    """Placeholders such as ``S-<order>-<line>`` as code, so the UI's markdown does not eat them."""
+    return re.sub(r"<[^<>]+>", lambda match: f"`{match.group(0)}`", text)
 
 
 def column_schema(name: str) -> dg.TableSchema:
@@ -36,7 +62,7 @@ def column_schema(name: str) -> dg.TableSchema:
     declared = tables.TABLES[name]
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(c.name, str(c.type), description=c.description,
+            dg.TableColumn(c.name, str(c.type), description=as_markdown(c.description),
                            constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=c.unique,
                                                                  other=_column_rules(declared, c)))
             for c in declared.columns
@@ -68,7 +94,7 @@ def table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.A
     declared = tables.TABLES[name]
     return dg.AssetSpec(
         key=name,
-        description=declared.description,
+        description=as_markdown(declared.description),
         group_name=group,
         kinds=set(kinds),
         deps=list(deps),
@@ -91,17 +117,48 @@ def daily_multi_asset(name: str, specs: list[dg.AssetSpec], config: SimulationCo
     )
 
 
-def table_results(rows: dict[str, int], first: dt.date, last: dt.date, **extra) -> Iterator[dg.MaterializeResult]:
-    """One result per written table: rows, column schema, the range, and ``extra[name]`` if given."""
-    for name, count in rows.items():
-        metadata = {
-            "dagster/row_count": count,
-            "dagster/column_schema": column_schema(name),
-            "first_day": str(first),
-            "last_day": str(last),
-            **extra.get(name, {}),
-        }
-        yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+def table_results(names: Iterable[str]) -> Iterator[dg.MaterializeResult]:
+    """One result per written table; its per-day metadata was added with ``record_days``."""
+    for name in names:
+        yield dg.MaterializeResult(asset_key=name, metadata={"dagster/column_schema": column_schema(name)})
+
+
+def record_days(context: dg.AssetExecutionContext, name: str, by_day: dict[dt.date, dict[str, object]]) -> None:
+    """Each day's own metadata, on that partition's materialisation."""
+    for day, metadata in by_day.items():
+        context.add_asset_metadata(metadata, asset_key=name, partition_key=day.isoformat())
+
+
+def rows_by_day(lakehouse: Lakehouse, names: Iterable[str], first: dt.date, last: dt.date
+                ) -> dict[str, dict[dt.date, dict[str, object]]]:
+    """Per table, per day of first..last: the rows its partition holds (for weekly and monthly
+    tables, the rows of the day's period), read back from the lakehouse."""
+    days = [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
+    connection = lakehouse.duckdb_connection()
+    try:
+        result = {}
+        for name in names:
+            column = tables.TABLES[name].partition_column
+            period = PERIOD_START.get(column)
+            keys = {day: date_key(period(day) if period else day) for day in days}
+            counts = dict(connection.execute(
+                f"SELECT {column}, count(*) FROM {name} WHERE {column} BETWEEN ? AND ? GROUP BY 1",
+                [min(keys.values()), max(keys.values())]).fetchall())
+            result[name] = {
+                day: {"dagster/row_count": counts.get(key, 0),
+                      **({"period_start": str(period(day))} if period else {})}
+                for day, key in keys.items()
+            }
+        return result
+    finally:
+        connection.close()
+
+
+def record_rows_by_day(context: dg.AssetExecutionContext, lakehouse: Lakehouse, names: Iterable[str]) -> None:
+    """The written days' row counts, as each partition's metadata."""
+    first, last = partition_range(context)
+    for name, by_day in rows_by_day(lakehouse, names, first, last).items():
+        record_days(context, name, by_day)
 
 
 def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -121,7 +178,10 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         first, last = partition_range(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         engine = simulation.engine(lakehouse)
-        yield from table_results(engine.write_dimensions(first, last), first, last)
+        engine.require_checkpoint_before(first)  # an out-of-order range fails here, before any write
+        engine.write_dimensions(first, last)
+        record_rows_by_day(context, lakehouse, DIMENSION_BUILDERS)
+        yield from table_results(DIMENSION_BUILDERS)
         yield from contract_results(ledger, DIMENSION_BUILDERS)
 
     chain_specs = [table_spec(name, "daily_chain", deps=dimension_keys) for name in CHAIN_TABLES]
@@ -132,6 +192,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         group_name="daily_chain",
         kinds={"delta", "numpy"},
         deps=[
+            *dimension_keys,
             dg.AssetDep(
                 CHECKPOINT_KEY,
                 partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
@@ -156,18 +217,24 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             return
         started = time.perf_counter()
         ledger, lakehouse = simulation.checked_lakehouse()
-        totals: dict[str, int] = {}
         days: list[DaySummary] = []
-        for committed in simulation.chain_engine(lakehouse).run(first, last):
-            for summary in committed:
-                _log_day(context, summary)
-                for name, count in summary.rows.items():
-                    totals[name] = totals.get(name, 0) + count
-            days.extend(committed)
-        for name in CHAIN_TABLES:
-            metadata = {**_range_metadata(days, totals.get(name, 0)), "dagster/column_schema": column_schema(name)}
-            yield dg.MaterializeResult(asset_key=name, metadata=metadata)
-        yield dg.MaterializeResult(asset_key=CHECKPOINT_KEY, metadata={"last_day": str(last)})
+        try:
+            for committed in simulation.chain_engine(lakehouse).run(first, last):
+                days.extend(committed)
+                context.log.info(f"Committed {committed[0].day} .. {committed[-1].day}")
+                context.instance.add_run_tags(context.run.run_id, {RUN_TAG_PREFIX + "committed_through":
+                                                               str(committed[-1].day)})
+        except Exception:
+            for summary in days:  # recorded, so that the range resumes from the failed day
+                for name in CHAIN_KEYS:
+                    context.log_event(dg.AssetMaterialization(asset_key=name, partition=summary.day.isoformat(),
+                                                              metadata=_day_metadata(summary, name)))
+            raise
+        for name in CHAIN_KEYS:
+            record_days(context, name, {summary.day: _day_metadata(summary, name) for summary in days})
+        context.instance.add_run_tags(context.run.run_id, _run_summary(days))
+        yield from table_results(CHAIN_TABLES)
+        yield dg.MaterializeResult(asset_key=CHECKPOINT_KEY)
         elapsed = time.perf_counter() - started
         validating = sum(ledger.verdict(name).seconds for name in CHAIN_TABLES)
         context.log.info(f"Contracts: {validating:.1f} s validating, {validating / elapsed:.1%} of the "
@@ -178,8 +245,12 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     return [world_dimensions, daily_chain]
 
 
-def _day_metadata(summary: DaySummary) -> dict[str, object]:
+
+def _day_metadata(summary: DaySummary, name: str) -> dict[str, object]:
+    """The day's own figures: the table's rows (facts) and the day's headline behaviour."""
+    rows = {"dagster/row_count": summary.rows[name]} if name in summary.rows else {}
     return {
+        **rows,
         "units_sold": summary.units_sold,
         "units_lost": summary.units_lost,
         "lost_revenue": round(summary.lost_revenue, 2),
@@ -189,28 +260,16 @@ def _day_metadata(summary: DaySummary) -> dict[str, object]:
     }
 
 
-def _log_day(context: dg.AssetExecutionContext, summary: DaySummary) -> None:
-    """Record a committed day, so that a range run that fails later resumes after it."""
-    partition = summary.day.isoformat()
-    for name in CHAIN_TABLES:
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=name,
-                partition=partition,
-                metadata={"dagster/row_count": summary.rows.get(name, 0), **_day_metadata(summary)},
-            )
-        )
-    context.log_event(dg.AssetMaterialization(asset_key=CHECKPOINT_KEY, partition=partition))
-
-
-def _range_metadata(days: list[DaySummary], rows: int) -> dict[str, object]:
-    count = max(len(days), 1)
-    return {
-        "dagster/row_count": rows,
+def _run_summary(days: list[DaySummary]) -> dict[str, str]:
+    """The range's totals, as run tags (shown on the run, not on any one day)."""
+    rows = sum(sum(day.rows.values()) for day in days)
+    summary = {
+        "range": f"{days[0].day} .. {days[-1].day}",
         "days": len(days),
+        "fact_rows": rows,
         "units_sold": sum(d.units_sold for d in days),
-        "units_lost": sum(d.units_lost for d in days),
         "lost_revenue": round(sum(d.lost_revenue for d in days), 2),
-        "mean_stockout_rate": round(sum(d.stockout_rate for d in days) / count, 4),
-        "last_day_stockout_rate": round(days[-1].stockout_rate, 4) if days else 0.0,
+        "mean_stockout_rate": round(sum(d.stockout_rate for d in days) / len(days), 4),
+        "last_day_stockout_rate": round(days[-1].stockout_rate, 4),
     }
+    return {RUN_TAG_PREFIX + key: str(value) for key, value in summary.items()}

@@ -34,7 +34,8 @@ def check_result(report: CheckReport) -> dg.AssetCheckResult:
         asset_key=report.table,
         check_name=report.check_name,
         passed=report.passed,
-        severity=dg.AssetCheckSeverity.WARN if report.warn_only else dg.AssetCheckSeverity.ERROR,
+        severity=dg.AssetCheckSeverity[report.severity],
+        description=report.not_evaluated,
         metadata={
             **{key: dg.MetadataValue.json(value) if isinstance(value, dict) else value
                for key, value in report.metadata.items()},

@@ -22,6 +22,7 @@ from retail_assets.defs.assets import (
     daily_multi_asset,
     daily_partitions,
     partition_range,
+    record_rows_by_day,
     table_results,
     table_spec,
 )
@@ -62,7 +63,9 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         first, last = partition_range(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
-        yield from table_results(write_rollups(lakehouse, first, last), first, last)
+        write_rollups(lakehouse, first, last)
+        record_rows_by_day(context, lakehouse, SALES_ROLLUP_TABLES)
+        yield from table_results(SALES_ROLLUP_TABLES)
         yield from contract_results(ledger, SALES_ROLLUP_TABLES)
 
     return [rollups, *build_customer_insight_assets(config)]
@@ -92,7 +95,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
             bridge_days = size_fit_bridge_days(connection, first, last)
         finally:
             connection.close()
-        rows = write_customer_insights(lakehouse, first, last)
+        write_customer_insights(lakehouse, first, last)
         refreshed = [_key_to_partition(key) for key in bridge_days if _key_to_partition(key) < first.isoformat()]
         refreshed = [key for key in refreshed if partitions.has_partition_key(key)]
         if refreshed:
@@ -106,8 +109,8 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
                     metadata={"refreshed_for_returns_dated": f"{first} .. {last}"},
                 )
             )
-        extra = {GOLD_SIZE_FIT_BRIDGE.name: {"refreshed_earlier_days": len(refreshed)}}
-        yield from table_results(rows, first, last, **extra)
+        record_rows_by_day(context, lakehouse, CUSTOMER_INSIGHT_TABLES)
+        yield from table_results(CUSTOMER_INSIGHT_TABLES)
         yield from contract_results(ledger, CUSTOMER_INSIGHT_TABLES)
 
     return [customer_insights]

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from retail_assets import tables
+from retail_assets.analytics.rollups import date_key
 from retail_assets.config import SimulationConfig
 from retail_assets.sim import checkpoint, dimensions
 from retail_assets.sim.day import DayTables, Simulator
@@ -53,6 +54,17 @@ MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory
 
 class MissingCheckpointError(RuntimeError):
     """Day D cannot run: the inventory checkpoint of day D-1 is not in the lakehouse."""
+
+
+def first_missing_day(lakehouse: Lakehouse, start: dt.date, last: dt.date) -> dt.date | None:
+    """The first day of start..last whose checkpoint is not in the lakehouse; None when all are."""
+    name = CHECKPOINT_TABLES[checkpoint.POSITIONS]
+    written = lakehouse.date_keys(name) if lakehouse.exists(name) else set()
+    for offset in range((last - start).days + 1):  # days, not rows
+        day = start + dt.timedelta(days=offset)
+        if date_key(day) not in written:
+            return day
+    return None
 
 
 @dataclass(frozen=True)
@@ -134,20 +146,27 @@ class LocalEngine:
             day_tables = sim.step(state, day)
             yield day_tables, checkpoint.state_to_tables(state, day_tables.date_key)
 
+    def require_checkpoint_before(self, first: dt.date) -> None:
+        """Refuse a range whose day before has no checkpoint, naming the first missing day, so a
+        step can fail before it writes anything."""
+        if first <= self.config.start_date:
+            return
+        previous = first - dt.timedelta(days=1)
+        missing = first_missing_day(self.lakehouse, self.config.start_date, previous)
+        if missing is not None:
+            raise MissingCheckpointError(
+                f"cannot simulate {first}: no inventory checkpoint for {previous} (partition {previous} of "
+                f"inventory_checkpoint). The first day missing from the lakehouse is {missing}: materialise "
+                f"{missing} .. {first} as one range (or let the schedule catch up)."
+            )
+
     def _checkpoint_before(self, first: dt.date) -> dict[str, pa.Table] | None:
         """The checkpoint tables of the day before ``first``; None when ``first`` is the start date."""
-        sim = self.simulator
+        self.require_checkpoint_before(first)
         day = self.config.day_ordinal(first)
         if day == 0:
             return None
-        previous_key = sim.calendar.date_key(day - 1)
-        name = CHECKPOINT_TABLES[checkpoint.POSITIONS]
-        if not self.lakehouse.exists(name) or previous_key not in self.lakehouse.date_keys(name):
-            raise MissingCheckpointError(
-                f"cannot simulate {first}: no inventory checkpoint for {first - dt.timedelta(days=1)} "
-                f"(partition {first - dt.timedelta(days=1)} of inventory_checkpoint). Materialise that "
-                f"day first, or run a range starting at {self.config.start_date}."
-            )
+        previous_key = self.simulator.calendar.date_key(day - 1)
         return {part: self.lakehouse.read(table, date_keys=[previous_key]) for part, table in CHECKPOINT_TABLES.items()}
 
     def write_dimensions(self, first: dt.date, last: dt.date) -> dict[str, int]:

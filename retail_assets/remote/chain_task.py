@@ -59,7 +59,7 @@ def _report_check(pipes: PipesContext, report: CheckReport) -> None:
     metadata = {key: {"raw_value": value, "type": "json"} if isinstance(value, dict) else value
                 for key, value in report.metadata.items()}
     metadata.update({key: {"raw_value": text, "type": "md"} for key, text in report.markdown.items()})
-    pipes.report_asset_check(report.check_name, report.passed, "WARN" if report.warn_only else "ERROR",
+    pipes.report_asset_check(report.check_name, report.passed, report.severity,
                              metadata=metadata, asset_key=report.table)
 
 
