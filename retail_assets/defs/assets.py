@@ -2,9 +2,13 @@
 
 Both are daily-partitioned multi-assets with single-run backfills: a UI backfill of 365 days
 is one run that loops over the days (seconds), not 365 runs queued by the daemon (hours).
-Every spec of the chain depends on the dimensions of its day, and ``inventory_checkpoint`` also
-on its own previous partition: the siblings then share their roots, so a backfill launched from
-the asset graph targets the same days for all of them (a non-subsettable multi-asset requires it).
+Every spec of the chain, ``inventory_checkpoint`` included, depends on the dimensions of its day and
+on nothing else, so a backfill launched from the asset graph targets the same days for all of them
+(a non-subsettable multi-asset requires it) and runs dimensions, chain and downstream as one run.
+That day D needs the checkpoint of D-1 is deliberately not declared to Dagster: its asset backfills
+run a self-dependent asset in a run of its own, after its parents, and wait on missing earlier
+partitions. The engine enforces it instead, before anything is written, naming the first missing
+day; the schedule always starts from that day.
 
 Metadata is per day: each partition's materialisation carries that day's own rows and figures
 (``context.add_asset_metadata`` per partition key), and the range's summary goes on the run as
@@ -188,16 +192,12 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     checkpoint_spec = dg.AssetSpec(
         key=CHECKPOINT_KEY,
         description="Full inventory state at the end of the day (positions, open orders, scheduled "
-        "pickups and returns): what day D+1 starts from.",
+        "pickups and returns): what day D+1 starts from. A range starts on the start date or on the day "
+        "after the last committed checkpoint; any other start fails before writing, naming the first "
+        "missing day.",
         group_name="daily_chain",
         kinds={"delta", "numpy"},
-        deps=[
-            *dimension_keys,
-            dg.AssetDep(
-                CHECKPOINT_KEY,
-                partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
-            )
-        ],
+        deps=dimension_keys,
     )
 
     chain_rules = rules_for(CHAIN_TABLES)
