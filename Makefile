@@ -1,12 +1,14 @@
 # Two commands set everything up on a fresh machine (Python 3.11 + Java 17):
 #   make run    venv + core install, then materialise the `small` preset (90 days) into ./lakehouse
-#   make test   venv + dev install, then the test suite
+#   make test   venv + dev install (and Debian's chromium for the browser test), then the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PRESET ?= mid_market
 DAYS ?=
 ENGINE ?= local
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)
 
 .PHONY: run dev test bench cost-model check-defs clean
@@ -31,9 +33,13 @@ run: $(VENV)/.core
 	$(BIN)/python -m retail_assets.cli run --preset small --days 90 --lakehouse lakehouse --persist
 
 dev: $(VENV)/.core
-	$(BIN)/dagster dev -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg dev
 
-test: $(VENV)/.dev
+# The browser test drives Debian's Chromium through Playwright (no browser download).
+$(CHROMIUM):
+	$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+test: $(VENV)/.dev $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.core $(if $(filter local,$(ENGINE)),,$(VENV)/.spark)
