@@ -149,11 +149,6 @@ def test_the_asset_graph_in_a_browser_materialises_a_day_then_backfills_three(se
             assert page.get_by_text("Materialized (4)").is_visible()
             _screenshot(page, tmp_path, "partition_metadata")
 
-            page.goto(f"{server.url}/assets/inventory_checkpoint?view=overview", wait_until="networkidle")
-            page.get_by_text("Plots", exact=True).click()  # one chart per numeric metadata key, over the days
-            page.wait_for_timeout(3000)
-            _screenshot(page, tmp_path, "stockout_rate_plots")
-
             page.goto(f"{server.url}/assets/gold_sales_fact?view=checks", wait_until="networkidle")
             for check in ("contract", "inventory_constrained_sales", "return_restock_delay"):
                 page.get_by_text(check, exact=True).first.wait_for()
