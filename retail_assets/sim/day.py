@@ -28,6 +28,7 @@ from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
 from retail_assets.sim import records
 from retail_assets.sim.demand import (
+    CLEARANCE_DEMAND_BOOST,
     ORIGIN_DELAYED,
     ORIGIN_NEW,
     ORIGIN_RECOVERED_CART,
@@ -103,6 +104,8 @@ class Simulator:
         locations = world.locations
         # Planning lead: a store's order also waits for the DC's wave.
         self.planning_lead_days = locations.lead_days + np.where(locations.location_type == cat.LOC_DC, 0, WAVE_DAYS)
+        self._calendar_index = self._expected_calendar_index()
+        self._index_sums = self._seasonal_index_sums()
         self.tax_rate = np.array(
             [cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in records.location_state_codes(world)]
         )
@@ -122,11 +125,10 @@ class Simulator:
             requests = self.block_requests(day)
             checkout_share = np.where(requests.is_cart, 1 - abandonment, 1.0)
             demanded = inv.position_sums(self.positions_of(requests), requests.quantity * checkout_share, n_pos)
-            base_demand += demanded / self._season_affinity(day)
+            base_demand += demanded / self._forecast_index(day)
         state_rate = base_demand / DEMAND_SCAN_DAYS
-        planning_rate = self._planning_rate(state_rate, first_warmup)
         reorder_point, order_up_to = self._policy(
-            planning_rate, first_warmup, np.full(self.n_locations, self.config.target_stockout_rate)
+            state_rate, first_warmup, np.full(self.n_locations, self.config.target_stockout_rate)
         )
         launched = self.world.products.launch_day[self.position_product] < first_warmup
         state = inv.InventoryState(
@@ -139,7 +141,7 @@ class Simulator:
             reorder_point=reorder_point,
             order_up_to=order_up_to,
             demand_rate=state_rate,
-            sales_rate=state_rate * self._season_affinity(first_warmup),
+            sales_rate=state_rate * self._forecast_index(first_warmup),
             forecast_base=state_rate.copy(),
             forecast_error_var=np.maximum(state_rate, inv.MIN_DEMAND_RATE),
             stockout_days=np.zeros(n_pos, dtype=np.int32),
@@ -236,7 +238,7 @@ class Simulator:
         products = world.products
         product_of = self.position_product
         sellable = (products.launch_day[product_of] <= day) & (day <= products.end_of_life_day[product_of])
-        deseasonalised = (1 - alpha) * state.demand_rate + alpha * demanded / self._season_affinity(day)
+        deseasonalised = (1 - alpha) * state.demand_rate + alpha * demanded / seasonal_index
         state.demand_rate = np.where(sellable, deseasonalised, state.demand_rate)
         state.sales_rate = (1 - alpha) * state.sales_rate + alpha * units_sold
         state.forecast_base = np.where(
@@ -353,33 +355,85 @@ class Simulator:
         return self.position_at(product, rows.column("location_key").to_numpy() - 1)
 
     def _policy(
-        self, rate: np.ndarray, day: int, location_targets: np.ndarray, positions: np.ndarray | None = None
+        self, base_rate: np.ndarray, day: int, location_targets: np.ndarray, positions: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """(s, S) of ``positions`` (all by default) planned on ``day`` from their deseasonalised rates."""
         locations = self.world.locations
-        positions = np.arange(len(rate)) if positions is None else positions
+        positions = np.arange(len(base_rate)) if positions is None else positions
         loc = self.position_location[positions]
+        lead_rate, cover_rate = self._planning_rates(base_rate, day, positions)
         return inv.policy_levels(
-            rate, self.planning_lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
+            lead_rate, self.planning_lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
             location_targets[loc], self.streams.uniform("policy_mix", day, self.position_key[positions]),
+            cover_rate=cover_rate,
         )
 
-    def _season_affinity(self, day: int) -> np.ndarray:
-        """Per position: how much the product sells in ``day``'s season (1 = average)."""
-        affinity = cat.SEASON_AFFINITY[self.world.products.season, self.calendar.season_index(day)]
-        return affinity[self.position_product]
+    def _expected_calendar_index(self) -> np.ndarray:
+        """Per calendar day: the demand one unit of season affinity can expect - the calendar's
+        demand index over the weight of the assortment live that day.
+
+        Customers share a day's purchases among the products on sale by popularity x season
+        affinity (x the clearance boost): when the season turns or launches widen the range,
+        every product's share moves. The planner knows its assortment plan (launch, clearance
+        and end-of-life days), so this belongs to the seasonal profile it forecasts with.
+        """
+        products, calendar = self.world.products, self.calendar
+        n_days = len(calendar.columns["demand_multiplier"])
+        n_seasons = cat.SEASON_AFFINITY.shape[0]
+
+        def live_weight(first: np.ndarray, last: np.ndarray, weight: np.ndarray) -> np.ndarray:
+            """(product season, day): the sum of ``weight`` over products live on the day (first..last)."""
+            steps = np.zeros((n_seasons, n_days + 1))
+            np.add.at(steps, (products.season, np.clip(first - calendar.first_day, 0, n_days)), weight)
+            np.add.at(steps, (products.season, np.clip(last - calendar.first_day + 1, 0, n_days)), -weight)
+            return np.cumsum(steps, axis=1)[:, :n_days]
+
+        live = live_weight(products.launch_day, products.end_of_life_day, products.popularity)
+        live += live_weight(products.clearance_from_day, products.end_of_life_day,
+                            products.popularity * (CLEARANCE_DEMAND_BOOST - 1))
+        season = calendar.season_indexes(calendar.first_day + np.arange(n_days))
+        assortment = (cat.SEASON_AFFINITY[:, season] * live).sum(axis=0) / products.popularity.sum()
+        return calendar.columns["demand_multiplier"] / np.maximum(assortment, 1e-9)
 
     def _forecast_index(self, day: int) -> np.ndarray:
-        """Seasonal index the forecast model applies: season affinity x the calendar's demand index."""
-        return np.maximum(self._season_affinity(day) * self.calendar.demand_multiplier(day), 1e-6)
+        """Per position: the seasonal index the forecast model applies - season affinity x the
+        calendar's demand index over the live assortment's weight (``_expected_calendar_index``)."""
+        affinity = cat.SEASON_AFFINITY[self.world.products.season, self.calendar.season_index(day)]
+        return np.maximum(affinity * self._calendar_index[day - self.calendar.first_day], 1e-6)[self.position_product]
 
-    def _planning_rate(self, base_rate: np.ndarray, day: int, positions: np.ndarray | None = None) -> np.ndarray:
-        """Deseasonalised demand rate x the season affinity expected while the next order sells."""
-        positions = np.arange(len(base_rate)) if positions is None else positions
+    def _seasonal_index_sums(self) -> np.ndarray:
+        """Running sums of the expected calendar index per calendar season: row k, column i is the
+        sum over the calendar's first i days of those in season k. A window's mean forecast index
+        then costs two lookups per location, whatever the window's length."""
+        index = self._calendar_index
+        season = self.calendar.season_indexes(self.calendar.first_day + np.arange(len(index)))
+        per_season = np.where(season[None, :] == np.arange(cat.SEASON_AFFINITY.shape[1])[:, None], index, 0.0)
+        return np.concatenate([np.zeros((len(per_season), 1)), np.cumsum(per_season, axis=1)], axis=1)
+
+    def _window_index(self, first: np.ndarray, last: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Per position: the mean forecast index over the days ``first``..``last`` (per location)."""
+        stop = np.minimum(last - self.calendar.first_day + 1, self._index_sums.shape[1] - 1)
+        start = np.minimum(first - self.calendar.first_day, stop - 1)
+        by_season = (self._index_sums[:, stop] - self._index_sums[:, start]) / (stop - start)  # (season, location)
+        by_product_season = cat.SEASON_AFFINITY @ by_season  # (product season, location)
+        return by_product_season[self.world.products.season[self.position_product[positions]],
+                                 self.position_location[positions]]
+
+    def _planning_rates(self, base_rate: np.ndarray, day: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Demand expected per day while an order is awaited and while it sells, planned on ``day``.
+
+        The deseasonalised rate times the mean forecast index of two windows: the lead times of
+        the orders placed until the next review (the reorder point covers them), and the cover
+        period after an order arrives (the order quantity). Planning from the season ahead, not
+        from the trailing rate, keeps the stock in step with the calendar: stock bought for
+        December's peak is not bought again for January.
+        """
         locations = self.world.locations
-        loc = self.position_location[positions]
-        horizon = day + self.planning_lead_days[loc] + locations.cover_days[loc] // 2
-        product_season = self.world.products.season[self.position_product[positions]]
-        return base_rate * cat.SEASON_AFFINITY[product_season, self.calendar.season_indexes(horizon)]
+        lead = self.planning_lead_days
+        lead_index = self._window_index(
+            np.full(self.n_locations, day + 1), day + inv.POLICY_REVIEW_DAYS - 1 + lead, positions)
+        cover_index = self._window_index(day + lead + 1, day + lead + locations.cover_days, positions)
+        return base_rate * lead_index, base_rate * cover_index
 
     def _location_targets(self, state: inv.InventoryState) -> np.ndarray:
         return np.minimum(self.config.target_stockout_rate * state.service_adjustment, inv.MAX_PLANNING_TARGET)
@@ -395,8 +449,7 @@ class Simulator:
         product_of, location_of = self.position_product, self.position_location
         if day % inv.POLICY_REVIEW_DAYS == 0:
             inv.adjust_service(state, self.config.target_stockout_rate)
-            planning_rate = self._planning_rate(state.demand_rate, day)
-            state.reorder_point, state.order_up_to = self._policy(planning_rate, day, self._location_targets(state))
+            state.reorder_point, state.order_up_to = self._policy(state.demand_rate, day, self._location_targets(state))
         base_lead = locations.lead_days[location_of]
         launching = products.launch_day[product_of] - base_lead == day
         if launching.any():
@@ -440,7 +493,7 @@ class Simulator:
         shipped, _ = inv.allocate(source, quantity, self.streams.bits("transfer_priority", day, store), state.available)
         state.on_hand -= inv.position_sums(source, shipped, self.n_positions).astype(np.int32)
         requested = inv.position_sums(source, quantity, self.n_positions)
-        state.demand_rate += inv.DEMAND_SMOOTHING * requested / self._season_affinity(day)
+        state.demand_rate += inv.DEMAND_SMOOTHING * requested / self._forecast_index(day)
         destination = store % self.n_locations
         base_lead = self.world.locations.lead_days[destination]
         transfer_lead = inv.lead_times(base_lead, self.streams.uniform("transfer_lead", day, store))
@@ -471,10 +524,9 @@ class Simulator:
         per_popularity = current[live].sum(axis=0) / max(products.popularity[live].sum(), 1e-9)
         prior = (products.popularity[:, None] * per_popularity[None, :]).reshape(-1)
         state.demand_rate = np.where(launching, prior, state.demand_rate)
-        state.sales_rate = np.where(launching, prior * self._season_affinity(day), state.sales_rate)
+        state.sales_rate = np.where(launching, prior * self._forecast_index(day), state.sales_rate)
         positions = np.flatnonzero(launching)
-        planning_rate = self._planning_rate(state.demand_rate[positions], day, positions)
-        s, big_s = self._policy(planning_rate, day, self._location_targets(state), positions)
+        s, big_s = self._policy(state.demand_rate[positions], day, self._location_targets(state), positions)
         state.reorder_point[positions] = s
         state.order_up_to[positions] = big_s
 

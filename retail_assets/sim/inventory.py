@@ -57,7 +57,7 @@ class InventoryState:
     restock: np.ndarray = _state(RING_SLOTS, np.int32)  # returned units back on shelf on day = slot
     reorder_point: np.ndarray = _state(POSITION, np.int32)
     order_up_to: np.ndarray = _state(POSITION, np.int32)  # the max stock level
-    demand_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of deseasonalised true demand per day
+    demand_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of true demand / forecast index, per day
     sales_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of units sold per day
     forecast_base: np.ndarray = _state(POSITION, np.float64)  # sales-based forecast model, deseasonalised
     forecast_error_var: np.ndarray = _state(POSITION, np.float64)  # EWMA of squared forecast errors
@@ -131,19 +131,22 @@ def policy_levels(
     min_order: np.ndarray,
     target: np.ndarray,
     mix_u: np.ndarray,
+    cover_rate: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reorder point s and order-up-to level S of an (s, S) policy, per position.
 
-    The order quantity covers ``cover_days`` of demand. With Poisson demand at ``rate``, the
-    expected share of days out of stock is (expected empty days while an order is in transit) /
-    (cycle length). s is the smallest stock whose share is within ``target``; since s is an
+    The order quantity covers ``cover_days`` of demand at ``cover_rate`` (the demand expected
+    while the order sells; ``rate`` if not given). With Poisson demand at ``rate`` while an order
+    is awaited, the expected share of days out of stock is (expected empty days while an order
+    is in transit) / (cycle length). s is the smallest stock whose share is within ``target``; since s is an
     integer, a position whose share at s - 1 overshoots is set to s - 1 with the probability
     (from ``mix_u``) that makes its expected share equal the target. This is where the stockout
     rate comes from: safety stock, not a quota of empty shelves.
     """
     rate = np.maximum(rate, MIN_DEMAND_RATE)
-    order_qty = np.maximum(np.ceil(rate * cover_days), min_order).astype(np.int64)
-    cycle_days = order_qty / rate
+    cover_rate = rate if cover_rate is None else np.maximum(cover_rate, MIN_DEMAND_RATE)
+    order_qty = np.maximum(np.ceil(cover_rate * cover_days), min_order).astype(np.int64)
+    cycle_days = order_qty / cover_rate
     max_lead = int(lead_days.max())
     horizon = np.arange(1, max_lead)[:, None]  # days t after ordering with stock still exposed
     exposed = horizon < lead_days[None, :]
