@@ -112,28 +112,41 @@ class Simulator:
 
     # ------------------------------------------------------------------ start of the world
     def initial_state(self) -> inv.InventoryState:
-        """State at the end of the day before the warm-up: shelves stocked to the policy level.
+        """State at the end of the day before the warm-up: every position somewhere in its
+        replenishment cycle, as in steady state.
 
-        Planning rates come from a scan of unconstrained demand just before the warm-up; the
-        warm-up then runs the full simulation so day 0 starts in steady state.
+        Planning rates come from a scan of unconstrained demand just before the warm-up; a
+        distribution center's also count the demand of the stores and warehouses it replenishes
+        (their orders are its demand; they may be in other blocks, so the scan is world-wide).
+        Under an (s, S) policy positions are spread over their cycle, so each starts with a
+        stock drawn from s+1..S, not all at S (a full, synchronised start is out of stock too
+        rarely, then all at once). The warm-up then runs the full simulation.
         """
         n_pos = self.n_positions
         first_warmup = -self.config.warmup_days
-        base_demand = np.zeros(n_pos)
+        n_products, n_locations = len(self.world.products), self.n_locations
+        base_demand = np.zeros(n_products * n_locations)
         abandonment = self.config.cart_abandonment_base_rate
         for day in range(first_warmup - DEMAND_SCAN_DAYS, first_warmup):
-            requests = self.block_requests(day)
+            requests = generate_requests(self.world, self.streams, self.calendar, day, abandonment)
             checkout_share = np.where(requests.is_cart, 1 - abandonment, 1.0)
-            demanded = inv.position_sums(self.positions_of(requests), requests.quantity * checkout_share, n_pos)
-            base_demand += demanded / self._forecast_index(day)
-        state_rate = base_demand / DEMAND_SCAN_DAYS
+            key = requests.product.astype(np.int64) * n_locations + requests.location
+            demanded = np.bincount(key, weights=requests.quantity * checkout_share, minlength=n_products * n_locations)
+            base_demand += demanded / np.repeat(self._product_index(day), n_locations)
+        source_dc = self.world.locations.source_dc
+        supplied = np.zeros((n_locations, n_locations))  # location -> the DC replenishing it
+        supplied[np.flatnonzero(source_dc >= 0), source_dc[source_dc >= 0]] = 1.0
+        echelon = (base_demand.reshape(n_products, n_locations) @ (np.eye(n_locations) + supplied)).reshape(-1)
+        state_rate = echelon[self.position_key] / DEMAND_SCAN_DAYS
+        own_rate = base_demand[self.position_key] / DEMAND_SCAN_DAYS  # what the position itself sells
         reorder_point, order_up_to = self._policy(
             state_rate, first_warmup, np.full(self.n_locations, self.config.target_stockout_rate)
         )
+        stock = self.streams.integers("initial_stock", first_warmup, self.position_key, reorder_point + 1, order_up_to)
         launched = self.world.products.launch_day[self.position_product] < first_warmup
         state = inv.InventoryState(
             day=first_warmup - 1,
-            on_hand=np.where(launched, order_up_to, 0).astype(np.int32),
+            on_hand=np.where(launched, stock, 0).astype(np.int32),
             reserved=np.zeros(n_pos, dtype=np.int32),
             inbound=np.zeros((inv.RING, n_pos), dtype=np.int32),
             transfers=np.zeros((inv.RING, n_pos), dtype=np.int32),
@@ -141,9 +154,9 @@ class Simulator:
             reorder_point=reorder_point,
             order_up_to=order_up_to,
             demand_rate=state_rate,
-            sales_rate=state_rate * self._forecast_index(first_warmup),
-            forecast_base=state_rate.copy(),
-            forecast_error_var=np.maximum(state_rate, inv.MIN_DEMAND_RATE),
+            sales_rate=own_rate * self._forecast_index(first_warmup),
+            forecast_base=own_rate,
+            forecast_error_var=np.maximum(own_rate, inv.MIN_DEMAND_RATE),
             stockout_days=np.zeros(n_pos, dtype=np.int32),
             spell_attempts=np.zeros(n_pos, dtype=np.int32),
             spell_lost_units=np.zeros(n_pos, dtype=np.int32),
@@ -395,11 +408,15 @@ class Simulator:
         assortment = (cat.SEASON_AFFINITY[:, season] * live).sum(axis=0) / products.popularity.sum()
         return calendar.columns["demand_multiplier"] / np.maximum(assortment, 1e-9)
 
-    def _forecast_index(self, day: int) -> np.ndarray:
-        """Per position: the seasonal index the forecast model applies - season affinity x the
-        calendar's demand index over the live assortment's weight (``_expected_calendar_index``)."""
+    def _product_index(self, day: int) -> np.ndarray:
+        """Per product: the seasonal index the forecast model applies on ``day`` - season affinity x
+        the calendar's demand index over the live assortment's weight (``_expected_calendar_index``)."""
         affinity = cat.SEASON_AFFINITY[self.world.products.season, self.calendar.season_index(day)]
-        return np.maximum(affinity * self._calendar_index[day - self.calendar.first_day], 1e-6)[self.position_product]
+        return np.maximum(affinity * self._calendar_index[day - self.calendar.first_day], 1e-6)
+
+    def _forecast_index(self, day: int) -> np.ndarray:
+        """Per position: the seasonal index the forecast model applies on ``day``."""
+        return self._product_index(day)[self.position_product]
 
     def _seasonal_index_sums(self) -> np.ndarray:
         """Running sums of the expected calendar index per calendar season: row k, column i is the
@@ -448,7 +465,8 @@ class Simulator:
         products, locations = self.world.products, self.world.locations
         product_of, location_of = self.position_product, self.position_location
         if day % inv.POLICY_REVIEW_DAYS == 0:
-            inv.adjust_service(state, self.config.target_stockout_rate)
+            if day - inv.POLICY_REVIEW_DAYS >= -self.config.warmup_days - 1:  # a whole week observed
+                inv.adjust_service(state, self.config.target_stockout_rate)
             state.reorder_point, state.order_up_to = self._policy(state.demand_rate, day, self._location_targets(state))
         base_lead = locations.lead_days[location_of]
         launching = products.launch_day[product_of] - base_lead == day

@@ -180,7 +180,9 @@ def policy_levels(
 
 
 def adjust_service(state: InventoryState, target: float) -> None:
-    """Close the loop on achieved service: rescale each location's stockout target."""
+    """Close the loop on achieved service: rescale each location's stockout target. A review
+    judges the days since the last one; the warm-up's first, before a whole week, is skipped
+    (the counts then run on to the next)."""
     achieved = state.review_stockout_days / np.maximum(state.review_sellable_days, 1)
     observed = state.review_sellable_days > 0
     ratio = target / np.maximum(achieved, target / 8)
