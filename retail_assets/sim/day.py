@@ -139,9 +139,10 @@ class Simulator:
         echelon = (base_demand.reshape(n_products, n_locations) @ (np.eye(n_locations) + supplied)).reshape(-1)
         state_rate = echelon[self.position_key] / DEMAND_SCAN_DAYS
         own_rate = base_demand[self.position_key] / DEMAND_SCAN_DAYS  # what the position itself sells
-        reorder_point, order_up_to = self._policy(
-            state_rate, first_warmup, np.full(self.n_locations, self.config.target_stockout_rate)
-        )
+        target = self.config.target_stockout_rate
+        controlled = self._controlled_target(
+            state_rate, first_warmup - 1, np.ones(self.n_locations), np.full(self.n_locations, target))
+        reorder_point, order_up_to = self._policy(state_rate, first_warmup, controlled)
         stock = self.streams.integers("initial_stock", first_warmup, self.position_key, reorder_point + 1, order_up_to)
         launched = self.world.products.launch_day[self.position_product] < first_warmup
         state = inv.InventoryState(
@@ -165,8 +166,11 @@ class Simulator:
             last_receipt_day=np.full(n_pos, inv.NO_DAY, dtype=np.int32),
             on_order=np.zeros(n_pos, dtype=np.int32),
             service_adjustment=np.ones(self.n_locations),
+            controlled_target=controlled,
             review_stockout_days=np.zeros(self.n_locations, dtype=np.int64),
             review_sellable_days=np.zeros(self.n_locations, dtype=np.int64),
+            review_clearance_stockout_days=np.zeros(self.n_locations, dtype=np.int64),
+            review_clearance_sellable_days=np.zeros(self.n_locations, dtype=np.int64),
             scheduled_sales=records.empty_scheduled(),
             scheduled_requests=SCHEDULED_REQUESTS_SCHEMA.empty_table(),
             transfer_orders=inv.TRANSFER_ORDERS_SCHEMA.empty_table(),
@@ -262,9 +266,7 @@ class Simulator:
         shrunk = self._shrink(state, day)
         is_stockout = sellable & (state.available == 0)
         spells = self._track_spells(state, day, is_stockout, sellable, trading)
-        location_of = self.position_location
-        state.review_stockout_days += np.bincount(location_of, weights=is_stockout, minlength=self.n_locations).astype(np.int64)
-        state.review_sellable_days += np.bincount(location_of, weights=sellable, minlength=self.n_locations).astype(np.int64)
+        self._count_service(state, day, is_stockout, sellable)
         self._replenish(state, day)
         state.day = day
         if not emit:
@@ -367,18 +369,33 @@ class Simulator:
         product = rows.column("product_key").to_numpy().astype(np.int64) - 1
         return self.position_at(product, rows.column("location_key").to_numpy() - 1)
 
-    def _policy(
-        self, base_rate: np.ndarray, day: int, location_targets: np.ndarray, positions: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(s, S) of ``positions`` (all by default) planned on ``day`` from their deseasonalised rates."""
+    def _plan_rates(
+        self, base_rate: np.ndarray, day: int, positions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Planning rates of ``positions`` (all by default): while an order is awaited, while it
+        sells, and the least share of days each can be out of stock, its lot size's."""
         locations = self.world.locations
         positions = np.arange(len(base_rate)) if positions is None else positions
         loc = self.position_location[positions]
         lead_rate, cover_rate = self._planning_rates(base_rate, day, positions)
+        order_qty = inv.order_quantity(cover_rate, locations.cover_days[loc], locations.min_order[loc])
+        return lead_rate, cover_rate, inv.share_at_zero(self.planning_lead_days[loc], order_qty, cover_rate)
+
+    def _policy(
+        self, base_rate: np.ndarray, day: int, controlled_target: np.ndarray, positions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(s, S) of ``positions`` (all by default) planned on ``day`` from their deseasonalised
+        rates: the long tail for the configured target (its lot size keeps it under), the others
+        for their location's ``controlled_target``."""
+        locations = self.world.locations
+        positions = np.arange(len(base_rate)) if positions is None else positions
+        loc = self.position_location[positions]
+        lead_rate, cover_rate, floor = self._plan_rates(base_rate, day, positions)
+        base = self.config.target_stockout_rate
         return inv.policy_levels(
             lead_rate, self.planning_lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
-            location_targets[loc], self.streams.uniform("policy_mix", day, self.position_key[positions]),
-            cover_rate=cover_rate,
+            np.where(floor <= base, base, controlled_target[loc]),
+            self.streams.uniform("policy_mix", day, self.position_key[positions]), cover_rate=cover_rate,
         )
 
     def _expected_calendar_index(self) -> np.ndarray:
@@ -452,8 +469,56 @@ class Simulator:
         cover_index = self._window_index(day + lead + 1, day + lead + locations.cover_days, positions)
         return base_rate * lead_index, base_rate * cover_index
 
-    def _location_targets(self, state: inv.InventoryState) -> np.ndarray:
-        return np.minimum(self.config.target_stockout_rate * state.service_adjustment, inv.MAX_PLANNING_TARGET)
+    def _count_service(self, state: inv.InventoryState, day: int, is_stockout: np.ndarray, sellable: np.ndarray) -> None:
+        """Add the day's sellable and out-of-stock position-days to the review's counts, per
+        location; those of products in clearance also on their own."""
+        location_of, n = self.position_location, self.n_locations
+        clearance = sellable & (day >= self.world.products.clearance_from_day[self.position_product])
+        for out, total, where in ((state.review_stockout_days, state.review_sellable_days, sellable),
+                                  (state.review_clearance_stockout_days, state.review_clearance_sellable_days, clearance)):
+            out += np.bincount(location_of, weights=is_stockout & where, minlength=n).astype(np.int64)
+            total += np.bincount(location_of, weights=where, minlength=n).astype(np.int64)
+
+    def _controlled_target(
+        self, base_rate: np.ndarray, day: int, adjustment: np.ndarray, clearance_share: np.ndarray,
+        stock: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Per location: the planning target of its safety-stock positions for the coming week
+        (``inv.controlled_target``), given the positions whose week is already settled.
+
+        The long tail is expected out as often as its lot size makes it. With the positions'
+        inventory ``stock`` known (not at the start of the world), a position holding more than
+        an order on top of what its lead time needs is not expected out this week, and one
+        holding less than its lead time needs is expected out from when it runs dry until an
+        order placed now arrives.
+        """
+        products, location_of, n = self.world.products, self.position_location, self.n_locations
+        product_of = self.position_product
+        lead_rate, cover_rate, floor = self._plan_rates(base_rate, day)
+        sellable = (products.launch_day[product_of] <= day) & (day <= products.end_of_life_day[product_of])
+        clearance = sellable & (day >= products.clearance_from_day[product_of])
+        tail = sellable & ~clearance & (floor <= self.config.target_stockout_rate)
+        settled, settled_out = tail, np.where(tail, floor, 0.0)
+        if stock is not None:
+            lead = self.planning_lead_days[location_of]
+            order_qty = inv.order_quantity(cover_rate, self.world.locations.cover_days[location_of],
+                                           self.world.locations.min_order[location_of])
+            in_play = sellable & ~clearance & ~tail
+            over = in_play & (stock > order_qty + lead_rate * lead)
+            short_days = lead - stock / np.maximum(lead_rate, 1e-9)
+            under = in_play & ~over & (short_days > 0)
+            settled = tail | over | under
+            settled_out = settled_out + np.where(
+                under, np.minimum(short_days, inv.POLICY_REVIEW_DAYS) / inv.POLICY_REVIEW_DAYS, 0.0)
+        return inv.controlled_target(
+            self.config.target_stockout_rate,
+            sellable=np.bincount(location_of, weights=sellable, minlength=n),
+            settled=np.bincount(location_of, weights=settled, minlength=n),
+            settled_out=np.bincount(location_of, weights=settled_out, minlength=n),
+            clearance=np.bincount(location_of, weights=clearance, minlength=n),
+            clearance_share=clearance_share,
+            adjustment=adjustment,
+        )
 
     def _replenish(self, state: inv.InventoryState, day: int) -> None:
         """Weekly policy review, launch orders, then (s, S) orders for positions at or below s.
@@ -465,9 +530,13 @@ class Simulator:
         products, locations = self.world.products, self.world.locations
         product_of, location_of = self.position_product, self.position_location
         if day % inv.POLICY_REVIEW_DAYS == 0:
+            target = self.config.target_stockout_rate
+            clearance_share = inv.clearance_share(state, target)
             if day - inv.POLICY_REVIEW_DAYS >= -self.config.warmup_days - 1:  # a whole week observed
-                inv.adjust_service(state, self.config.target_stockout_rate)
-            state.reorder_point, state.order_up_to = self._policy(state.demand_rate, day, self._location_targets(state))
+                inv.adjust_service(state, target)
+            state.controlled_target = self._controlled_target(
+                state.demand_rate, day, state.service_adjustment, clearance_share, state.inventory_position)
+            state.reorder_point, state.order_up_to = self._policy(state.demand_rate, day, state.controlled_target)
         base_lead = locations.lead_days[location_of]
         launching = products.launch_day[product_of] - base_lead == day
         if launching.any():
@@ -477,7 +546,7 @@ class Simulator:
         is_dc = locations.location_type[location_of] == cat.LOC_DC
 
         def order_quantity(candidates: np.ndarray) -> np.ndarray:
-            position = state.available + state.in_transit + state.restock.sum(axis=0, dtype=np.int32) + state.on_order
+            position = state.inventory_position
             reorder = candidates & orderable & (position <= state.reorder_point)
             return np.where(reorder, np.maximum(state.order_up_to - position, 0), 0)
 
@@ -544,7 +613,7 @@ class Simulator:
         state.demand_rate = np.where(launching, prior, state.demand_rate)
         state.sales_rate = np.where(launching, prior * self._forecast_index(day), state.sales_rate)
         positions = np.flatnonzero(launching)
-        s, big_s = self._policy(state.demand_rate[positions], day, self._location_targets(state), positions)
+        s, big_s = self._policy(state.demand_rate[positions], day, state.controlled_target, positions)
         state.reorder_point[positions] = s
         state.order_up_to[positions] = big_s
 
