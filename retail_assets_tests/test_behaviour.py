@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from retail_assets.contracts.rules import STOCKOUT_RATE_BAND
+
 ONLINE_CHANNEL_KEYS = (1, 2, 3, 4, 7, 8)  # web, apps, social, marketplace (not the store kiosk)
 
 
@@ -185,3 +187,19 @@ def test_size_returns_only_for_sized_products(sql):
            FROM gold_sales_fact"""
     ).fetchone()[0]
     assert 0.12 <= rate <= 0.18
+
+
+def test_warm_up_reaches_steady_state_so_the_first_weeks_pass_the_stockout_check(small_run, sql):
+    """A range starting on the start date passes `stockout_rate_latest_day` from its first week:
+    every day of the first four weeks (January, after the peak season the warm-up ran through)
+    is within the band, as is the range as a whole."""
+    _, result = small_run
+    rates = sql.execute(
+        """SELECT date_key, avg(is_stockout::INT) FROM gold_inventory_fact
+           GROUP BY date_key ORDER BY date_key LIMIT 28"""
+    ).fetchall()
+    low, high = STOCKOUT_RATE_BAND
+    assert len(rates) == 28 and rates[0][0] == int(result.days[0].day.strftime("%Y%m%d"))
+    outside = [(date_key, round(rate, 4)) for date_key, rate in rates if not low <= rate <= high]
+    assert outside == []
+    assert low <= sum(day.stockout_rate for day in result.days) / len(result.days) <= high

@@ -28,6 +28,7 @@ from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
 from retail_assets.sim import records
 from retail_assets.sim.demand import (
+    CLEARANCE_DEMAND_BOOST,
     ORIGIN_DELAYED,
     ORIGIN_NEW,
     ORIGIN_RECOVERED_CART,
@@ -103,35 +104,50 @@ class Simulator:
         locations = world.locations
         # Planning lead: a store's order also waits for the DC's wave.
         self.planning_lead_days = locations.lead_days + np.where(locations.location_type == cat.LOC_DC, 0, WAVE_DAYS)
+        self._calendar_index = self._expected_calendar_index()
+        self._index_sums = self._seasonal_index_sums()
         self.tax_rate = np.array(
             [cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in records.location_state_codes(world)]
         )
 
     # ------------------------------------------------------------------ start of the world
     def initial_state(self) -> inv.InventoryState:
-        """State at the end of the day before the warm-up: shelves stocked to the policy level.
+        """State at the end of the day before the warm-up: every position somewhere in its
+        replenishment cycle, as in steady state.
 
-        Planning rates come from a scan of unconstrained demand just before the warm-up; the
-        warm-up then runs the full simulation so day 0 starts in steady state.
+        Planning rates come from a scan of unconstrained demand just before the warm-up; a
+        distribution center's also count the demand of the stores and warehouses it replenishes
+        (their orders are its demand; they may be in other blocks, so the scan is world-wide).
+        Under an (s, S) policy positions are spread over their cycle, so each starts with a
+        stock drawn from s+1..S, not all at S (a full, synchronised start is out of stock too
+        rarely, then all at once). The warm-up then runs the full simulation.
         """
         n_pos = self.n_positions
         first_warmup = -self.config.warmup_days
-        base_demand = np.zeros(n_pos)
+        n_products, n_locations = len(self.world.products), self.n_locations
+        base_demand = np.zeros(n_products * n_locations)
         abandonment = self.config.cart_abandonment_base_rate
         for day in range(first_warmup - DEMAND_SCAN_DAYS, first_warmup):
-            requests = self.block_requests(day)
+            requests = generate_requests(self.world, self.streams, self.calendar, day, abandonment)
             checkout_share = np.where(requests.is_cart, 1 - abandonment, 1.0)
-            demanded = inv.position_sums(self.positions_of(requests), requests.quantity * checkout_share, n_pos)
-            base_demand += demanded / self._season_affinity(day)
-        state_rate = base_demand / DEMAND_SCAN_DAYS
-        planning_rate = self._planning_rate(state_rate, first_warmup)
-        reorder_point, order_up_to = self._policy(
-            planning_rate, first_warmup, np.full(self.n_locations, self.config.target_stockout_rate)
-        )
+            key = requests.product.astype(np.int64) * n_locations + requests.location
+            demanded = np.bincount(key, weights=requests.quantity * checkout_share, minlength=n_products * n_locations)
+            base_demand += demanded / np.repeat(self._product_index(day), n_locations)
+        source_dc = self.world.locations.source_dc
+        supplied = np.zeros((n_locations, n_locations))  # location -> the DC replenishing it
+        supplied[np.flatnonzero(source_dc >= 0), source_dc[source_dc >= 0]] = 1.0
+        echelon = (base_demand.reshape(n_products, n_locations) @ (np.eye(n_locations) + supplied)).reshape(-1)
+        state_rate = echelon[self.position_key] / DEMAND_SCAN_DAYS
+        own_rate = base_demand[self.position_key] / DEMAND_SCAN_DAYS  # what the position itself sells
+        target = self.config.target_stockout_rate
+        controlled = self._controlled_target(
+            state_rate, first_warmup - 1, np.ones(self.n_locations), np.full(self.n_locations, target))
+        reorder_point, order_up_to = self._policy(state_rate, first_warmup, controlled)
+        stock = self.streams.integers("initial_stock", first_warmup, self.position_key, reorder_point + 1, order_up_to)
         launched = self.world.products.launch_day[self.position_product] < first_warmup
         state = inv.InventoryState(
             day=first_warmup - 1,
-            on_hand=np.where(launched, order_up_to, 0).astype(np.int32),
+            on_hand=np.where(launched, stock, 0).astype(np.int32),
             reserved=np.zeros(n_pos, dtype=np.int32),
             inbound=np.zeros((inv.RING, n_pos), dtype=np.int32),
             transfers=np.zeros((inv.RING, n_pos), dtype=np.int32),
@@ -139,9 +155,9 @@ class Simulator:
             reorder_point=reorder_point,
             order_up_to=order_up_to,
             demand_rate=state_rate,
-            sales_rate=state_rate * self._season_affinity(first_warmup),
-            forecast_base=state_rate.copy(),
-            forecast_error_var=np.maximum(state_rate, inv.MIN_DEMAND_RATE),
+            sales_rate=own_rate * self._forecast_index(first_warmup),
+            forecast_base=own_rate,
+            forecast_error_var=np.maximum(own_rate, inv.MIN_DEMAND_RATE),
             stockout_days=np.zeros(n_pos, dtype=np.int32),
             spell_attempts=np.zeros(n_pos, dtype=np.int32),
             spell_lost_units=np.zeros(n_pos, dtype=np.int32),
@@ -150,8 +166,11 @@ class Simulator:
             last_receipt_day=np.full(n_pos, inv.NO_DAY, dtype=np.int32),
             on_order=np.zeros(n_pos, dtype=np.int32),
             service_adjustment=np.ones(self.n_locations),
+            controlled_target=controlled,
             review_stockout_days=np.zeros(self.n_locations, dtype=np.int64),
             review_sellable_days=np.zeros(self.n_locations, dtype=np.int64),
+            review_clearance_stockout_days=np.zeros(self.n_locations, dtype=np.int64),
+            review_clearance_sellable_days=np.zeros(self.n_locations, dtype=np.int64),
             scheduled_sales=records.empty_scheduled(),
             scheduled_requests=SCHEDULED_REQUESTS_SCHEMA.empty_table(),
             transfer_orders=inv.TRANSFER_ORDERS_SCHEMA.empty_table(),
@@ -236,7 +255,7 @@ class Simulator:
         products = world.products
         product_of = self.position_product
         sellable = (products.launch_day[product_of] <= day) & (day <= products.end_of_life_day[product_of])
-        deseasonalised = (1 - alpha) * state.demand_rate + alpha * demanded / self._season_affinity(day)
+        deseasonalised = (1 - alpha) * state.demand_rate + alpha * demanded / seasonal_index
         state.demand_rate = np.where(sellable, deseasonalised, state.demand_rate)
         state.sales_rate = (1 - alpha) * state.sales_rate + alpha * units_sold
         state.forecast_base = np.where(
@@ -247,9 +266,7 @@ class Simulator:
         shrunk = self._shrink(state, day)
         is_stockout = sellable & (state.available == 0)
         spells = self._track_spells(state, day, is_stockout, sellable, trading)
-        location_of = self.position_location
-        state.review_stockout_days += np.bincount(location_of, weights=is_stockout, minlength=self.n_locations).astype(np.int64)
-        state.review_sellable_days += np.bincount(location_of, weights=sellable, minlength=self.n_locations).astype(np.int64)
+        self._count_service(state, day, is_stockout, sellable)
         self._replenish(state, day)
         state.day = day
         if not emit:
@@ -352,37 +369,156 @@ class Simulator:
         product = rows.column("product_key").to_numpy().astype(np.int64) - 1
         return self.position_at(product, rows.column("location_key").to_numpy() - 1)
 
-    def _policy(
-        self, rate: np.ndarray, day: int, location_targets: np.ndarray, positions: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _plan_rates(
+        self, base_rate: np.ndarray, day: int, positions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Planning rates of ``positions`` (all by default): while an order is awaited, while it
+        sells, and the least share of days each can be out of stock, its lot size's."""
         locations = self.world.locations
-        positions = np.arange(len(rate)) if positions is None else positions
+        positions = np.arange(len(base_rate)) if positions is None else positions
         loc = self.position_location[positions]
+        lead_rate, cover_rate = self._planning_rates(base_rate, day, positions)
+        order_qty = inv.order_quantity(cover_rate, locations.cover_days[loc], locations.min_order[loc])
+        return lead_rate, cover_rate, inv.share_at_zero(self.planning_lead_days[loc], order_qty, cover_rate)
+
+    def _policy(
+        self, base_rate: np.ndarray, day: int, controlled_target: np.ndarray, positions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(s, S) of ``positions`` (all by default) planned on ``day`` from their deseasonalised
+        rates: the long tail for the configured target (its lot size keeps it under), the others
+        for their location's ``controlled_target``."""
+        locations = self.world.locations
+        positions = np.arange(len(base_rate)) if positions is None else positions
+        loc = self.position_location[positions]
+        lead_rate, cover_rate, floor = self._plan_rates(base_rate, day, positions)
+        base = self.config.target_stockout_rate
         return inv.policy_levels(
-            rate, self.planning_lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
-            location_targets[loc], self.streams.uniform("policy_mix", day, self.position_key[positions]),
+            lead_rate, self.planning_lead_days[loc], locations.cover_days[loc], locations.min_order[loc],
+            np.where(floor <= base, base, controlled_target[loc]),
+            self.streams.uniform("policy_mix", day, self.position_key[positions]), cover_rate=cover_rate,
         )
 
-    def _season_affinity(self, day: int) -> np.ndarray:
-        """Per position: how much the product sells in ``day``'s season (1 = average)."""
+    def _expected_calendar_index(self) -> np.ndarray:
+        """Per calendar day: the demand one unit of season affinity can expect - the calendar's
+        demand index over the weight of the assortment live that day.
+
+        Customers share a day's purchases among the products on sale by popularity x season
+        affinity (x the clearance boost): when the season turns or launches widen the range,
+        every product's share moves. The planner knows its assortment plan (launch, clearance
+        and end-of-life days), so this belongs to the seasonal profile it forecasts with.
+        """
+        products, calendar = self.world.products, self.calendar
+        n_days = len(calendar.columns["demand_multiplier"])
+        n_seasons = cat.SEASON_AFFINITY.shape[0]
+
+        def live_weight(first: np.ndarray, last: np.ndarray, weight: np.ndarray) -> np.ndarray:
+            """(product season, day): the sum of ``weight`` over products live on the day (first..last)."""
+            steps = np.zeros((n_seasons, n_days + 1))
+            np.add.at(steps, (products.season, np.clip(first - calendar.first_day, 0, n_days)), weight)
+            np.add.at(steps, (products.season, np.clip(last - calendar.first_day + 1, 0, n_days)), -weight)
+            return np.cumsum(steps, axis=1)[:, :n_days]
+
+        live = live_weight(products.launch_day, products.end_of_life_day, products.popularity)
+        live += live_weight(products.clearance_from_day, products.end_of_life_day,
+                            products.popularity * (CLEARANCE_DEMAND_BOOST - 1))
+        season = calendar.season_indexes(calendar.first_day + np.arange(n_days))
+        assortment = (cat.SEASON_AFFINITY[:, season] * live).sum(axis=0) / products.popularity.sum()
+        return calendar.columns["demand_multiplier"] / np.maximum(assortment, 1e-9)
+
+    def _product_index(self, day: int) -> np.ndarray:
+        """Per product: the seasonal index the forecast model applies on ``day`` - season affinity x
+        the calendar's demand index over the live assortment's weight (``_expected_calendar_index``)."""
         affinity = cat.SEASON_AFFINITY[self.world.products.season, self.calendar.season_index(day)]
-        return affinity[self.position_product]
+        return np.maximum(affinity * self._calendar_index[day - self.calendar.first_day], 1e-6)
 
     def _forecast_index(self, day: int) -> np.ndarray:
-        """Seasonal index the forecast model applies: season affinity x the calendar's demand index."""
-        return np.maximum(self._season_affinity(day) * self.calendar.demand_multiplier(day), 1e-6)
+        """Per position: the seasonal index the forecast model applies on ``day``."""
+        return self._product_index(day)[self.position_product]
 
-    def _planning_rate(self, base_rate: np.ndarray, day: int, positions: np.ndarray | None = None) -> np.ndarray:
-        """Deseasonalised demand rate x the season affinity expected while the next order sells."""
-        positions = np.arange(len(base_rate)) if positions is None else positions
+    def _seasonal_index_sums(self) -> np.ndarray:
+        """Running sums of the expected calendar index per calendar season: row k, column i is the
+        sum over the calendar's first i days of those in season k. A window's mean forecast index
+        then costs two lookups per location, whatever the window's length."""
+        index = self._calendar_index
+        season = self.calendar.season_indexes(self.calendar.first_day + np.arange(len(index)))
+        per_season = np.where(season[None, :] == np.arange(cat.SEASON_AFFINITY.shape[1])[:, None], index, 0.0)
+        return np.concatenate([np.zeros((len(per_season), 1)), np.cumsum(per_season, axis=1)], axis=1)
+
+    def _window_index(self, first: np.ndarray, last: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Per position: the mean forecast index over the days ``first``..``last`` (per location)."""
+        stop = np.minimum(last - self.calendar.first_day + 1, self._index_sums.shape[1] - 1)
+        start = np.minimum(first - self.calendar.first_day, stop - 1)
+        by_season = (self._index_sums[:, stop] - self._index_sums[:, start]) / (stop - start)  # (season, location)
+        by_product_season = cat.SEASON_AFFINITY @ by_season  # (product season, location)
+        return by_product_season[self.world.products.season[self.position_product[positions]],
+                                 self.position_location[positions]]
+
+    def _planning_rates(self, base_rate: np.ndarray, day: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Demand expected per day while an order is awaited and while it sells, planned on ``day``.
+
+        The deseasonalised rate times the mean forecast index of two windows: the lead times of
+        the orders placed until the next review (the reorder point covers them), and the cover
+        period after an order arrives (the order quantity). Planning from the season ahead, not
+        from the trailing rate, keeps the stock in step with the calendar: stock bought for
+        December's peak is not bought again for January.
+        """
         locations = self.world.locations
-        loc = self.position_location[positions]
-        horizon = day + self.planning_lead_days[loc] + locations.cover_days[loc] // 2
-        product_season = self.world.products.season[self.position_product[positions]]
-        return base_rate * cat.SEASON_AFFINITY[product_season, self.calendar.season_indexes(horizon)]
+        lead = self.planning_lead_days
+        lead_index = self._window_index(
+            np.full(self.n_locations, day + 1), day + inv.POLICY_REVIEW_DAYS - 1 + lead, positions)
+        cover_index = self._window_index(day + lead + 1, day + lead + locations.cover_days, positions)
+        return base_rate * lead_index, base_rate * cover_index
 
-    def _location_targets(self, state: inv.InventoryState) -> np.ndarray:
-        return np.minimum(self.config.target_stockout_rate * state.service_adjustment, inv.MAX_PLANNING_TARGET)
+    def _count_service(self, state: inv.InventoryState, day: int, is_stockout: np.ndarray, sellable: np.ndarray) -> None:
+        """Add the day's sellable and out-of-stock position-days to the review's counts, per
+        location; those of products in clearance also on their own."""
+        location_of, n = self.position_location, self.n_locations
+        clearance = sellable & (day >= self.world.products.clearance_from_day[self.position_product])
+        for out, total, where in ((state.review_stockout_days, state.review_sellable_days, sellable),
+                                  (state.review_clearance_stockout_days, state.review_clearance_sellable_days, clearance)):
+            out += np.bincount(location_of, weights=is_stockout & where, minlength=n).astype(np.int64)
+            total += np.bincount(location_of, weights=where, minlength=n).astype(np.int64)
+
+    def _controlled_target(
+        self, base_rate: np.ndarray, day: int, adjustment: np.ndarray, clearance_share: np.ndarray,
+        stock: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Per location: the planning target of its safety-stock positions for the coming week
+        (``inv.controlled_target``), given the positions whose week is already settled.
+
+        The long tail is expected out as often as its lot size makes it. With the positions'
+        inventory ``stock`` known (not at the start of the world), a position holding more than
+        an order on top of what its lead time needs is not expected out this week, and one
+        holding less than its lead time needs is expected out from when it runs dry until an
+        order placed now arrives.
+        """
+        products, location_of, n = self.world.products, self.position_location, self.n_locations
+        product_of = self.position_product
+        lead_rate, cover_rate, floor = self._plan_rates(base_rate, day)
+        sellable = (products.launch_day[product_of] <= day) & (day <= products.end_of_life_day[product_of])
+        clearance = sellable & (day >= products.clearance_from_day[product_of])
+        tail = sellable & ~clearance & (floor <= self.config.target_stockout_rate)
+        settled, settled_out = tail, np.where(tail, floor, 0.0)
+        if stock is not None:
+            lead = self.planning_lead_days[location_of]
+            order_qty = inv.order_quantity(cover_rate, self.world.locations.cover_days[location_of],
+                                           self.world.locations.min_order[location_of])
+            in_play = sellable & ~clearance & ~tail
+            over = in_play & (stock > order_qty + lead_rate * lead)
+            short_days = lead - stock / np.maximum(lead_rate, 1e-9)
+            under = in_play & ~over & (short_days > 0)
+            settled = tail | over | under
+            settled_out = settled_out + np.where(
+                under, np.minimum(short_days, inv.POLICY_REVIEW_DAYS) / inv.POLICY_REVIEW_DAYS, 0.0)
+        return inv.controlled_target(
+            self.config.target_stockout_rate,
+            sellable=np.bincount(location_of, weights=sellable, minlength=n),
+            settled=np.bincount(location_of, weights=settled, minlength=n),
+            settled_out=np.bincount(location_of, weights=settled_out, minlength=n),
+            clearance=np.bincount(location_of, weights=clearance, minlength=n),
+            clearance_share=clearance_share,
+            adjustment=adjustment,
+        )
 
     def _replenish(self, state: inv.InventoryState, day: int) -> None:
         """Weekly policy review, launch orders, then (s, S) orders for positions at or below s.
@@ -394,9 +530,13 @@ class Simulator:
         products, locations = self.world.products, self.world.locations
         product_of, location_of = self.position_product, self.position_location
         if day % inv.POLICY_REVIEW_DAYS == 0:
-            inv.adjust_service(state, self.config.target_stockout_rate)
-            planning_rate = self._planning_rate(state.demand_rate, day)
-            state.reorder_point, state.order_up_to = self._policy(planning_rate, day, self._location_targets(state))
+            target = self.config.target_stockout_rate
+            clearance_share = inv.clearance_share(state, target)
+            if day - inv.POLICY_REVIEW_DAYS >= -self.config.warmup_days - 1:  # a whole week observed
+                inv.adjust_service(state, target)
+            state.controlled_target = self._controlled_target(
+                state.demand_rate, day, state.service_adjustment, clearance_share, state.inventory_position)
+            state.reorder_point, state.order_up_to = self._policy(state.demand_rate, day, state.controlled_target)
         base_lead = locations.lead_days[location_of]
         launching = products.launch_day[product_of] - base_lead == day
         if launching.any():
@@ -406,7 +546,7 @@ class Simulator:
         is_dc = locations.location_type[location_of] == cat.LOC_DC
 
         def order_quantity(candidates: np.ndarray) -> np.ndarray:
-            position = state.available + state.in_transit + state.restock.sum(axis=0, dtype=np.int32) + state.on_order
+            position = state.inventory_position
             reorder = candidates & orderable & (position <= state.reorder_point)
             return np.where(reorder, np.maximum(state.order_up_to - position, 0), 0)
 
@@ -440,7 +580,7 @@ class Simulator:
         shipped, _ = inv.allocate(source, quantity, self.streams.bits("transfer_priority", day, store), state.available)
         state.on_hand -= inv.position_sums(source, shipped, self.n_positions).astype(np.int32)
         requested = inv.position_sums(source, quantity, self.n_positions)
-        state.demand_rate += inv.DEMAND_SMOOTHING * requested / self._season_affinity(day)
+        state.demand_rate += inv.DEMAND_SMOOTHING * requested / self._forecast_index(day)
         destination = store % self.n_locations
         base_lead = self.world.locations.lead_days[destination]
         transfer_lead = inv.lead_times(base_lead, self.streams.uniform("transfer_lead", day, store))
@@ -471,10 +611,9 @@ class Simulator:
         per_popularity = current[live].sum(axis=0) / max(products.popularity[live].sum(), 1e-9)
         prior = (products.popularity[:, None] * per_popularity[None, :]).reshape(-1)
         state.demand_rate = np.where(launching, prior, state.demand_rate)
-        state.sales_rate = np.where(launching, prior * self._season_affinity(day), state.sales_rate)
+        state.sales_rate = np.where(launching, prior * self._forecast_index(day), state.sales_rate)
         positions = np.flatnonzero(launching)
-        planning_rate = self._planning_rate(state.demand_rate[positions], day, positions)
-        s, big_s = self._policy(planning_rate, day, self._location_targets(state), positions)
+        s, big_s = self._policy(state.demand_rate[positions], day, state.controlled_target, positions)
         state.reorder_point[positions] = s
         state.order_up_to[positions] = big_s
 

@@ -19,8 +19,11 @@ MIN_DEMAND_RATE = 0.02  # floor on the planning rate, units per day
 POLICY_REVIEW_DAYS = 7  # reorder points are recomputed weekly, as planning systems do
 LEAD_JITTER_PROBS = np.array([0.2, 0.6, 0.2])  # lead time -1, +0, +1 day
 # Service feedback: each weekly review scales a location's planning target by
-# (target / achieved) ** GAIN, as planners tune safety stock to the service they observe.
-SERVICE_FEEDBACK_GAIN = 0.6
+# (target / achieved) ** GAIN, as planners tune safety stock to the service they observe. Stock
+# answers a new target only as positions reorder (weeks for slow movers), so the loop is gentle:
+# what moves with the season is set ahead by the goal of the safety-stock positions instead
+# (``controlled_target``).
+SERVICE_FEEDBACK_GAIN = 0.25
 SERVICE_ADJUSTMENT_BOUNDS = (0.25, 6.0)
 MAX_PLANNING_TARGET = 0.5
 
@@ -57,7 +60,7 @@ class InventoryState:
     restock: np.ndarray = _state(RING_SLOTS, np.int32)  # returned units back on shelf on day = slot
     reorder_point: np.ndarray = _state(POSITION, np.int32)
     order_up_to: np.ndarray = _state(POSITION, np.int32)  # the max stock level
-    demand_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of deseasonalised true demand per day
+    demand_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of true demand / forecast index, per day
     sales_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of units sold per day
     forecast_base: np.ndarray = _state(POSITION, np.float64)  # sales-based forecast model, deseasonalised
     forecast_error_var: np.ndarray = _state(POSITION, np.float64)  # EWMA of squared forecast errors
@@ -68,9 +71,12 @@ class InventoryState:
     spell_peak: np.ndarray = _state(POSITION, np.bool_)  # the open spell touched the peak season
     last_receipt_day: np.ndarray = _state(POSITION, np.int32)  # NO_DAY if never replenished
     on_order: np.ndarray = _state(POSITION, np.int32)  # ordered from the DC, not yet answered by its wave
-    service_adjustment: np.ndarray = _state(LOCATION, np.float64)  # multiplies the stockout target
+    service_adjustment: np.ndarray = _state(LOCATION, np.float64)  # feedback factor on the planning target
+    controlled_target: np.ndarray = _state(LOCATION, np.float64)  # planning target of its safety-stock positions
     review_stockout_days: np.ndarray = _state(LOCATION, np.int64)  # position-days out since last review
     review_sellable_days: np.ndarray = _state(LOCATION, np.int64)  # sellable position-days since last review
+    review_clearance_stockout_days: np.ndarray = _state(LOCATION, np.int64)  # of them: products in clearance
+    review_clearance_sellable_days: np.ndarray = _state(LOCATION, np.int64)
     scheduled_sales: pa.Table = field(default=None)  # future sales rows: pickups to collect, returns to come
     scheduled_requests: pa.Table = field(default=None)  # customers coming back: retries, recovered carts
     transfer_orders: pa.Table = field(default=None)  # stores' orders, served by their DC's next-morning wave
@@ -87,6 +93,11 @@ class InventoryState:
     @property
     def in_transit(self) -> np.ndarray:
         return (self.inbound.sum(axis=0, dtype=np.int64) + self.transfers.sum(axis=0, dtype=np.int64)).astype(np.int32)
+
+    @property
+    def inventory_position(self) -> np.ndarray:
+        """What a position has and is owed: available, in transit, returns to restock, on order."""
+        return self.available + self.in_transit + self.restock.sum(axis=0, dtype=np.int32) + self.on_order
 
     def copy(self) -> "InventoryState":
         return InventoryState(
@@ -131,19 +142,23 @@ def policy_levels(
     min_order: np.ndarray,
     target: np.ndarray,
     mix_u: np.ndarray,
+    cover_rate: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reorder point s and order-up-to level S of an (s, S) policy, per position.
 
-    The order quantity covers ``cover_days`` of demand. With Poisson demand at ``rate``, the
-    expected share of days out of stock is (expected empty days while an order is in transit) /
-    (cycle length). s is the smallest stock whose share is within ``target``; since s is an
+    The order quantity covers ``cover_days`` of demand at ``cover_rate`` (the demand expected
+    while the order sells; ``rate`` if not given). With Poisson demand at ``rate`` while an order
+    is awaited, the expected share of days out of stock is (expected empty days while an order
+    is in transit) / (cycle length + those days: demand on an empty shelf is lost, not
+    backordered). s is the smallest stock whose share is within ``target``; since s is an
     integer, a position whose share at s - 1 overshoots is set to s - 1 with the probability
     (from ``mix_u``) that makes its expected share equal the target. This is where the stockout
     rate comes from: safety stock, not a quota of empty shelves.
     """
     rate = np.maximum(rate, MIN_DEMAND_RATE)
-    order_qty = np.maximum(np.ceil(rate * cover_days), min_order).astype(np.int64)
-    cycle_days = order_qty / rate
+    cover_rate = rate if cover_rate is None else np.maximum(cover_rate, MIN_DEMAND_RATE)
+    order_qty = order_quantity(cover_rate, cover_days, min_order)
+    cycle_days = order_qty / cover_rate
     max_lead = int(lead_days.max())
     horizon = np.arange(1, max_lead)[:, None]  # days t after ordering with stock still exposed
     exposed = horizon < lead_days[None, :]
@@ -155,15 +170,15 @@ def policy_levels(
     largest = float(mean.max(initial=0.0))
     s_cap = int(np.ceil(largest + 12 * np.sqrt(largest) + 20))  # beyond it, demand has (numerically) no tail
     reorder = np.zeros(len(rate), dtype=np.int64)
-    # s = 0 leaves the shelf empty for the whole lead time (the ordering day included).
-    previous_share = lead_days / cycle_days
+    previous_share = share_at_zero(lead_days, order_qty, cover_rate)
     target = np.broadcast_to(target, rate.shape)
     pending = previous_share > target
     s = 0
     while pending.any():
         s += 1
         idx = np.flatnonzero(pending)
-        share = ((1.0 - cdf[:, idx]) * exposed[:, idx]).sum(axis=0) / cycle_days[idx]
+        empty_days = ((1.0 - cdf[:, idx]) * exposed[:, idx]).sum(axis=0)
+        share = empty_days / (cycle_days[idx] + empty_days)
         done = (share <= target[idx]) | (s >= s_cap)
         finished = idx[done]
         over = previous_share[finished]
@@ -176,8 +191,55 @@ def policy_levels(
     return reorder.astype(np.int32), (reorder + order_qty).astype(np.int32)
 
 
+def order_quantity(cover_rate: np.ndarray, cover_days: np.ndarray, min_order: np.ndarray) -> np.ndarray:
+    """Units one replenishment order brings: ``cover_days`` of demand, at least ``min_order``."""
+    return np.maximum(np.ceil(np.maximum(cover_rate, MIN_DEMAND_RATE) * cover_days), min_order).astype(np.int64)
+
+
+def share_at_zero(lead_days: np.ndarray, order_qty: np.ndarray, cover_rate: np.ndarray) -> np.ndarray:
+    """Expected share of days out of stock with s = 0: the shelf is empty for the whole lead time
+    (the ordering day included) once per cycle of selling ``order_qty`` units plus that wait.
+    The least a position can be out of stock: one whose share is under the target is in the
+    long tail, where the lot size, not safety stock, sets the service."""
+    return lead_days / (order_qty / np.maximum(cover_rate, 1e-9) + lead_days)
+
+
+def controlled_target(
+    target: float,
+    sellable: np.ndarray,
+    settled: np.ndarray,
+    settled_out: np.ndarray,
+    clearance: np.ndarray,
+    clearance_share: np.ndarray,
+    adjustment: np.ndarray,
+) -> np.ndarray:
+    """Per location: the planning target of the positions its safety stock controls this week.
+
+    A location meets ``target`` as a whole. Some of its positions' weeks are settled already
+    (``settled`` of them, expected ``settled_out`` position-days out per day): the long tail,
+    whose lot size alone keeps it under the target, and positions whose stock decides the week
+    (more than an order's worth above what the lead time needs: not out; less than the lead time
+    needs: out until an order placed now arrives). Products in clearance are not replenished and
+    are out ``clearance_share`` of the time. The other positions aim at the rest, so their goal
+    moves ahead with the season: after a peak, when stock bought for it still fills shelves,
+    the positions in play carry less safety stock. ``adjustment`` is the service feedback.
+    """
+    controlled = sellable - settled - clearance
+    goal = (target * sellable - settled_out - clearance * clearance_share) / np.maximum(controlled, 1)
+    goal = np.where(controlled > 0, np.clip(goal, target / 4, MAX_PLANNING_TARGET), target)
+    return np.minimum(goal * adjustment, MAX_PLANNING_TARGET)
+
+
+def clearance_share(state: InventoryState, target: float) -> np.ndarray:
+    """Per location: the share of clearance position-days out since the last review (``target`` if none)."""
+    days = state.review_clearance_sellable_days
+    return np.where(days > 0, state.review_clearance_stockout_days / np.maximum(days, 1), target)
+
+
 def adjust_service(state: InventoryState, target: float) -> None:
-    """Close the loop on achieved service: rescale each location's stockout target."""
+    """Close the loop on achieved service: rescale each location's feedback factor by
+    (target / achieved) ** GAIN, achieved over its sellable positions since the last review, and
+    start a new review period."""
     achieved = state.review_stockout_days / np.maximum(state.review_sellable_days, 1)
     observed = state.review_sellable_days > 0
     ratio = target / np.maximum(achieved, target / 8)
@@ -185,8 +247,9 @@ def adjust_service(state: InventoryState, target: float) -> None:
     state.service_adjustment = np.where(
         observed, np.clip(state.service_adjustment * ratio**SERVICE_FEEDBACK_GAIN, low, high), state.service_adjustment
     )
-    state.review_stockout_days[:] = 0
-    state.review_sellable_days[:] = 0
+    for counts in (state.review_stockout_days, state.review_sellable_days,
+                   state.review_clearance_stockout_days, state.review_clearance_sellable_days):
+        counts[:] = 0
 
 
 def lead_times(base: np.ndarray, jitter_u: np.ndarray) -> np.ndarray:
