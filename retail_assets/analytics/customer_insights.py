@@ -63,6 +63,7 @@ from retail_assets.analytics.rollups import (
     _write,
     date_key,
     day_chunks,
+    days_between,
 )
 from retail_assets.rollup_tables import (
     AFFINITY_SCALE,
@@ -110,7 +111,7 @@ def _sql_string(value: str) -> str:
 
 
 def _keys(first: dt.date, last: dt.date) -> list[int]:
-    return [date_key(first + dt.timedelta(days=i)) for i in range((last - first).days + 1)]
+    return [date_key(day) for day in days_between(first, last)]
 
 
 # ---------------------------------------------------------------------------- affinity

@@ -67,14 +67,15 @@ def date_key(day: dt.date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
 
-def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every day of first..last, in order."""
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def day_chunks(first: dt.date, last: dt.date, size: int) -> list[tuple[dt.date, dt.date]]:
     """first..last cut into consecutive (first, last) spans of at most ``size`` days: long ranges
     are computed a span at a time, so memory does not grow with the range."""
-    starts = _days(first, last)[::size]
+    starts = days_between(first, last)[::size]
     return [(start, min(start + dt.timedelta(days=size - 1), last)) for start in starts]
 
 
@@ -317,7 +318,7 @@ def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[s
 
     connection = lakehouse.duckdb_connection()
     for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):
-        days = [date_key(day) for day in _days(chunk_first, chunk_last)]
+        days = [date_key(day) for day in days_between(chunk_first, chunk_last)]
         for declared, compute in DAILY_AGGS:
             rows[declared.name] += _write(lakehouse, compute(connection, chunk_first, chunk_last), days, declared, stamp)
     connection.close()

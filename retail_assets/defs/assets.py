@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 import dagster as dg
 
 from retail_assets import tables
-from retail_assets.analytics.rollups import date_key
+from retail_assets.analytics.rollups import date_key, days_between, month_starts, week_starts
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.rules import Window, rules_for
 from retail_assets.defs.checks import contract_check_specs, contract_results, rule_check_specs, rule_results
@@ -40,10 +40,11 @@ CHAIN_KEYS = (*CHAIN_TABLES, CHECKPOINT_KEY.path[-1])  # every asset of the dail
 
 
 RUN_TAG_PREFIX = "retail_assets/"
-# Partition columns that hold the start of a period: the day's partition is its period's rows.
+# Partition columns that hold the start of a period (as the rollups define it): a day's partition
+# is its period's rows.
 PERIOD_START = {
-    "week_start_date_key": lambda day: day - dt.timedelta(days=day.weekday()),
-    "month_key": lambda day: day.replace(day=1),
+    "week_start_date_key": lambda day: week_starts(day, day)[0],
+    "month_key": lambda day: month_starts(day, day)[0],
 }
 
 
@@ -137,7 +138,7 @@ def rows_by_day(lakehouse: Lakehouse, names: Iterable[str], first: dt.date, last
                 ) -> dict[str, dict[dt.date, dict[str, object]]]:
     """Per table, per day of first..last: the rows its partition holds (for weekly and monthly
     tables, the rows of the day's period), read back from the lakehouse."""
-    days = [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
+    days = days_between(first, last)
     connection = lakehouse.duckdb_connection()
     try:
         result = {}
@@ -243,7 +244,6 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         yield from rule_results(lakehouse, chain_rules, Window(first, last))
 
     return [world_dimensions, daily_chain]
-
 
 
 def _day_metadata(summary: DaySummary, name: str) -> dict[str, object]:

@@ -13,6 +13,7 @@ import datetime as dt
 
 import dagster as dg
 
+from retail_assets.analytics.rollups import days_between
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import daily_partitions
 from retail_assets.engine.local import first_missing_day
@@ -27,7 +28,7 @@ def first_missing_partition(instance: dg.DagsterInstance, asset_keys, lakehouse:
     """The first day of start..last that the lakehouse (its checkpoint) or Dagster (any asset's
     materialisations) does not have; None when every day is there."""
     missing = first_missing_day(lakehouse, start, last)
-    days = [start + dt.timedelta(days=offset) for offset in range((last - start).days + 1)]
+    days = days_between(start, last)
     for key in asset_keys:
         materialised = instance.get_materialized_partitions(key)
         unrecorded = next((day for day in days if day.isoformat() not in materialised), None)

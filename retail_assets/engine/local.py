@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from retail_assets import tables
-from retail_assets.analytics.rollups import date_key
+from retail_assets.analytics.rollups import date_key, days_between
 from retail_assets.config import SimulationConfig
 from retail_assets.sim import checkpoint, dimensions
 from retail_assets.sim.day import DayTables, Simulator
@@ -60,11 +60,7 @@ def first_missing_day(lakehouse: Lakehouse, start: dt.date, last: dt.date) -> dt
     """The first day of start..last whose checkpoint is not in the lakehouse; None when all are."""
     name = CHECKPOINT_TABLES[checkpoint.POSITIONS]
     written = lakehouse.date_keys(name) if lakehouse.exists(name) else set()
-    for offset in range((last - start).days + 1):  # days, not rows
-        day = start + dt.timedelta(days=offset)
-        if date_key(day) not in written:
-            return day
-    return None
+    return next((day for day in days_between(start, last) if date_key(day) not in written), None)
 
 
 @dataclass(frozen=True)
