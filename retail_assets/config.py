@@ -62,8 +62,17 @@ class SimulationConfig(BaseModel):
         None, ge=3, le=500, description="Override of the preset's locations (at least 1 store, 1 warehouse, 1 DC)."
     )
     events_per_day: int | None = Field(None, ge=0, description="Override of the preset's clickstream volume.")
+    horizon_days: int | None = Field(
+        None, ge=1, le=3660,
+        description="Days over which customers are acquired and products launched (default: the preset's own "
+        "days). Part of the world: extending a lakehouse's range (RETAIL_DAYS) does not change it.",
+    )
 
-    target_stockout_rate: float = Field(0.075, ge=0.0, le=1.0, description="Share of positions out of stock.")
+    target_stockout_rate: float = Field(
+        0.075, gt=0.0, lt=1.0,
+        description="Share of positions out of stock the policy aims at, strictly between 0 and 1 "
+        "(0 leaves no reorder point to plan, 1 no stock).",
+    )
     cart_abandonment_increase: float = Field(0.10, ge=0.0, le=1.0)
     return_delay_days: tuple[int, int] = Field((1, 3), description="Restock delay of a return, min and max days.")
     low_inventory_threshold: int = Field(5, ge=0, le=10_000)
@@ -104,6 +113,9 @@ class SimulationConfig(BaseModel):
         ancestor = value
         while not ancestor.exists():
             ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ValueError(f"{ancestor} is a file, not a folder: the lakehouse folder {value} cannot be created "
+                             "under it; choose a folder path")
         if not os.access(ancestor, os.W_OK | os.X_OK):
             raise ValueError(f"{ancestor} is not writable; choose a folder you can write to")
         return value
@@ -119,6 +131,23 @@ class SimulationConfig(BaseModel):
             if getattr(self, name) is not None
         }
         return base.model_copy(update=overrides)
+
+    @property
+    def horizon(self) -> int:
+        """Days over which customers arrive and products launch: ``horizon_days``, else the preset's
+        own days, never the overridden ``days``, so a longer range extends the same world."""
+        return PRESETS[self.preset].days if self.horizon_days is None else self.horizon_days
+
+    def world_fingerprint(self) -> dict[str, str]:
+        """Every resolved value that alters rows already written, as text: configs with equal
+        fingerprints write the same rows for the same day, whatever their range.
+
+        Built from ``model_fields`` minus ``NOT_IN_WORLD``, so a new field counts by default; the
+        preset counts through its resolved volumes and horizon.
+        """
+        resolved = {**self.scale.model_dump(exclude={"days"}), "horizon_days": self.horizon}
+        return {name: _text(resolved.get(name, getattr(self, name)))
+                for name in type(self).model_fields if name not in NOT_IN_WORLD}
 
     @property
     def end_date(self) -> dt.date:
@@ -149,6 +178,22 @@ class SimulationConfig(BaseModel):
                 continue
             values[name] = tuple(raw.split(",")) if name in TUPLE_FIELDS else raw
         return cls.build(**values)
+
+
+NOT_IN_WORLD = frozenset({
+    "days",  # the range: extending it keeps the rows already written
+    "preset",  # counted through its resolved values
+    "lakehouse_path",  # where the rows go, not what they are
+})
+
+
+def _text(value: object) -> str:
+    """A stable text form of a config value (dates ISO, tuples comma-joined)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def describe_validation_error(error: ValidationError) -> str:

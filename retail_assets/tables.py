@@ -581,7 +581,8 @@ GOLD_PRODUCT_DIM = Table(
         ),
         C("price_tier", STRING, "budget, mid, premium or luxury (by base_price).", allowed=cat.PRICE_TIERS),
         C("sustainability_flag", BOOL, "Main material is organic cotton, linen or recycled polyester."),
-        C("is_active", BOOL, "Still in the assortment after the last day of the configured range."),
+        C("is_active", BOOL, "Still in the assortment after the last day of the world's horizon "
+          "(RETAIL_HORIZON_DAYS, by default the preset's days; not the range's RETAIL_DAYS)."),
         _effective_key("the product"),
         *lineage(),
     ),

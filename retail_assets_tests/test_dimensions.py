@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import re
 
@@ -108,6 +109,19 @@ def test_partitions_split_the_keys_exactly(world, days, name):
     assert union.take(order).equals(whole.take(whole_order))
 
 
+@pytest.mark.parametrize("n", [21, 15])
+def test_a_longer_range_keeps_the_world_and_the_rows_of_its_first_days(n):
+    """Extending a lakehouse's range (RETAIL_DAYS) keeps its world: arrivals and launches are
+    spread over the preset's horizon, so every dimension row of the first n days stays as written."""
+    short, long = (build_world(SimulationConfig.build(preset="tiny", days=days)) for days in (n, n + 10))
+    for part in ("customers", "products", "locations"):
+        for field in dataclasses.fields(getattr(short, part)):
+            short_values, long_values = (getattr(getattr(w, part), field.name) for w in (short, long))
+            np.testing.assert_array_equal(short_values, long_values, err_msg=f"{part}.{field.name}")
+    for name, builder in DIMENSIONS.items():
+        assert builder(short, 0, n - 1).equals(builder(long, 0, n - 1)), name
+
+
 def test_row_counts_over_the_range(world, days):
     customers = pa.concat_tables(dims.customer_dim(world, d, d) for d in range(days))
     assert customers.num_rows == int((world.customers.acquisition_day <= days - 1).sum())
@@ -191,7 +205,7 @@ def test_product_columns(world, days):
     assert len(set(dims.CATEGORY_CODES)) == len(cat.CATEGORY_LEVEL_3)
     assert len(set(dims.COLOR_CODES)) == len(cat.COLORS)
     assert len(set(dims.BRAND_CODES)) == len(cat.BRANDS)
-    last_range_day = world.config.start_date + dt.timedelta(days=days - 1)
+    last_horizon_day = world.config.start_date + dt.timedelta(days=world.config.horizon - 1)
     for row in rows:
         key = row["product_key"]
         assert row["product_id"] == f"PRD{key:07d}"
@@ -212,7 +226,7 @@ def test_product_columns(world, days):
         assert row["sustainability_flag"] == bool(cat.SUSTAINABLE_MATERIALS[material])
         assert row["material_composition"] == cat.MATERIAL_COMPOSITION[material]
         assert row["launch_date"] < row["end_of_life_date"]
-        assert row["is_active"] == (row["end_of_life_date"] > last_range_day)
+        assert row["is_active"] == (row["end_of_life_date"] > last_horizon_day)
 
 
 # --------------------------------------------------------------------------- locations

@@ -182,7 +182,7 @@ def product_dim(world: World, first_day: int, last_day: int) -> pa.Table:
     launch_day = products.launch_day[rows]
     base_price = products.base_price[rows].astype(np.float64)
     unit_cost = products.unit_cost[rows].astype(np.float64)
-    last_range_day = config.scale.days - 1
+    last_horizon_day = config.horizon - 1  # not the range's last day: a row must not depend on the range
     columns = {
         "product_key": key,
         "product_id": pc.binary_join_element_wise("PRD", pc.utf8_lpad(_text(key), 7, "0"), ""),
@@ -219,7 +219,7 @@ def product_dim(world: World, first_day: int, last_day: int) -> pa.Table:
         "margin_percent": np.round((base_price - unit_cost) / base_price * 100.0, 2),
         "price_tier": _take(cat.PRICE_TIERS, products.price_tier[rows]),
         "sustainability_flag": cat.SUSTAINABLE_MATERIALS[material],
-        "is_active": products.end_of_life_day[rows] > last_range_day,
+        "is_active": products.end_of_life_day[rows] > last_horizon_day,
         "effective_date_key": _date_keys(config, effective),
     }
     return _assemble(tables.GOLD_PRODUCT_DIM, columns, len(rows))

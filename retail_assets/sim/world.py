@@ -18,8 +18,8 @@ from retail_assets.sim.geography import US_CITIES, haversine_km, nearest
 from retail_assets.sim.rng import Streams
 
 HISTORY_DAYS = 2_500  # how far back the oldest customers were acquired
-LAUNCHED_IN_RANGE_SHARE = 0.12  # products launched during the default range
-ACQUIRED_IN_RANGE_SHARE = 0.15  # customers acquired during the default range
+LAUNCHED_IN_RANGE_SHARE = 0.12  # products launched during the horizon (config.horizon days from day 0)
+ACQUIRED_IN_RANGE_SHARE = 0.15  # customers acquired during the horizon
 CLEARANCE_DAYS = 45  # last days of a product's life: marked down, no more reorders
 DC_HUB_CITIES = ("Memphis", "Columbus", "Louisville", "Indianapolis", "Dallas", "Atlanta", "Reno", "Harrisburg")
 
@@ -143,14 +143,16 @@ class World:
 
 
 def build_world(config: SimulationConfig) -> World:
+    """The world of ``config``: arrivals and launches spread over ``config.horizon``, not the
+    range's ``days``, so extending a range keeps every row already written."""
     streams = Streams(config.seed)
     scale = config.scale
     locations = _build_locations(streams, scale.locations)
     return World(
         config=config,
         locations=locations,
-        customers=_build_customers(streams, scale.customers, scale.days, locations),
-        products=_build_products(streams, scale.products, scale.days),
+        customers=_build_customers(streams, scale.customers, config.horizon, locations),
+        products=_build_products(streams, scale.products, config.horizon),
     )
 
 
@@ -236,17 +238,17 @@ def _min_distance(lat_a, lon_a, lat_b, lon_b) -> np.ndarray:
     return haversine_km(lat_a[:, None], lon_a[:, None], lat_b[None, :], lon_b[None, :]).min(axis=1)
 
 
-def _build_customers(streams: Streams, n: int, range_days: int, locations: Locations) -> Customers:
+def _build_customers(streams: Streams, n: int, horizon_days: int, locations: Locations) -> Customers:
     ids = np.arange(n)
     segment = _draw(streams, "world/segment", ids, cat.SEGMENT_SHARE).astype(np.int8)
 
-    # Most customers predate the range; "new" ones were acquired recently; a share arrives
-    # during the range (they appear in the customer dimension on their acquisition day).
+    # Most customers predate day 0; "new" ones were acquired recently; a share arrives during
+    # the horizon (they appear in the customer dimension on their acquisition day).
     in_range = streams.uniform("world/acq_in_range", 0, ids) < ACQUIRED_IN_RANGE_SHARE
     history = np.where(segment == 4, 180, HISTORY_DAYS)
     acquisition_day = np.where(
         in_range,
-        streams.integers("world/acq_day_range", 0, ids, 0, max(range_days - 1, 0)),
+        streams.integers("world/acq_day_range", 0, ids, 0, max(horizon_days - 1, 0)),
         -streams.integers("world/acq_day_hist", 0, ids, 1, history),
     ).astype(np.int32)
 
@@ -312,7 +314,7 @@ def _substitutes(category: np.ndarray, price: np.ndarray) -> np.ndarray:
     return result
 
 
-def _build_products(streams: Streams, n: int, range_days: int) -> Products:
+def _build_products(streams: Streams, n: int, horizon_days: int) -> Products:
     ids = np.arange(n)
     leaf_weights = cat.GROUP_ASSORTMENT_WEIGHT[cat.CATEGORY_GROUP]
     category = _draw(streams, "world/category", ids, leaf_weights)
@@ -329,12 +331,12 @@ def _build_products(streams: Streams, n: int, range_days: int) -> Products:
     margin = margin_low + (margin_high - margin_low) * streams.uniform("world/margin", 0, ids)
     unit_cost = np.round(base_price * (1.0 - margin), 2)
 
-    # Lifecycle: most products launched before the range, some during it; a life of 1-2.5
+    # Lifecycle: most products launched before day 0, some during the horizon; a life of 1-2.5
     # years, so some reach clearance and end of life inside a long range.
     launched_in_range = streams.uniform("world/launch_in_range", 0, ids) < LAUNCHED_IN_RANGE_SHARE
     launch_day = np.where(
         launched_in_range,
-        streams.integers("world/launch_range", 0, ids, 1, max(range_days - 1, 1)),
+        streams.integers("world/launch_range", 0, ids, 1, max(horizon_days - 1, 1)),
         -streams.integers("world/launch_hist", 0, ids, 30, 400),
     ).astype(np.int32)
     life = np.where(
