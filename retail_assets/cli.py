@@ -107,9 +107,9 @@ def quality_lines(lakehouse: Lakehouse) -> list[str]:
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
     values = {"preset": args.preset, "seed": args.seed, "lakehouse_path": args.lakehouse}
-    if args.start:
+    if args.start is not None:
         values["start_date"] = args.start
-    if args.days:
+    if args.days is not None:
         values["days"] = args.days
     return SimulationConfig.build(**{k: v for k, v in values.items() if v is not None})
 
