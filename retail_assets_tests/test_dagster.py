@@ -198,8 +198,9 @@ def test_schedule_catches_up_an_empty_lakehouse_then_only_what_is_missing(tmp_pa
 
 
 def test_schedule_starts_from_the_first_day_missing_from_the_lakehouse(tmp_path, stack):
-    """Dagster's record says every day is there, but the lakehouse lost its checkpoints: the
-    tick starts again from the first day the lakehouse does not have."""
+    """Dagster's record says every day is there, but the lakehouse is gone: the tick starts
+    again from the first day the lakehouse does not have. A lakehouse that lost one table is
+    an error naming it, not a silent restart."""
     config = SimulationConfig.build(preset="tiny", days=4, lakehouse_path=tmp_path / "lakehouse")
     defs = build_definitions(config)
     instance = stack.enter_context(dg.instance_for_test())
@@ -207,4 +208,8 @@ def test_schedule_starts_from_the_first_day_missing_from_the_lakehouse(tmp_path,
     after_the_range = dt.datetime(2025, 2, 1, 0, 30, tzinfo=dt.timezone.utc)
     assert not _tick(defs, instance, after_the_range).run_requests
     shutil.rmtree(Lakehouse(config.lakehouse_path).table_path("inventory_checkpoint"))
+    with pytest.raises(dg.DagsterUserCodeExecutionError) as lost:
+        _tick(defs, instance, after_the_range)
+    assert "inventory_checkpoint" in str(lost.value.__cause__) and "lost" in str(lost.value.__cause__)
+    shutil.rmtree(config.lakehouse_path)
     assert _requested_range(_tick(defs, instance, after_the_range)) == ("2025-01-01", "2025-01-04")

@@ -363,22 +363,23 @@ def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date)
         raise LookupError(
             f"cannot compute customer insights: table(s) {', '.join(missing)} missing in {lakehouse.root}"
         )
-    stamp = etl_now()
-    written = {GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name: 0, GOLD_SIZE_FIT_BRIDGE.name: 0}
-    # One connection for the run: it reads only the facts and dimensions, which this does not write.
-    connection = lakehouse.duckdb_connection()
-    try:
-        affinity_window = AffinityWindow(connection)
-        # Each bridge day is written once: a chunk's own days (their returns, up to the last day,
-        # are already in the facts), and with the first chunk the earlier days refreshed by returns.
-        earlier_days = [key for key in size_fit_bridge_days(connection, first, last) if key < date_key(first)]
-        for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):  # memory flat in the range length
-            affinity = affinity_window.rows(chunk_first, chunk_last)
-            bridge_days = (earlier_days if chunk_first == first else []) + _keys(chunk_first, chunk_last)
-            bridge = size_fit_bridge(connection, bridge_days)
-            written[GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name] += _write(
-                lakehouse, affinity, _keys(chunk_first, chunk_last), GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, stamp)
-            written[GOLD_SIZE_FIT_BRIDGE.name] += _write(lakehouse, bridge, bridge_days, GOLD_SIZE_FIT_BRIDGE, stamp)
-    finally:
-        connection.close()
+    with lakehouse.transaction("customer_insights", [date_key(first), date_key(last)]):  # both tables, or none
+        stamp = etl_now()
+        written = {GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name: 0, GOLD_SIZE_FIT_BRIDGE.name: 0}
+        # One connection for the run: it reads only the facts and dimensions, which this does not write.
+        connection = lakehouse.duckdb_connection()
+        try:
+            affinity_window = AffinityWindow(connection)
+            # Each bridge day is written once: a chunk's own days (their returns, up to the last day,
+            # are already in the facts), and with the first chunk the earlier days refreshed by returns.
+            earlier_days = [key for key in size_fit_bridge_days(connection, first, last) if key < date_key(first)]
+            for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):  # memory flat in the range length
+                affinity = affinity_window.rows(chunk_first, chunk_last)
+                bridge_days = (earlier_days if chunk_first == first else []) + _keys(chunk_first, chunk_last)
+                bridge = size_fit_bridge(connection, bridge_days)
+                written[GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name] += _write(
+                    lakehouse, affinity, _keys(chunk_first, chunk_last), GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, stamp)
+                written[GOLD_SIZE_FIT_BRIDGE.name] += _write(lakehouse, bridge, bridge_days, GOLD_SIZE_FIT_BRIDGE, stamp)
+        finally:
+            connection.close()
     return written

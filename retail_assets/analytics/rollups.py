@@ -313,23 +313,24 @@ def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[s
     missing = [name for name in SOURCE_TABLES if not lakehouse.exists(name)]
     if missing:
         raise LookupError(f"cannot compute rollups: table(s) {', '.join(missing)} missing in {lakehouse.root}")
-    stamp = etl_now()
-    rows: dict[str, int] = {GOLD_SALES_DAILY_AGG.name: 0, GOLD_INVENTORY_DAILY_AGG.name: 0}
+    with lakehouse.transaction("rollups", [date_key(first), date_key(last)]):  # all four tables, or none
+        stamp = etl_now()
+        rows: dict[str, int] = {GOLD_SALES_DAILY_AGG.name: 0, GOLD_INVENTORY_DAILY_AGG.name: 0}
 
-    connection = lakehouse.duckdb_connection()
-    for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):
-        days = [date_key(day) for day in days_between(chunk_first, chunk_last)]
-        for declared, compute in DAILY_AGGS:
-            rows[declared.name] += _write(lakehouse, compute(connection, chunk_first, chunk_last), days, declared, stamp)
-    connection.close()
+        connection = lakehouse.duckdb_connection()
+        for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):
+            days = [date_key(day) for day in days_between(chunk_first, chunk_last)]
+            for declared, compute in DAILY_AGGS:
+                rows[declared.name] += _write(lakehouse, compute(connection, chunk_first, chunk_last), days, declared, stamp)
+        connection.close()
 
-    connection = lakehouse.duckdb_connection()  # a fresh snapshot that sees the daily aggs just written
-    periods = (
-        (GOLD_SALES_WEEKLY_AGG, sales_weekly_agg, week_starts(first, last)),
-        (GOLD_SALES_MONTHLY_AGG, sales_monthly_agg, month_starts(first, last)),
-    )
-    for declared, compute, starts in periods:
-        keys = [date_key(start) for start in starts]
-        rows[declared.name] = _write(lakehouse, compute(connection, first, last), keys, declared, stamp)
-    connection.close()
+        connection = lakehouse.duckdb_connection()  # a fresh snapshot that sees the daily aggs just written
+        periods = (
+            (GOLD_SALES_WEEKLY_AGG, sales_weekly_agg, week_starts(first, last)),
+            (GOLD_SALES_MONTHLY_AGG, sales_monthly_agg, month_starts(first, last)),
+        )
+        for declared, compute, starts in periods:
+            keys = [date_key(start) for start in starts]
+            rows[declared.name] = _write(lakehouse, compute(connection, first, last), keys, declared, stamp)
+        connection.close()
     return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandera.polars as pandera
@@ -134,11 +135,15 @@ class ContractLedger:
         return self._dimension_keys[target]
 
 
-def checked_lakehouse(root) -> tuple[ContractLedger, Lakehouse]:
+def checked_lakehouse(root, fingerprint: Mapping[str, str] | None = None) -> tuple[ContractLedger, Lakehouse]:
     """A lakehouse whose every write is validated by the returned ledger (which reads the
-    dimensions it checks references against through a plain lakehouse on the same root)."""
-    ledger = ContractLedger(Lakehouse(root))
-    return ledger, Lakehouse(root, on_write=ledger.validate)
+    dimensions it checks references against through that lakehouse, so it sees the dimensions
+    of the transaction being written); ``fingerprint``: the configuration the lakehouse must
+    have been made with."""
+    lakehouse = Lakehouse(root, fingerprint=fingerprint)
+    ledger = ContractLedger(lakehouse)
+    lakehouse.on_write = ledger.validate
+    return ledger, lakehouse
 
 
 def _no_failures() -> pl.DataFrame:

@@ -182,10 +182,11 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         date row); the first partition also holds everything effective before it."""
         first, last = partition_range(context)
         ledger, lakehouse = simulation.checked_lakehouse()
-        engine = simulation.engine(lakehouse)
-        engine.require_checkpoint_before(first)  # an out-of-order range fails here, before any write
-        engine.write_dimensions(first, last)
-        record_rows_by_day(context, lakehouse, DIMENSION_BUILDERS)
+        with lakehouse.writing():  # one writer; another configuration is refused here, before any write
+            engine = simulation.engine(lakehouse)
+            engine.require_checkpoint_before(first)  # so is an out-of-order range
+            engine.write_dimensions(first, last)
+            record_rows_by_day(context, lakehouse, DIMENSION_BUILDERS)
         yield from table_results(DIMENSION_BUILDERS)
         yield from contract_results(ledger, DIMENSION_BUILDERS)
 
@@ -220,11 +221,12 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         ledger, lakehouse = simulation.checked_lakehouse()
         days: list[DaySummary] = []
         try:
-            for committed in simulation.chain_engine(lakehouse).run(first, last):
-                days.extend(committed)
-                context.log.info(f"Committed {committed[0].day} .. {committed[-1].day}")
-                context.instance.add_run_tags(context.run.run_id, {RUN_TAG_PREFIX + "committed_through":
-                                                               str(committed[-1].day)})
+            with lakehouse.writing():
+                for committed in simulation.chain_engine(lakehouse).run(first, last):
+                    days.extend(committed)
+                    context.log.info(f"Committed {committed[0].day} .. {committed[-1].day}")
+                    context.instance.add_run_tags(context.run.run_id, {RUN_TAG_PREFIX + "committed_through":
+                                                                   str(committed[-1].day)})
         except Exception:
             for summary in days:  # recorded, so that the range resumes from the failed day
                 for name in CHAIN_KEYS:

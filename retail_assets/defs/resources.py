@@ -35,8 +35,10 @@ class SimulationResource(dg.ConfigurableResource):
         return SimulationConfig.build(**json.loads(self.config_json))
 
     def checked_lakehouse(self) -> tuple[ContractLedger, Lakehouse]:
-        """The configured lakehouse, every write validated against its contract by the ledger."""
-        return checked_lakehouse(self.simulation_config.lakehouse_path)
+        """The configured lakehouse, every write validated against its contract by the ledger; it
+        refuses to be written with another configuration than the one that made it."""
+        config = self.simulation_config
+        return checked_lakehouse(config.lakehouse_path, config.world_fingerprint())
 
     def engine(self, lakehouse: Lakehouse) -> LocalEngine:
         """The in-process engine: it writes the dimensions, whatever runs the chain."""

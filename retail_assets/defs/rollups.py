@@ -63,8 +63,9 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         first, last = partition_range(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
-        write_rollups(lakehouse, first, last)
-        record_rows_by_day(context, lakehouse, SALES_ROLLUP_TABLES)
+        with lakehouse.writing():
+            write_rollups(lakehouse, first, last)
+            record_rows_by_day(context, lakehouse, SALES_ROLLUP_TABLES)
         yield from table_results(SALES_ROLLUP_TABLES)
         yield from contract_results(ledger, SALES_ROLLUP_TABLES)
 
@@ -90,12 +91,13 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
         first, last = partition_range(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         context.log.info(f"Customer insights {first} .. {last} in {lakehouse.root}")
-        connection = lakehouse.duckdb_connection()
-        try:  # the same days write_customer_insights rewrites (the facts do not change in between)
-            bridge_days = size_fit_bridge_days(connection, first, last)
-        finally:
-            connection.close()
-        write_customer_insights(lakehouse, first, last)
+        with lakehouse.writing():
+            connection = lakehouse.duckdb_connection()
+            try:  # the same days write_customer_insights rewrites (the facts do not change in between)
+                bridge_days = size_fit_bridge_days(connection, first, last)
+            finally:
+                connection.close()
+            write_customer_insights(lakehouse, first, last)
         refreshed = [_key_to_partition(key) for key in bridge_days if _key_to_partition(key) < first.isoformat()]
         refreshed = [key for key in refreshed if partitions.has_partition_key(key)]
         if refreshed:

@@ -2,9 +2,9 @@
 
 A run covers consecutive days. It starts from the checkpoint of the day before (or from the
 warm-up when the first day is the start date), steps day by day, and commits every few days:
-all tables of those days in one predicate-overwrite transaction per table, checkpoint last.
-A crash therefore leaves every table either before or after a batch, and a retry resumes from
-the last committed checkpoint. Memory is bounded by the batch, not by the number of days.
+all tables of those days (facts and checkpoint parts) as one lakehouse transaction, committed
+by its row in the commit ledger. A crash therefore leaves the lakehouse before or after a
+batch, never inside one, and a retry resumes from the last committed checkpoint. Memory is bounded by the batch, not by the number of days.
 Commits run on one writer thread, overlapping the simulation of the next batch (two batches
 in memory at most); they stay in day order, and a failed commit ends the run.
 """
@@ -96,7 +96,7 @@ class LocalEngine:
 
     def __init__(self, config: SimulationConfig, lakehouse: Lakehouse | None = None):
         self.config = config
-        self.lakehouse = lakehouse or Lakehouse(config.lakehouse_path)
+        self.lakehouse = lakehouse or Lakehouse(config.lakehouse_path, fingerprint=config.world_fingerprint())
         self.simulator = Simulator(build_world(config))
 
     def run(self, first: dt.date, last: dt.date) -> Iterator[list[DaySummary]]:
@@ -171,16 +171,12 @@ class LocalEngine:
         first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
         keys = [self.simulator.calendar.date_key(day) for day in range(first_day, last_day + 1)]
         stamp = etl_now()
-        return {
-            name: sum(self._write_table(name, build(self.simulator.world, first_day, last_day), keys, stamp).values())
-            for name, build in dimensions.BUILDERS.items()
-        }
-
-    def _write_table(self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar) -> dict[int, int]:
-        """Replace the days ``keys`` of a declared table; rows per key."""
-        prepared, rows = self._prepare_table(name, data, keys, stamp)
-        self.lakehouse.commit(prepared)
-        return rows
+        written = {}
+        with self.lakehouse.transaction("dimensions", keys):
+            for name, build in dimensions.BUILDERS.items():
+                prepared, rows = self._prepare_table(name, build(self.simulator.world, first_day, last_day), keys, stamp)
+                written[name] = self.lakehouse.commit(prepared)
+        return written
 
     def _prepare_table(
         self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar
@@ -213,9 +209,10 @@ class LocalEngine:
         return writes, summaries
 
     def _commit(self, writes: list[PreparedWrite], summaries: list[DaySummary]) -> list[DaySummary]:
-        """Commit a batch's writes in order (the checkpoint last); the summaries of its days."""
-        for prepared in writes:
-            self.lakehouse.commit(prepared)
+        """Commit a batch's writes as one transaction; the summaries of its days."""
+        with self.lakehouse.transaction("daily_chain", [summary.date_key for summary in summaries]):
+            for prepared in writes:
+                self.lakehouse.commit(prepared)
         return summaries
 
     def _summary(self, day: DayTables, rows: dict[str, int]) -> DaySummary:

@@ -67,7 +67,7 @@ def run(pipes: PipesContext) -> None:
     """Simulate the range of the extras and report its tables and checks."""
     config = SimulationConfig.build(**json.loads(pipes.get_extra("config_json")))
     first, last = (dt.date.fromisoformat(pipes.get_extra(name)) for name in ("first_day", "last_day"))
-    ledger, lakehouse = checked_lakehouse(config.lakehouse_path)
+    ledger, lakehouse = checked_lakehouse(config.lakehouse_path, config.world_fingerprint())
     publish = SparkTables(**pipes.get_extra("publish"))
     rows: dict[str, int] = {}
     for committed in SparkEngine(config, lakehouse, publish=publish).run(first, last):

@@ -16,12 +16,14 @@ Transactions and concurrency
 ----------------------------
 ``write_days`` replaces the rows of the given days with ONE Delta commit
 (``write_deltalake(mode="overwrite", predicate=...)``): re-running a day or a
-range is idempotent and readers never observe a half-written state. The
-orchestrator guarantees a single writer per table, so there is no locking
-here; concurrent writers to the *same* table would rely on delta-rs's
-optimistic commit conflict detection only, and ``compact`` (which vacuums
-with zero retention) must never run while another process reads or writes
-that table.
+range is idempotent. A batch spanning many tables is one ``transaction``: it
+is committed when its row lands in the commit ledger (``storage.commits``),
+written last. Every read sees each table at the version the ledger names, so
+a batch cut short by a crash is invisible; the next writer restores the tables
+it had already written, and refuses a table whose committed version was lost.
+One process writes at a time (``storage.lock``: an OS lock the kernel releases
+when the holder dies), and a lakehouse made with a configuration refuses a
+writer with another one (``fingerprint``) before anything is written.
 
 Only local paths are supported/tested (the lakehouse lives on local disk).
 """
@@ -29,8 +31,12 @@ Only local paths are supported/tested (the lakehouse lives on local disk).
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,13 +50,20 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import SchemaMismatchError
 
+from retail_assets.storage.commits import LEDGER_TABLE, CommitLedger, LedgerState
+from retail_assets.storage.lock import WriterLock
+
 __all__ = [
     "COMPRESSION",
     "DATE_KEY",
     "MAX_ROW_GROUP_SIZE",
     "TARGET_FILE_SIZE",
+    "ConfigurationDriftError",
     "Lakehouse",
+    "LakehouseStateError",
 ]
+
+log = logging.getLogger(__name__)
 
 DATE_KEY = "date_key"
 
@@ -154,6 +167,15 @@ class PreparedWrite:
     data: pa.Table
     predicate: str
     metadata: dict[str, Any]
+    date_keys: tuple[int, ...]
+
+
+class LakehouseStateError(RuntimeError):
+    """The lakehouse's tables disagree with its commit ledger in a way no writer can repair."""
+
+
+class ConfigurationDriftError(ValueError):
+    """The lakehouse was made with another configuration than the one asking to write it."""
 
 
 def day_predicate(
@@ -230,6 +252,19 @@ def _prepare_day_data(data: pa.Table, keys: list[int], key_column: str = DATE_KE
     return data
 
 
+def _same_type(table_type: pa.DataType, written: pa.DataType) -> bool:
+    """Equal, reading dictionary-encoded and large strings as the strings Delta stores."""
+    def plain(kind: pa.DataType) -> pa.DataType:
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        return pa.string() if pa.types.is_large_string(kind) or pa.types.is_string_view(kind) else kind
+    return plain(table_type) == plain(written)
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    return getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error)
+
+
 def _fmt_keys(keys: list[int]) -> str:
     if len(keys) <= 6:
         return str(keys)
@@ -237,18 +272,27 @@ def _fmt_keys(keys: list[int]) -> str:
 
 
 class Lakehouse:
-    """A folder of Delta tables, one sub-folder per table.
+    """A folder of Delta tables, one sub-folder per table, and the ledger of its commits.
 
-    Single writer per table is guaranteed by the orchestrator (Dagster runs
-    one materialisation of an asset partition range at a time), so no locking
-    is done here. Reads are snapshot reads of the latest committed version.
+    Reads see each table at its committed version (the ledger's); inside a transaction, the
+    writer also sees its own uncommitted writes. Writes take the lakehouse's writer lock.
     """
 
-    def __init__(self, root: str | Path, on_write: Callable[[str, pa.Table], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        on_write: Callable[[str, pa.Table], None] | None = None,
+        fingerprint: Mapping[str, str] | None = None,
+    ) -> None:
         """``on_write(name, rows)`` sees exactly the rows of every write, just before it is
-        committed (the data contracts validate there)."""
+        committed (the data contracts validate there). ``fingerprint``: the configuration
+        values the data depends on; a lakehouse made with other values refuses this writer."""
         self.root = Path(root).expanduser().resolve()
         self.on_write = on_write
+        self.fingerprint = dict(fingerprint) if fingerprint is not None else None
+        self._ledger = CommitLedger(self.root)
+        self._lock = WriterLock(self.root)
+        self._transaction: dict[str, int] | None = None  # table -> version written, not yet committed
 
     def __repr__(self) -> str:
         return f"Lakehouse({str(self.root)!r})"
@@ -264,25 +308,35 @@ class Lakehouse:
         return str(self.root / name)
 
     def exists(self, name: str) -> bool:
-        """True when ``<root>/<name>`` is a Delta table."""
-        return DeltaTable.is_deltatable(self.table_path(name))
+        """True when table ``name`` has committed rows (or was written by the open transaction)."""
+        return self._visible_version(name) is not None
 
     def tables(self) -> list[str]:
-        """Names of the existing Delta tables under root, sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and _TABLE_NAME_RE.match(p.name) and (p / "_delta_log").is_dir()
-            and DeltaTable.is_deltatable(str(p))
-        )
+        """Names of the committed tables, sorted (the ledger itself excluded)."""
+        visible = {**self.ledger_state().versions, **(self._transaction or {})}
+        return sorted(visible)
+
+    def ledger_state(self) -> LedgerState:
+        """What the ledger has committed (tables, versions, configuration)."""
+        return self._ledger.state(trust_cache=self._lock.held)
+
+    def _visible_version(self, name: str) -> int | None:
+        if self._transaction is not None and name in self._transaction:
+            return self._transaction[name]
+        return self.ledger_state().versions.get(name)
 
     def _table(self, name: str) -> DeltaTable:
         path = self.table_path(name)
-        if not DeltaTable.is_deltatable(path):
-            raise LookupError(f"Delta table {name!r} does not exist at {path}")
-        return DeltaTable(path)
+        version = self._visible_version(name)
+        if version is None:
+            raise LookupError(f"Delta table {name!r} has no committed version in {self.root}")
+        try:
+            return DeltaTable(path, version=version)
+        except Exception as error:  # deltalake raises TableNotFoundError or a generic error
+            raise LakehouseStateError(
+                f"table {name!r} cannot be read at its committed version {version} ({error}); "
+                f"{self._way_out()}"
+            ) from None
 
     def _to_dataset(
         self, name: str, dt: DeltaTable, file_pruning_predicate: str | None = None
@@ -292,6 +346,107 @@ class Lakehouse:
         # ~1.4x faster that way).
         fs = pafs.SubTreeFileSystem(self.table_path(name), pafs.LocalFileSystem())
         return dt.to_pyarrow_dataset(filesystem=fs, file_pruning_predicate=file_pruning_predicate)
+
+    # ---------------------------------------------------------- writer, commits
+    @contextmanager
+    def writing(self) -> Iterator[Lakehouse]:
+        """Hold the writer lock (re-entrant). On taking it: refuse another configuration, then
+        bring every table back to its committed version; nothing is written before both."""
+        first = self._lock.acquire()
+        try:
+            if first:
+                self._open_for_writing()
+            yield self
+        finally:
+            self._lock.release()
+
+    @contextmanager
+    def transaction(self, operation: str, date_keys: Iterable[int] | None = None) -> Iterator[Lakehouse]:
+        """Writes inside are committed together when the block ends without an exception: the
+        ledger row written last is the commit. ``date_keys``: the days the batch covers."""
+        if self._transaction is not None:
+            raise RuntimeError("a lakehouse transaction is already open; nest the writes in it instead")
+        keys = _normalise_keys(date_keys) if date_keys is not None else None
+        with self.writing():
+            self._transaction = {}
+            try:
+                yield self
+                if self._transaction:
+                    self._ledger.append(operation, keys[0] if keys else None, keys[-1] if keys else None,
+                                        self._transaction, self.fingerprint)
+            finally:
+                self._transaction = None
+
+    def check_configuration(self) -> None:
+        """Raise ConfigurationDriftError when the lakehouse was made with other values than
+        ``fingerprint``, naming each differing field and both values."""
+        recorded = self.ledger_state().configuration
+        if recorded is None or self.fingerprint is None:
+            return
+        differing = [(name, recorded.get(name, "(unset)"), self.fingerprint.get(name, "(unset)"))
+                     for name in sorted(set(recorded) | set(self.fingerprint))
+                     if recorded.get(name) != self.fingerprint.get(name)]
+        if differing:
+            fields = "; ".join(f"{name}: lakehouse {old}, requested {new}" for name, old, new in differing)
+            raise ConfigurationDriftError(
+                f"lakehouse {self.root} was made with another configuration ({fields}). Its days would no "
+                "longer agree with each other: use the lakehouse's values (only the range may be extended), "
+                "or write into a new lakehouse folder."
+            )
+
+    def _open_for_writing(self) -> None:
+        if not self._ledger.exists():
+            if any(self._delta_folders()):
+                raise LakehouseStateError(
+                    f"{self.root} holds Delta tables but no commit ledger ({LEDGER_TABLE}): it was written by an "
+                    "earlier version of retail-assets. Write into a new lakehouse folder, or delete this one "
+                    "(make clean) and run again."
+                )
+            self._ledger.create()
+        self.check_configuration()
+        self._recover()
+
+    def _delta_folders(self) -> Iterator[Path]:
+        if self.root.is_dir():
+            for path in sorted(self.root.iterdir()):
+                if path.name != LEDGER_TABLE and _TABLE_NAME_RE.match(path.name) and (path / "_delta_log").is_dir():
+                    yield path
+
+    def _recover(self) -> None:
+        """Tables ahead of the ledger (a batch cut short) go back to their committed version, and
+        tables the ledger does not know (created by such a batch) are removed; a table behind the
+        ledger (its committed version lost) stops the writer before it writes anything."""
+        state = self._ledger.state(trust_cache=True)
+        found = {path.name: path for path in self._delta_folders()}
+        lost = [name for name in state.tables if name not in found]
+        behind, ahead = [], {}
+        for name, path in found.items():
+            record = state.tables.get(name)
+            if record is None:
+                log.warning("removing %s: created by a batch that was never committed", path)
+                shutil.rmtree(path)
+                continue
+            current = DeltaTable(str(path)).version()
+            if current < record.version:
+                behind.append(f"{name} (at version {current}, committed {record.version} by {record.describe()})")
+            elif current > record.version:
+                ahead[name] = record.version
+        if lost or behind:
+            problems = [f"{name} (missing; committed by {state.tables[name].describe()})" for name in lost] + behind
+            raise LakehouseStateError(
+                f"lakehouse {self.root}: the committed state of {', '.join(problems)} is lost (a deleted table or "
+                f"Delta log entry). {self._way_out()}"
+            )
+        for name, version in ahead.items():
+            log.warning("restoring %s to its committed version %d (a batch was cut short)", name, version)
+            DeltaTable(self.table_path(name)).restore(version)
+            ahead[name] = DeltaTable(self.table_path(name)).version()
+        if ahead:
+            self._ledger.append("recover", None, None, ahead, self.fingerprint)
+
+    def _way_out(self) -> str:
+        return (f"Put back the lost files under {self.root} from a backup, or rebuild the lakehouse: delete the "
+                "folder (make clean) and materialise the range again (same seed, same configuration: the same rows).")
 
     # ----------------------------------------------------------------- writes
     def _write(
@@ -304,7 +459,10 @@ class Lakehouse:
         metadata: dict[str, Any],
     ) -> None:
         path = self.table_path(name)
-        exists = DeltaTable.is_deltatable(path)
+        assert self._transaction is not None, "writes happen inside a transaction"
+        committed = self._visible_version(name)
+        if committed is not None and schema_mode is None:
+            self._check_schema(name, data.schema)
         try:
             write_deltalake(
                 path,
@@ -312,17 +470,51 @@ class Lakehouse:
                 mode="overwrite",
                 predicate=predicate,
                 schema_mode=schema_mode,  # type: ignore[arg-type]
-                configuration=None if exists else TABLE_CONFIGURATION,
+                configuration=None if committed is not None else TABLE_CONFIGURATION,
                 target_file_size=TARGET_FILE_SIZE,
                 writer_properties=_writer_properties(),
                 commit_properties=CommitProperties(custom_metadata=metadata),
             )
         except SchemaMismatchError as error:
-            raise ValueError(
-                f"table {name!r} in {self.root} has another schema than this version writes ({error}); "
-                "it was written by an older version or another configuration: write into a new lakehouse "
-                "folder, or delete this one (make clean) and re-run from the first day"
-            ) from None
+            raise self._schema_error(name, str(error)) from None
+        except OSError as error:
+            raise self._storage_error(name, error) from None
+        except Exception as error:  # delta-rs wraps I/O errors (ENOSPC reads "Failed to parse parquet")
+            if _is_disk_full(error):
+                raise self._storage_error(name, OSError(errno.ENOSPC, str(error))) from None
+            raise
+        self._transaction[name] = DeltaTable(path).version()
+
+    def _check_schema(self, name: str, schema: pa.Schema) -> None:
+        """Refuse a column whose type differs from the committed table's (delta-rs would cast some)."""
+        existing = pa.schema(self._table(name).schema().to_arrow())
+        differing = [
+            f"{field.name}: table {existing.field(field.name).type}, written {field.type}"
+            for field in schema
+            if field.name in existing.names and not _same_type(existing.field(field.name).type, field.type)
+        ]
+        missing = [column for column in existing.names if column not in schema.names]
+        added = [column for column in schema.names if column not in existing.names]
+        if differing or missing or added:
+            details = "; ".join(differing + [f"missing {', '.join(missing)}"] * bool(missing)
+                                + [f"new {', '.join(added)}"] * bool(added))
+            raise self._schema_error(name, details)
+
+    def _schema_error(self, name: str, details: str) -> ValueError:
+        return ValueError(
+            f"table {name!r} in {self.root} has another schema than this version writes ({details}); "
+            "it was written by an older version or another configuration: write into a new lakehouse "
+            "folder, or delete this one (make clean) and re-run from the first day"
+        )
+
+    def _storage_error(self, name: str, error: OSError) -> OSError:
+        if error.errno == errno.ENOSPC or _is_disk_full(error):
+            free = shutil.disk_usage(self.root).free / 2**20
+            return OSError(errno.ENOSPC,
+                           f"disk full writing table {name!r} under {self.root} ({free:,.0f} MiB free): nothing of "
+                           "this batch is committed; free some space (or choose a --lakehouse on a larger disk) and "
+                           "run the same range again")
+        return OSError(error.errno, f"cannot write table {name!r} under {self.root}: {error}")
 
     def write_days(
         self,
@@ -340,7 +532,8 @@ class Lakehouse:
         ``data`` end up empty, and a retry of the same call is idempotent.
         Creates the table with ``data``'s schema on first write (also when
         ``data`` has 0 rows). ``date_key`` is stored as int32 (other integer
-        types are cast) and rows are written sorted by it.
+        types are cast) and rows are written sorted by it. Outside a
+        ``transaction`` the write is committed on its own.
 
         ``contiguous=True`` (default) lets the predicate be the compact range
         ``date_key >= min AND date_key <= max``; it is used only when the keys
@@ -348,8 +541,8 @@ class Lakehouse:
         replaced set is always exactly ``date_keys``.
 
         Raises ValueError, before anything is written, when a row of ``data``
-        has a ``date_key`` not in ``date_keys`` (or null). The schema must
-        match the existing table's (delta-rs raises otherwise).
+        has a ``date_key`` not in ``date_keys`` (or null), or when a column's
+        type differs from the existing table's.
 
         ``key_column`` names the int32 YYYYMMDD column holding the Dagster
         partition day (default ``date_key``; e.g. ``effective_date_key`` for
@@ -381,10 +574,14 @@ class Lakehouse:
             "retail_assets.key_column": key_column,
             "retail_assets.date_keys": _fmt_keys(keys),
             "retail_assets.rows": data.num_rows,
-        })
+        }, tuple(keys))
 
     def commit(self, prepared: PreparedWrite) -> int:
-        """Write a prepared day replacement in one transaction; rows written."""
+        """Write a prepared day replacement (one Delta commit); rows written. Inside a
+        transaction it becomes visible with the transaction; outside, at once."""
+        if self._transaction is None:
+            with self.transaction("write_days", prepared.date_keys):
+                return self.commit(prepared)
         self._write(prepared.name, prepared.data, predicate=prepared.predicate, schema_mode=None,
                     metadata=prepared.metadata)
         return prepared.data.num_rows
@@ -398,6 +595,9 @@ class Lakehouse:
         if not isinstance(data, pa.Table):
             raise TypeError(f"data must be a pyarrow.Table, got {type(data).__name__}")
         _check_no_null_columns(data)
+        if self._transaction is None:
+            with self.transaction("replace_all"):
+                return self.replace_all(name, data)
         if self.on_write is not None:
             self.on_write(name, data)
         self._write(
@@ -467,36 +667,42 @@ class Lakehouse:
         return out
 
     def version(self, name: str) -> int:
-        """Current Delta version of ``name`` (LookupError if missing)."""
+        """Committed Delta version of ``name`` (LookupError if it has none)."""
         return self._table(name).version()
 
     # ------------------------------------------------------------ maintenance
     def compact(self, name: str) -> dict[str, Any]:
         """Bin-pack small files (order preserved, so files stay clustered by
-        date_key), then vacuum everything unreferenced with zero retention.
+        date_key) as one commit, then vacuum everything unreferenced with zero
+        retention (a second commit).
 
-        Old versions become unreadable (no time travel); fine for a local,
-        single-writer lakehouse, but never run it while another process reads
-        or writes this table. Returns the optimize metrics plus
+        Old versions become unreadable (no time travel): never run it while
+        another process reads this table. Returns the optimize metrics plus
         ``vacuumed_files``.
         """
-        dt = self._table(name)
-        metrics = dt.optimize.compact(
-            target_size=TARGET_FILE_SIZE,
-            writer_properties=_writer_properties(),
-        )
-        removed = dt.vacuum(
-            retention_hours=0,
-            dry_run=False,
-            enforce_retention_duration=False,
-            full=True,
-        )
+        path = self.table_path(name)
+        with self.transaction("compact"):  # the lock is held and the table is at its committed version
+            metrics = self._table(name).optimize.compact(
+                target_size=TARGET_FILE_SIZE,
+                writer_properties=_writer_properties(),
+            )
+            self._transaction[name] = DeltaTable(path).version()  # type: ignore[index]
+        with self.transaction("vacuum"):  # after the commit: a crash never needs the vacuumed files back
+            removed = DeltaTable(path).vacuum(
+                retention_hours=0,
+                dry_run=False,
+                enforce_retention_duration=False,
+                full=True,
+            )
+            self._transaction[name] = DeltaTable(path).version()  # type: ignore[index]
         metrics["vacuumed_files"] = len(removed)
         return metrics
 
     # ------------------------------------------------------------------- SQL
     def duckdb_connection(self) -> duckdb.DuckDBPyConnection:
-        """In-memory DuckDB connection with one view per existing table.
+        """In-memory DuckDB connection with one view per committed table, at its
+        committed version (a batch cut short never shows), and the ledger's view
+        ``_lakehouse_commits``.
 
         Each view scans the table's pyarrow Dataset (the DuckDB ``delta``
         extension is not installed and nothing may be downloaded), with
@@ -506,5 +712,7 @@ class Lakehouse:
         """
         con = duckdb.connect(database=":memory:")
         for name in self.tables():
-            con.register(name, self._to_dataset(name, DeltaTable(self.table_path(name))))
+            con.register(name, self._to_dataset(name, self._table(name)))
+        if self._ledger.exists():
+            con.register(LEDGER_TABLE, self._to_dataset(LEDGER_TABLE, DeltaTable(str(self._ledger.path))))
         return con

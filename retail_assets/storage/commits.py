@@ -1,0 +1,141 @@
+"""The commit ledger: the one record of what a lakehouse holds.
+
+A batch of days writes many tables, one Delta commit each, and a process can die between two
+of them. So a batch is committed only when its row lands in the ledger, a small Delta table
+written last: one row per table of every committed batch, with the table's Delta version, the
+days, the configuration that made them and the code version. Readers see every table at the
+version the ledger names, so a half-written batch is invisible, and the next writer restores
+tables that ran ahead of the ledger (``Lakehouse`` does both).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+LEDGER_TABLE = "_lakehouse_commits"
+LEDGER_SCHEMA = pa.schema([
+    pa.field("commit_id", pa.int64(), nullable=False),
+    pa.field("committed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("operation", pa.string(), nullable=False),
+    pa.field("first_date_key", pa.int32()),
+    pa.field("last_date_key", pa.int32()),
+    pa.field("table_name", pa.string(), nullable=False),
+    pa.field("table_version", pa.int64(), nullable=False),
+    pa.field("configuration", pa.string()),
+    pa.field("code_version", pa.string(), nullable=False),
+])
+
+
+def code_version() -> str:
+    try:
+        return metadata.version("retail-assets")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """The ledger's last word on one table: which version, written by which commit."""
+
+    version: int
+    commit_id: int
+    operation: str
+    first_date_key: int | None
+    last_date_key: int | None
+
+    def describe(self) -> str:
+        days = ("" if self.first_date_key is None else
+                f", days {self.first_date_key}" + ("" if self.last_date_key == self.first_date_key
+                                                    else f"..{self.last_date_key}"))
+        return f"commit {self.commit_id} ({self.operation}{days})"
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """What the ledger says at one of its versions."""
+
+    ledger_version: int
+    tables: dict[str, CommitRecord] = field(default_factory=dict)
+    configuration: dict[str, str] | None = None  # of the newest commit that recorded one
+    commits: int = 0
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return {name: record.version for name, record in self.tables.items()}
+
+
+class CommitLedger:
+    """The ledger of the lakehouse at ``root``; cached by the ledger's own Delta version."""
+
+    def __init__(self, root: Path):
+        self.path = root / LEDGER_TABLE
+        self._state: LedgerState | None = None
+
+    def exists(self) -> bool:
+        return DeltaTable.is_deltatable(str(self.path))
+
+    def create(self) -> None:
+        """An empty ledger: from now on a table the ledger does not name is an unfinished write."""
+        write_deltalake(str(self.path), LEDGER_SCHEMA.empty_table(), mode="append")
+        self._state = None
+
+    def state(self, trust_cache: bool = False) -> LedgerState:
+        """The committed state. ``trust_cache`` when this process holds the writer lock (nobody
+        else can append); otherwise the ledger's version is checked first."""
+        if not self.exists():
+            return LedgerState(ledger_version=-1)
+        if self._state is not None and trust_cache:
+            return self._state
+        table = DeltaTable(str(self.path))
+        if self._state is None or self._state.ledger_version != table.version():
+            self._state = _read_state(table)
+        return self._state
+
+    def append(self, operation: str, first_date_key: int | None, last_date_key: int | None,
+               versions: Mapping[str, int], configuration: Mapping[str, str] | None) -> None:
+        """Commit a batch: one row per table it wrote, in one Delta commit."""
+        state = self.state(trust_cache=True)
+        commit_id = state.commits + 1
+        names = sorted(versions)
+        count = len(names)
+        rows = pa.table({
+            "commit_id": pa.array([commit_id] * count, pa.int64()),
+            "committed_at": pa.array([dt.datetime.now(dt.timezone.utc)] * count, pa.timestamp("us", tz="UTC")),
+            "operation": [operation] * count,
+            "first_date_key": pa.array([first_date_key] * count, pa.int32()),
+            "last_date_key": pa.array([last_date_key] * count, pa.int32()),
+            "table_name": names,
+            "table_version": pa.array([versions[name] for name in names], pa.int64()),
+            "configuration": [None if configuration is None else json.dumps(dict(configuration), sort_keys=True)] * count,
+            "code_version": [code_version()] * count,
+        }, schema=LEDGER_SCHEMA)
+        write_deltalake(str(self.path), rows, mode="append")
+        tables = dict(state.tables)
+        for name in names:
+            tables[name] = CommitRecord(versions[name], commit_id, operation, first_date_key, last_date_key)
+        self._state = LedgerState(
+            ledger_version=DeltaTable(str(self.path)).version(),
+            tables=tables,
+            configuration=dict(configuration) if configuration is not None else state.configuration,
+            commits=commit_id,
+        )
+
+
+def _read_state(table: DeltaTable) -> LedgerState:
+    rows = table.to_pyarrow_table().sort_by("commit_id").to_pylist()  # a few rows per batch: small
+    tables: dict[str, CommitRecord] = {}
+    configuration = None
+    for row in rows:
+        tables[row["table_name"]] = CommitRecord(row["table_version"], row["commit_id"], row["operation"],
+                                                 row["first_date_key"], row["last_date_key"])
+        if row["configuration"] is not None:
+            configuration = json.loads(row["configuration"])
+    return LedgerState(table.version(), tables, configuration, rows[-1]["commit_id"] if rows else 0)
