@@ -1,15 +1,19 @@
 """Command line: materialise a range through Dagster, summarise a lakehouse, benchmark.
 
 ``run`` and ``bench`` go through ``dagster.materialize`` with the partition-range tags, the
-same single-run path a UI backfill takes, so what they measure is what users run.
+same single-run path a UI backfill takes, so what they measure is what users run. ``run``
+continues a lakehouse: it starts from the first day the lakehouse has not committed, and a run
+killed half-way is resumed by running the same command again.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import resource
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -20,9 +24,13 @@ import dagster as dg
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.defs.resources import ENGINES
 from retail_assets.definitions import build_definitions
-from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES
-from retail_assets.storage.delta import Lakehouse
+from retail_assets.defs.schedule import EVERY_OPERATION
+from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, first_missing_day
+from retail_assets.storage.delta import ConfigurationDriftError, Lakehouse, LakehouseStateError
+from retail_assets.storage.lock import LakehouseBusyError
 
+PID_TAG, HOST_TAG = "retail_assets/cli_pid", "retail_assets/cli_host"  # who runs a CLI run: see fail_dead_runs
+UNFINISHED = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 SUMMARY_TABLES = (
     "gold_sales_fact", "gold_lost_sales_fact", "gold_inventory_fact", "gold_customer_dim", "gold_product_dim",
     "gold_location_dim", "gold_date_dim", "gold_channel_dim", "gold_time_dim", "inventory_checkpoint",
@@ -36,21 +44,47 @@ def materialize_range(
     instance: dg.DagsterInstance | None = None,
     raise_on_error: bool = True,
     defs: dg.Definitions | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialise every asset for first..last in one run (the single-run backfill path), with
     the code location of ``config`` unless ``defs`` is given."""
     defs = defs or build_definitions(config)
     job = defs.resolve_job_def("daily_lakehouse")
-    tags = {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
     return job.execute_in_process(
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         instance=instance or dg.DagsterInstance.ephemeral(),
-        tags=tags,
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+            **(tags or {}),
+        },
         raise_on_error=raise_on_error,
     )
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs this command started on this host whose process is gone (killed), and
+    free their pool slots: otherwise their steps hold the writer pool and the next run waits forever.
+    Their history stays (a deleted run would lose the days it committed)."""
+    host = socket.gethostname()
+    stale = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=list(UNFINISHED), tags={HOST_TAG: host})):
+        run = record.dagster_run
+        if not _alive(int(run.tags.get(PID_TAG, "0"))):
+            instance.report_run_failed(run, f"its process {run.tags.get(PID_TAG)} on {host} is gone (killed)")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            stale.append(run.run_id)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
 
 
 def check_line(result: dg.ExecuteInProcessResult) -> str:
@@ -106,22 +140,32 @@ def quality_lines(lakehouse: Lakehouse) -> list[str]:
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
-    values = {"preset": args.preset, "seed": args.seed, "lakehouse_path": args.lakehouse}
-    if args.start is not None:
-        values["start_date"] = args.start
-    if args.days is not None:
-        values["days"] = args.days
+    values = {"preset": args.preset, "seed": args.seed, "lakehouse_path": args.lakehouse,
+              "start_date": args.start, "days": args.days}
     return SimulationConfig.build(**{k: v for k, v in values.items() if v is not None})
 
 
 def _run(args: argparse.Namespace) -> None:
+    """Continue the lakehouse from the first day it has not committed to the configured last day
+    (a new lakehouse: from the start date); a lakehouse made otherwise is refused."""
     config = _config(args)
+    lakehouse = Lakehouse(config.lakehouse_path, fingerprint=config.world_fingerprint())
+    with lakehouse.writing():  # refuses another configuration or writer; undoes a batch a crash cut short
+        first = first_missing_day(lakehouse, config.start_date, config.end_date, EVERY_OPERATION)
+    if first is None:
+        print(f"{lakehouse.root} already holds every day of {config.start_date}..{config.end_date}: nothing to do "
+              "(extend it with --days, or delete it to start again)")
+        print(summarise(lakehouse))
+        return
     instance = dg.DagsterInstance.get() if args.persist else None
+    if instance is not None:
+        for run_id in fail_dead_runs(instance):
+            print(f"run {run_id} had been killed: marked failed, its pool slot freed")
     started = time.perf_counter()
-    result = materialize_range(config, config.start_date, config.end_date, instance,
-                               defs=build_definitions(config, args.engine))
+    result = materialize_range(config, first, config.end_date, instance, defs=build_definitions(config, args.engine),
+                               tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
     elapsed = time.perf_counter() - started
-    print(f"Materialised {config.preset} {config.start_date}..{config.end_date} in {elapsed:.1f} s "
+    print(f"Materialised {config.preset} {first}..{config.end_date} in {elapsed:.1f} s "
           f"(run {result.run_id}, success={result.success})")
     print(check_line(result))
     print(summarise(Lakehouse(config.lakehouse_path)))
@@ -205,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.handler(args)
-    except ConfigError as error:
+    except (ConfigError, ConfigurationDriftError, LakehouseBusyError, LakehouseStateError) as error:
         print(error, file=sys.stderr)
         return 2
     return 0

@@ -350,6 +350,9 @@ def size_fit_bridge(connection: duckdb.DuckDBPyConnection, keys: list[int]) -> p
 # ------------------------------------------------------------------------------- write
 
 
+INSIGHTS_OPERATION = "customer_insights"  # the commit ledger's name of write_customer_insights
+
+
 def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[str, int]:
     """Compute and write both customer insight tables for first..last; rows written per table.
 
@@ -363,7 +366,7 @@ def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date)
         raise LookupError(
             f"cannot compute customer insights: table(s) {', '.join(missing)} missing in {lakehouse.root}"
         )
-    with lakehouse.transaction("customer_insights", [date_key(first), date_key(last)]):  # both tables, or none
+    with lakehouse.transaction(INSIGHTS_OPERATION, [date_key(first), date_key(last)]):  # both tables, or none
         stamp = etl_now()
         written = {GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name: 0, GOLD_SIZE_FIT_BRIDGE.name: 0}
         # One connection for the run: it reads only the facts and dimensions, which this does not write.

@@ -302,6 +302,9 @@ def _write(lakehouse: Lakehouse, data: pa.Table, keys: list[int], declared: Tabl
 DAILY_AGGS = ((GOLD_SALES_DAILY_AGG, sales_daily_agg), (GOLD_INVENTORY_DAILY_AGG, inventory_daily_agg))
 
 
+ROLLUPS_OPERATION = "rollups"  # the commit ledger's name of write_rollups
+
+
 def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[str, int]:
     """Compute and write the four rollups for first..last; rows written per table.
 
@@ -313,7 +316,7 @@ def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[s
     missing = [name for name in SOURCE_TABLES if not lakehouse.exists(name)]
     if missing:
         raise LookupError(f"cannot compute rollups: table(s) {', '.join(missing)} missing in {lakehouse.root}")
-    with lakehouse.transaction("rollups", [date_key(first), date_key(last)]):  # all four tables, or none
+    with lakehouse.transaction(ROLLUPS_OPERATION, [date_key(first), date_key(last)]):  # all four tables, or none
         stamp = etl_now()
         rows: dict[str, int] = {GOLD_SALES_DAILY_AGG.name: 0, GOLD_INVENTORY_DAILY_AGG.name: 0}
 

@@ -13,21 +13,25 @@ import datetime as dt
 
 import dagster as dg
 
-from retail_assets.analytics.rollups import days_between
+from retail_assets.analytics.customer_insights import INSIGHTS_OPERATION
+from retail_assets.analytics.rollups import ROLLUPS_OPERATION, days_between
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import daily_partitions
-from retail_assets.engine.local import first_missing_day
+from retail_assets.engine.local import CHAIN_OPERATION, DIMENSIONS_OPERATION, first_missing_day
 from retail_assets.storage.delta import Lakehouse
 
+EVERY_OPERATION = (DIMENSIONS_OPERATION, CHAIN_OPERATION, ROLLUPS_OPERATION, INSIGHTS_OPERATION)
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED]
 
 
 def first_missing_partition(instance: dg.DagsterInstance, asset_keys, lakehouse: Lakehouse,
                             start: dt.date, last: dt.date) -> dt.date | None:
-    """The first day of start..last that the lakehouse (its checkpoint) or Dagster (any asset's
-    materialisations) does not have; None when every day is there."""
-    missing = first_missing_day(lakehouse, start, last)
+    """The first day of start..last that the lakehouse (its commit ledger) or Dagster (any asset's
+    materialisations) does not have; None when every day is there. A lakehouse that lost a
+    committed table fails the tick, naming it."""
+    lakehouse.verify()
+    missing = first_missing_day(lakehouse, start, last, EVERY_OPERATION)
     days = days_between(start, last)
     for key in asset_keys:
         materialised = instance.get_materialized_partitions(key)

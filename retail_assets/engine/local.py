@@ -4,7 +4,8 @@ A run covers consecutive days. It starts from the checkpoint of the day before (
 warm-up when the first day is the start date), steps day by day, and commits every few days:
 all tables of those days (facts and checkpoint parts) as one lakehouse transaction, committed
 by its row in the commit ledger. A crash therefore leaves the lakehouse before or after a
-batch, never inside one, and a retry resumes from the last committed checkpoint. Memory is bounded by the batch, not by the number of days.
+batch, never inside one, and a retry resumes from the last committed checkpoint.
+Memory is bounded by the batch, not by the number of days.
 Commits run on one writer thread, overlapping the simulation of the next batch (two batches
 in memory at most); they stay in day order, and a failed commit ends the run.
 """
@@ -12,7 +13,7 @@ in memory at most); they stay in day order, and a failed commit ends the run.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,8 @@ CHAIN_TABLES = {
     "gold_cart_abandonment_fact": "cart_abandonments",
     "gold_customer_event_fact": "customer_events",
 }
+DIMENSIONS_OPERATION = "dimensions"  # the commit ledger's names of the engine's transactions
+CHAIN_OPERATION = "daily_chain"
 MAX_BATCH_DAYS = 7  # with two batches in flight: 60 mid_market days peak 1.5 GiB (14 days: 2.5 GiB)
 MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory
 
@@ -56,11 +59,13 @@ class MissingCheckpointError(RuntimeError):
     """Day D cannot run: the inventory checkpoint of day D-1 is not in the lakehouse."""
 
 
-def first_missing_day(lakehouse: Lakehouse, start: dt.date, last: dt.date) -> dt.date | None:
-    """The first day of start..last whose checkpoint is not in the lakehouse; None when all are."""
-    name = CHECKPOINT_TABLES[checkpoint.POSITIONS]
-    written = lakehouse.date_keys(name) if lakehouse.exists(name) else set()
-    return next((day for day in days_between(start, last) if date_key(day) not in written), None)
+def first_missing_day(lakehouse: Lakehouse, start: dt.date, last: dt.date,
+                      operations: Iterable[str] = (CHAIN_OPERATION,)) -> dt.date | None:
+    """The first day of start..last that one of ``operations`` has not committed (by the commit
+    ledger); None when all have."""
+    state, names = lakehouse.ledger_state(), tuple(operations)
+    return next((day for day in days_between(start, last)
+                 if not all(state.committed(name, date_key(day)) for name in names)), None)
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,7 @@ class LocalEngine:
         keys = [self.simulator.calendar.date_key(day) for day in range(first_day, last_day + 1)]
         stamp = etl_now()
         written = {}
-        with self.lakehouse.transaction("dimensions", keys):
+        with self.lakehouse.transaction(DIMENSIONS_OPERATION, keys):
             for name, build in dimensions.BUILDERS.items():
                 prepared, rows = self._prepare_table(name, build(self.simulator.world, first_day, last_day), keys, stamp)
                 written[name] = self.lakehouse.commit(prepared)
@@ -210,7 +215,7 @@ class LocalEngine:
 
     def _commit(self, writes: list[PreparedWrite], summaries: list[DaySummary]) -> list[DaySummary]:
         """Commit a batch's writes as one transaction; the summaries of its days."""
-        with self.lakehouse.transaction("daily_chain", [summary.date_key for summary in summaries]):
+        with self.lakehouse.transaction(CHAIN_OPERATION, [summary.date_key for summary in summaries]):
             for prepared in writes:
                 self.lakehouse.commit(prepared)
         return summaries

@@ -10,7 +10,9 @@ tables that ran ahead of the ledger (``Lakehouse`` does both).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,10 +68,31 @@ class LedgerState:
     tables: dict[str, CommitRecord] = field(default_factory=dict)
     configuration: dict[str, str] | None = None  # of the newest commit that recorded one
     commits: int = 0
+    day_ranges: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)  # operation -> ranges
 
     @property
     def versions(self) -> dict[str, int]:
         return {name: record.version for name, record in self.tables.items()}
+
+    def committed(self, operation: str, date_key: int) -> bool:
+        """True when a committed batch of ``operation`` covered the day ``date_key``."""
+        firsts, lasts = _merged(self.day_ranges.get(operation, frozenset()))
+        at = bisect.bisect_right(firsts, date_key) - 1
+        return at >= 0 and date_key <= lasts[at]
+
+
+@functools.lru_cache(maxsize=64)
+def _merged(ranges: frozenset[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Overlapping ranges merged, as sorted firsts and their lasts (for bisection)."""
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for first, last in sorted(ranges):
+        if lasts and first <= lasts[-1]:
+            lasts[-1] = max(lasts[-1], last)
+        else:
+            firsts.append(first)
+            lasts.append(last)
+    return firsts, lasts
 
 
 class CommitLedger:
@@ -126,16 +149,26 @@ class CommitLedger:
             tables=tables,
             configuration=dict(configuration) if configuration is not None else state.configuration,
             commits=commit_id,
+            day_ranges=_with_range(state.day_ranges, operation, first_date_key, last_date_key),
         )
+
+
+def _with_range(ranges: dict[str, frozenset[tuple[int, int]]], operation: str, first: int | None,
+                last: int | None) -> dict[str, frozenset[tuple[int, int]]]:
+    if first is None or last is None:
+        return ranges
+    return {**ranges, operation: ranges.get(operation, frozenset()) | {(first, last)}}
 
 
 def _read_state(table: DeltaTable) -> LedgerState:
     rows = table.to_pyarrow_table().sort_by("commit_id").to_pylist()  # a few rows per batch: small
     tables: dict[str, CommitRecord] = {}
+    ranges: dict[str, frozenset[tuple[int, int]]] = {}
     configuration = None
     for row in rows:
         tables[row["table_name"]] = CommitRecord(row["table_version"], row["commit_id"], row["operation"],
                                                  row["first_date_key"], row["last_date_key"])
+        ranges = _with_range(ranges, row["operation"], row["first_date_key"], row["last_date_key"])
         if row["configuration"] is not None:
             configuration = json.loads(row["configuration"])
-    return LedgerState(table.version(), tables, configuration, rows[-1]["commit_id"] if rows else 0)
+    return LedgerState(table.version(), tables, configuration, rows[-1]["commit_id"] if rows else 0, ranges)

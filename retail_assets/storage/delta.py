@@ -412,37 +412,50 @@ class Lakehouse:
                 if path.name != LEDGER_TABLE and _TABLE_NAME_RE.match(path.name) and (path / "_delta_log").is_dir():
                     yield path
 
-    def _recover(self) -> None:
-        """Tables ahead of the ledger (a batch cut short) go back to their committed version, and
-        tables the ledger does not know (created by such a batch) are removed; a table behind the
-        ledger (its committed version lost) stops the writer before it writes anything."""
-        state = self._ledger.state(trust_cache=True)
+    def verify(self) -> None:
+        """Raise LakehouseStateError when a committed table, or its committed version, is lost."""
+        self._compare(self.ledger_state())
+
+    def _compare(self, state: LedgerState) -> tuple[list[Path], dict[str, int]]:
+        """The folders of tables no commit knows, and the tables ahead of their committed version;
+        raises when a committed table or version is missing."""
         found = {path.name: path for path in self._delta_folders()}
-        lost = [name for name in state.tables if name not in found]
-        behind, ahead = [], {}
+        problems = [f"{name} (missing; committed by {record.describe()})"
+                    for name, record in state.tables.items() if name not in found]
+        unknown, ahead = [], {}
         for name, path in found.items():
             record = state.tables.get(name)
             if record is None:
-                log.warning("removing %s: created by a batch that was never committed", path)
-                shutil.rmtree(path)
+                unknown.append(path)
                 continue
             current = DeltaTable(str(path)).version()
             if current < record.version:
-                behind.append(f"{name} (at version {current}, committed {record.version} by {record.describe()})")
+                problems.append(f"{name} (at version {current}, committed {record.version} by {record.describe()})")
             elif current > record.version:
                 ahead[name] = record.version
-        if lost or behind:
-            problems = [f"{name} (missing; committed by {state.tables[name].describe()})" for name in lost] + behind
+        if problems:
             raise LakehouseStateError(
                 f"lakehouse {self.root}: the committed state of {', '.join(problems)} is lost (a deleted table or "
                 f"Delta log entry). {self._way_out()}"
             )
+        return unknown, ahead
+
+    def _recover(self) -> None:
+        """Tables ahead of the ledger (a batch cut short) go back to their committed version, and
+        tables the ledger does not know (created by such a batch) are removed; a table behind the
+        ledger (its committed version lost) stops the writer before it writes anything."""
+        unknown, ahead = self._compare(self._ledger.state(trust_cache=True))
+        for path in unknown:
+            log.warning("removing %s: created by a batch that was never committed", path)
+            shutil.rmtree(path)
+        restored = {}
         for name, version in ahead.items():
             log.warning("restoring %s to its committed version %d (a batch was cut short)", name, version)
-            DeltaTable(self.table_path(name)).restore(version)
-            ahead[name] = DeltaTable(self.table_path(name)).version()
-        if ahead:
-            self._ledger.append("recover", None, None, ahead, self.fingerprint)
+            table = DeltaTable(self.table_path(name))
+            table.restore(version)
+            restored[name] = DeltaTable(self.table_path(name)).version()
+        if restored:
+            self._ledger.append("recover", None, None, restored, self.fingerprint)
 
     def _way_out(self) -> str:
         return (f"Put back the lost files under {self.root} from a backup, or rebuild the lakehouse: delete the "
