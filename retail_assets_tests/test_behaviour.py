@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retail_assets.contracts.rules import STOCKOUT_RATE_BAND
+from retail_assets.config import SimulationConfig
+from retail_assets.contracts.rules import Bands
 
 ONLINE_CHANNEL_KEYS = (1, 2, 3, 4, 7, 8)  # web, apps, social, marketplace (not the store kiosk)
 
@@ -198,7 +199,7 @@ def test_warm_up_reaches_steady_state_so_the_first_weeks_pass_the_stockout_check
         """SELECT date_key, avg(is_stockout::INT) FROM gold_inventory_fact
            GROUP BY date_key ORDER BY date_key LIMIT 28"""
     ).fetchall()
-    low, high = STOCKOUT_RATE_BAND
+    low, high = Bands.of(SimulationConfig.build(preset="small")).stockout_rate
     assert len(rates) == 28 and rates[0][0] == int(result.days[0].day.strftime("%Y%m%d"))
     outside = [(date_key, round(rate, 4)) for date_key, rate in rates if not low <= rate <= high]
     assert outside == []

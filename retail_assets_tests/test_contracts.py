@@ -22,10 +22,11 @@ from retail_assets import tables
 from retail_assets.cli import check_line, materialize_range
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
-from retail_assets.contracts.rules import RULES
+from retail_assets.contracts.rules import Bands, Window, rules, rules_for
 from retail_assets.defs.assets import column_schema
-from retail_assets.contracts.reports import CONTRACT_CHECK
+from retail_assets.contracts.reports import CONTRACT_CHECK, rule_reports
 from retail_assets.sim import dimensions
+from retail_assets.engine.local import LocalEngine
 from retail_assets.sim.day import Simulator
 from retail_assets.storage.delta import Lakehouse
 
@@ -112,7 +113,8 @@ def _break_or_none(day):
 def test_every_table_and_rule_has_a_check_and_all_pass_on_generated_data(clean):
     assert clean.success
     evaluations = _evaluations(clean)
-    expected = {(name, CONTRACT_CHECK) for name in tables.TABLES} | {(rule.table, rule.name) for rule in RULES}
+    expected = {(name, CONTRACT_CHECK) for name in tables.TABLES}
+    expected |= {(rule.table, rule.name) for rule in rules(SimulationConfig())}
     assert set(evaluations) == expected
     failed = {key: _text(e) for key, e in evaluations.items() if not e.passed}
     assert not failed
@@ -245,3 +247,37 @@ def test_the_uplift_is_not_judged_on_too_few_carts(tmp_path):
     assert not constrained.passed and constrained.severity == dg.AssetCheckSeverity.WARN
     assert constrained.description == "not evaluated: 1 day(s) of sales, fewer than 7"
     assert "2 not evaluated (inventory_constrained_sales, low_inventory_abandonment_uplift)" in check_line(result)
+
+
+# ------------------------------------------------------------------ bands from the configuration
+
+
+def test_the_default_configuration_gives_the_reference_bands():
+    bands = Bands.of(SimulationConfig())
+    assert bands.stockout_rate == (0.05, 0.10) and bands.uplift_points == (8.0, 12.0)
+    assert bands.restock_delay_days == (1, 3) and bands.restock_mean_days == (1.5, 2.5)
+
+
+def test_a_configured_restock_delay_is_judged_by_its_own_band(tmp_path):
+    """Returns restocked 4-6 days later (RETAIL_RETURN_DELAY_DAYS=4,6) pass return_restock_delay
+    under their own configuration, and would fail the default 1-3 band."""
+    config = SimulationConfig.build(preset="tiny", return_delay_days=(4, 6), warmup_days=14,
+                                    lakehouse_path=tmp_path / "lakehouse")
+    engine = LocalEngine(config)
+    last = config.start_date + dt.timedelta(days=2)
+    engine.write_dimensions(config.start_date, last)
+    engine.run_all(config.start_date, last)
+
+    def delay_report(rule_config: SimulationConfig):
+        (rule,) = [rule for rule in rules_for(["gold_sales_fact"], rule_config) if rule.name == "return_restock_delay"]
+        (report,) = rule_reports(engine.lakehouse, [rule], Window(config.start_date, last))
+        return rule, report
+
+    rule, report = delay_report(config)
+    assert report.passed, report.metadata
+    assert report.metadata["returns"] > 0 and report.metadata["returns_outside_band"] == 0
+    assert report.metadata["band_days"] == "4..6" and report.metadata["mean_band_days"] == "4.5..5.5"
+    assert 4 <= report.metadata["min_delay_days"] <= report.metadata["max_delay_days"] <= 6
+    assert rule.description == "Returned units are back in stock 4-6 days after the return, about 5 on average."
+    _, default = delay_report(SimulationConfig.build(preset="tiny"))
+    assert not default.passed and default.metadata["band_days"] == "1..3"

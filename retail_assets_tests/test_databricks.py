@@ -19,7 +19,7 @@ from databricks.sdk.service import jobs
 from retail_assets.cli import materialize_range
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.reports import CONTRACT_CHECK
-from retail_assets.definitions import build_definitions
+from retail_assets.definitions import build_definitions, resources
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.engine.local import CHAIN_TABLES
 from retail_assets.remote import PIPES_IO_ARGUMENT, chain_task
@@ -165,6 +165,31 @@ def test_catalog_and_schema_are_checked_before_any_job_is_submitted(tmp_path, wo
     assert "is not a plain identifier" in str(failure.event_specific_data.error)
 
 
-def test_missing_credentials_are_named():
+def test_missing_credentials_are_named(monkeypatch):
+    monkeypatch.delenv("DATABRICKS_HOST", raising=False)
+    monkeypatch.delenv("DATABRICKS_TOKEN", raising=False)
     with pytest.raises(ValueError, match="DATABRICKS_HOST and DATABRICKS_TOKEN"):
         DatabricksResource().workspace_client()
+
+
+def test_launchpad_config_without_credentials_keeps_the_environments(tmp_path, monkeypatch):
+    """Run config for the resource (here only ``compute``, as typed in the launchpad) replaces the
+    code location's EnvVar host and token with empty defaults: the client still gets them from the
+    environment. The real SDK client is built; nothing is sent to a workspace."""
+    monkeypatch.setenv("DATABRICKS_HOST", "https://env-host.cloud.databricks.com")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "env-token")
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
+    seen = {}
+
+    @dg.asset
+    def client_probe(databricks: DatabricksResource):
+        client = databricks.workspace_client()
+        seen.update(fields=(databricks.host, databricks.token, databricks.compute),
+                    client=(client.config.host, client.config.token))
+
+    defs = dg.Definitions(assets=[client_probe], jobs=[dg.define_asset_job("probe", [client_probe])],
+                          resources={"databricks": resources(config, "databricks")["databricks"]})
+    run_config = {"resources": {"databricks": {"config": {"compute": "serverless"}}}}
+    assert defs.resolve_job_def("probe").execute_in_process(run_config=run_config).success
+    assert seen["fields"] == ("", "", "serverless")  # what the run config left of the EnvVar fields
+    assert seen["client"] == ("https://env-host.cloud.databricks.com", "env-token")

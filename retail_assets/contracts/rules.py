@@ -3,7 +3,9 @@
 Each rule is SQL over the Delta tables (DuckDB), evaluated for the days a run wrote
 (first..last), and returns the measured value(s) and a sample of offending rows. Rules that
 measure rates need enough data: they look back over a trailing window ending on the last day
-(at least ``MIN_WINDOW_DAYS``), across earlier runs' days too.
+(at least ``MIN_WINDOW_DAYS``), across earlier runs' days too. The bands they judge against
+come from the configuration that generated the data (``Bands``), so a changed policy is judged
+by its own targets.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import duckdb
 
 from retail_assets.analytics.rollups import CHUNK_DAYS, date_key, day_chunks
+from retail_assets.config import SimulationConfig
 
-STOCKOUT_RATE_BAND = (0.05, 0.10)
-UPLIFT_BAND_POINTS = (8.0, 12.0)
-RESTOCK_DELAY_DAYS = (1, 3)
-RESTOCK_MEAN_BAND = (1.5, 2.5)  # "about 2": the default delay is uniform on 1..3
+STOCKOUT_BAND_FACTORS = (2 / 3, 4 / 3)  # x target_stockout_rate: 5%..10% around the default 7.5%
+UPLIFT_TOLERANCE_POINTS = 2.0  # +- around cart_abandonment_increase: 8..12 points around the default 10
+RESTOCK_MEAN_TOLERANCE_DAYS = 0.5  # +- around the midpoint of return_delay_days (uniform): 1.5..2.5 for 1..3
 MIN_WINDOW_DAYS = 7  # constrained sales and stockout events are expected within a week
 MAX_UPLIFT_ERROR_POINTS = 1.0  # a difference measured less precisely than this says nothing about the band
 UPLIFT_WINDOW_DAYS = 28  # a difference of rates: a few thousand carts (small), cheap even on long runs
@@ -62,6 +65,33 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Bands:
+    """What the rules accept, derived from the configuration that generated the data."""
+
+    stockout_rate: tuple[float, float]
+    uplift_points: tuple[float, float]
+    restock_delay_days: tuple[int, int]
+    restock_mean_days: tuple[float, float]
+
+    @classmethod
+    def of(cls, config: SimulationConfig) -> "Bands":
+        """Rounded to 6 decimals, so the default config's bands are exactly 0.05..0.10 and 8..12."""
+        target, uplift = config.target_stockout_rate, 100 * config.cart_abandonment_increase
+        low, high = config.return_delay_days
+        middle = (low + high) / 2
+        return cls(
+            stockout_rate=(round(target * STOCKOUT_BAND_FACTORS[0], 6), round(target * STOCKOUT_BAND_FACTORS[1], 6)),
+            uplift_points=(round(uplift - UPLIFT_TOLERANCE_POINTS, 6), round(uplift + UPLIFT_TOLERANCE_POINTS, 6)),
+            restock_delay_days=(low, high),
+            restock_mean_days=(middle - RESTOCK_MEAN_TOLERANCE_DAYS, middle + RESTOCK_MEAN_TOLERANCE_DAYS),
+        )
+
+    @property
+    def stockout_text(self) -> str:
+        return f"{100 * self.stockout_rate[0]:g}%..{100 * self.stockout_rate[1]:g}%"
+
+
+@dataclass(frozen=True)
 class BusinessRule:
     name: str
     table: str  # the asset the check is attached to
@@ -85,19 +115,19 @@ def _in(value: float | None, band: tuple[float, float]) -> bool:
     return value is not None and band[0] <= value <= band[1]
 
 
-def _stockout_rate_latest_day(connection, window: Window) -> Outcome:
+def _stockout_rate_latest_day(connection, window: Window, bands: Bands) -> Outcome:
     _, last = window.keys
     (rate,) = _one(connection, f"SELECT avg(is_stockout::INT) FROM gold_inventory_fact WHERE date_key = {last}")
-    return Outcome(_in(rate, STOCKOUT_RATE_BAND), {"stockout_rate": _round(rate), "date_key": last,
-                                                   "band": f"{STOCKOUT_RATE_BAND[0]:.0%}..{STOCKOUT_RATE_BAND[1]:.0%}"})
+    return Outcome(_in(rate, bands.stockout_rate), {"stockout_rate": _round(rate), "date_key": last,
+                                                    "band": bands.stockout_text})
 
 
-def _stockout_rate_over_run(connection, window: Window) -> Outcome:
+def _stockout_rate_over_run(connection, window: Window, bands: Bands) -> Outcome:
     first, last = window.keys
     (rate,) = _one(connection, f"""SELECT avg(rate) FROM (SELECT avg(is_stockout::INT) AS rate FROM gold_inventory_fact
                                    WHERE date_key BETWEEN {first} AND {last} GROUP BY date_key)""")
-    return Outcome(_in(rate, STOCKOUT_RATE_BAND), {"mean_daily_stockout_rate": _round(rate),
-                                                   "band": f"{STOCKOUT_RATE_BAND[0]:.0%}..{STOCKOUT_RATE_BAND[1]:.0%}"})
+    return Outcome(_in(rate, bands.stockout_rate), {"mean_daily_stockout_rate": _round(rate),
+                                                    "band": bands.stockout_text})
 
 
 def _constrained_sales(connection, window: Window) -> Outcome:
@@ -147,7 +177,7 @@ def _stockout_events_agree(connection, window: Window) -> Outcome:
     return Outcome(passed, metadata, _rows(connection, disagreeing) if mismatches else [])
 
 
-def _abandonment_uplift(connection, window: Window) -> Outcome:
+def _abandonment_uplift(connection, window: Window, bands: Bands) -> Outcome:
     first, last = window.last_days(UPLIFT_WINDOW_DAYS)
     low_rate, other_rate, low_carts, other_carts = _one(connection, f"""
         WITH carts AS (  -- every new online cart: its session, low if an add-to-cart showed low stock
@@ -162,7 +192,7 @@ def _abandonment_uplift(connection, window: Window) -> Outcome:
     metadata: dict[str, float | int | str] = {
         "low_inventory_abandonment_rate": _round(low_rate), "other_abandonment_rate": _round(other_rate),
         "low_inventory_carts": low_carts, "other_carts": other_carts,
-        "band_points": f"{UPLIFT_BAND_POINTS[0]:g}..{UPLIFT_BAND_POINTS[1]:g}",
+        "band_points": f"{bands.uplift_points[0]:g}..{bands.uplift_points[1]:g}",
     }
     if low_rate is None or other_rate is None:
         return Outcome.skipped(metadata, "no carts of one kind")
@@ -172,7 +202,7 @@ def _abandonment_uplift(connection, window: Window) -> Outcome:
     if error > MAX_UPLIFT_ERROR_POINTS:
         return Outcome.skipped(metadata, f"too few carts (standard error {error:.1f} points "
                                          f"> {MAX_UPLIFT_ERROR_POINTS:g})")
-    return Outcome(_in(uplift, UPLIFT_BAND_POINTS), metadata)
+    return Outcome(_in(uplift, bands.uplift_points), metadata)
 
 
 def _no_negative_available(connection, window: Window) -> Outcome:
@@ -184,20 +214,22 @@ def _no_negative_available(connection, window: Window) -> Outcome:
     return Outcome(count == 0, {"negative_rows": count}, _rows(connection, negative) if count else [])
 
 
-def _restock_delay(connection, window: Window) -> Outcome:
+def _restock_delay(connection, window: Window, bands: Bands) -> Outcome:
     first, last = window.keys
     delays = f"""SELECT sale_id, date_key, return_restocked_date_key,
                         datediff('day', strptime(date_key::VARCHAR, '%Y%m%d'),
                                  strptime(return_restocked_date_key::VARCHAR, '%Y%m%d')) AS delay_days
                  FROM gold_sales_fact WHERE is_return AND date_key BETWEEN {first} AND {last}"""
-    low, high = RESTOCK_DELAY_DAYS
+    low, high = bands.restock_delay_days
     returns, shortest, longest, mean = _one(
         connection, f"SELECT count(*), min(delay_days), max(delay_days), avg(delay_days) FROM ({delays})")
     outside = f"SELECT * FROM ({delays}) WHERE delay_days NOT BETWEEN {low} AND {high} ORDER BY date_key, sale_id"
     (count,) = _one(connection, f"SELECT count(*) FROM ({outside})")
-    passed = count == 0 and (returns == 0 or _in(mean, RESTOCK_MEAN_BAND))
+    passed = count == 0 and (returns == 0 or _in(mean, bands.restock_mean_days))
+    mean_low, mean_high = bands.restock_mean_days
     return Outcome(passed, {"returns": returns, "min_delay_days": shortest or 0, "max_delay_days": longest or 0,
-                            "mean_delay_days": _round(mean, 3), "outside_1_3_days": count},
+                            "mean_delay_days": _round(mean, 3), "band_days": f"{low}..{high}",
+                            "mean_band_days": f"{mean_low:g}..{mean_high:g}", "returns_outside_band": count},
                    _rows(connection, outside) if count else [])
 
 
@@ -235,34 +267,43 @@ def _round(value: float | None, digits: int = 4) -> float | str:
     return "n/a" if value is None else round(float(value), digits)
 
 
-RULES: tuple[BusinessRule, ...] = (
-    BusinessRule("stockout_rate_latest_day", "gold_inventory_fact",
-                 "Share of positions out of stock at the close of the run's last day, in [5%, 10%].",
-                 _stockout_rate_latest_day),
-    BusinessRule("stockout_rate_over_run", "gold_inventory_fact",
-                 "Mean daily stockout rate over the run's days, in [5%, 10%].", _stockout_rate_over_run,
-                 warn_only=True),
-    BusinessRule("inventory_constrained_sales", "gold_sales_fact",
-                 f"Over the last {MIN_WINDOW_DAYS}+ days: sale lines limited by stock exist and lost demand > 0.",
-                 _constrained_sales),
-    BusinessRule("stockout_events_agree_with_lost_sales", "gold_stockout_events",
-                 f"Stockout events exist with lost revenue > 0 (over {MIN_WINDOW_DAYS}+ days), and every closed "
-                 "spell's lost attempts and units equal the lost-demand rows inside it.", _stockout_events_agree),
-    BusinessRule("low_inventory_abandonment_uplift", "gold_cart_abandonment_fact",
-                 f"Over the {UPLIFT_WINDOW_DAYS} days ending on the run's last day, low-inventory carts are "
-                 "abandoned 8-12 points more often than the others (evaluated once the difference is known to "
-                 f"within {MAX_UPLIFT_ERROR_POINTS:g} point, one standard error).", _abandonment_uplift),
-    BusinessRule("no_negative_available", "gold_inventory_fact",
-                 "No position ever has negative quantity_available.", _no_negative_available, blocking=True),
-    BusinessRule("return_restock_delay", "gold_sales_fact",
-                 "Returned units are back in stock 1-3 days after the return, about 2 on average.", _restock_delay),
-    BusinessRule("inventory_conservation", "gold_inventory_movement_fact",
-                 "Per position and day: yesterday's on-hand + the day's movements = today's on-hand.",
-                 _conservation, blocking=True),
-)
+def rules(config: SimulationConfig) -> tuple[BusinessRule, ...]:
+    """Every rule, judging against the bands of ``config`` (named in their descriptions)."""
+    bands = Bands.of(config)
+    delay_low, delay_high = bands.restock_delay_days
+    uplift_low, uplift_high = bands.uplift_points
+    middle = (delay_low + delay_high) / 2
+    stockout = f"[{100 * bands.stockout_rate[0]:g}%, {100 * bands.stockout_rate[1]:g}%]"
+    return (
+        BusinessRule("stockout_rate_latest_day", "gold_inventory_fact",
+                     f"Share of positions out of stock at the close of the run's last day, in {stockout}.",
+                     partial(_stockout_rate_latest_day, bands=bands)),
+        BusinessRule("stockout_rate_over_run", "gold_inventory_fact",
+                     f"Mean daily stockout rate over the run's days, in {stockout}.",
+                     partial(_stockout_rate_over_run, bands=bands), warn_only=True),
+        BusinessRule("inventory_constrained_sales", "gold_sales_fact",
+                     f"Over the last {MIN_WINDOW_DAYS}+ days: sale lines limited by stock exist and lost demand > 0.",
+                     _constrained_sales),
+        BusinessRule("stockout_events_agree_with_lost_sales", "gold_stockout_events",
+                     f"Stockout events exist with lost revenue > 0 (over {MIN_WINDOW_DAYS}+ days), and every closed "
+                     "spell's lost attempts and units equal the lost-demand rows inside it.", _stockout_events_agree),
+        BusinessRule("low_inventory_abandonment_uplift", "gold_cart_abandonment_fact",
+                     f"Over the {UPLIFT_WINDOW_DAYS} days ending on the run's last day, low-inventory carts are "
+                     f"abandoned {uplift_low:g}-{uplift_high:g} points more often than the others (evaluated once the "
+                     f"difference is known to within {MAX_UPLIFT_ERROR_POINTS:g} point, one standard error).",
+                     partial(_abandonment_uplift, bands=bands)),
+        BusinessRule("no_negative_available", "gold_inventory_fact",
+                     "No position ever has negative quantity_available.", _no_negative_available, blocking=True),
+        BusinessRule("return_restock_delay", "gold_sales_fact",
+                     f"Returned units are back in stock {delay_low}-{delay_high} days after the return, about "
+                     f"{middle:g} on average.", partial(_restock_delay, bands=bands)),
+        BusinessRule("inventory_conservation", "gold_inventory_movement_fact",
+                     "Per position and day: yesterday's on-hand + the day's movements = today's on-hand.",
+                     _conservation, blocking=True),
+    )
 
 
-def rules_for(names) -> list[BusinessRule]:
-    """The rules attached to the tables ``names``."""
+def rules_for(names, config: SimulationConfig) -> list[BusinessRule]:
+    """The rules attached to the tables ``names``, with the bands of ``config``."""
     wanted = set(names)
-    return [rule for rule in RULES if rule.table in wanted]
+    return [rule for rule in rules(config) if rule.table in wanted]

@@ -202,7 +202,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         deps=dimension_keys,
     )
 
-    chain_rules = rules_for(CHAIN_TABLES)
+    chain_rules = rules_for(CHAIN_TABLES, config)
     chain_checks = [*contract_check_specs(CHAIN_TABLES, blocking=True), *rule_check_specs(chain_rules)]
 
     @daily_multi_asset("daily_chain", [*chain_specs, checkpoint_spec], config, chain_checks)

@@ -9,11 +9,14 @@ pass a range itself); the task reports the chain's materialisations and checks b
 Compute: ``classic`` (a new job cluster from the spec below, or ``existing_cluster_id``) through
 ``PipesDatabricksClient``; ``serverless`` through ``PipesDatabricksServerlessClient``, with the
 Pipes files on the Unity Catalog volume ``volume_path``. Host and token come from
-``DATABRICKS_HOST`` / ``DATABRICKS_TOKEN`` (``dagster.EnvVar``: never written in the run config).
+``DATABRICKS_HOST`` / ``DATABRICKS_TOKEN`` (``dagster.EnvVar``: never written in the run config);
+an empty host or token, as a launchpad run config that leaves them out makes them, falls back to
+the same variables.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -35,8 +38,8 @@ ENVIRONMENT_KEY = "retail_assets"  # the serverless task's environment (the whee
 class DatabricksResource(dg.ConfigurableResource):
     """A Databricks workspace, the compute the chain runs on, and where Spark publishes its tables."""
 
-    host: str = Field(default="", description="Workspace URL; set DATABRICKS_HOST.")
-    token: str = Field(default="", description="Personal access token; set DATABRICKS_TOKEN.")
+    host: str = Field(default="", description="Workspace URL; empty: DATABRICKS_HOST.")
+    token: str = Field(default="", description="Personal access token; empty: DATABRICKS_TOKEN.")
     compute: str = Field(default="classic", description="classic (job or existing cluster) or serverless.")
     existing_cluster_id: str | None = None
     spark_version: str = "15.4.x-scala2.12"
@@ -56,11 +59,16 @@ class DatabricksResource(dg.ConfigurableResource):
     poll_interval_seconds: float = 5.0
 
     def workspace_client(self) -> WorkspaceClient:
+        """The workspace's client. Run config given for this resource replaces the configured
+        ``EnvVar`` host and token with the empty defaults, so empty ones fall back to
+        DATABRICKS_HOST / DATABRICKS_TOKEN."""
         from databricks.sdk import WorkspaceClient
 
-        if not self.host or not self.token:
+        host = self.host or os.environ.get("DATABRICKS_HOST")
+        token = self.token or os.environ.get("DATABRICKS_TOKEN")
+        if not host or not token:
             raise ValueError("databricks.host / databricks.token are empty: set DATABRICKS_HOST and DATABRICKS_TOKEN")
-        return WorkspaceClient(host=self.host, token=self.token)
+        return WorkspaceClient(host=host, token=token)
 
     @property
     def serverless(self) -> bool:

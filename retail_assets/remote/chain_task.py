@@ -82,7 +82,7 @@ def run(pipes: PipesContext) -> None:
     pipes.report_asset_materialization(asset_key=CHECKPOINT, metadata={"last_day": str(last)})
     for report in contract_reports(ledger, CHAIN_TABLES):
         _report_check(pipes, report)
-    for report in rule_reports(lakehouse, rules_for(CHAIN_TABLES), Window(first, last)):
+    for report in rule_reports(lakehouse, rules_for(CHAIN_TABLES, config), Window(first, last)):
         _report_check(pipes, report)
 
 
