@@ -23,7 +23,7 @@ import dagster as dg
 
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.defs.resources import ENGINES
-from retail_assets.definitions import build_definitions
+from retail_assets.defs.location import build_definitions
 from retail_assets.defs.schedule import EVERY_OPERATION
 from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, first_missing_day
 from retail_assets.storage.delta import ConfigurationDriftError, Lakehouse, LakehouseStateError

@@ -4,54 +4,9 @@ Configuration comes from ``RETAIL_*`` environment variables (see README), valida
 any asset is defined: a bad value fails the code location load with a message naming it.
 """
 
-from __future__ import annotations
-
 import os
 
-import dagster as dg
-
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.assets import build_assets
-from retail_assets.defs.databricks import DatabricksResource
-from retail_assets.defs.resources import SimulationResource
-from retail_assets.defs.rollups import build_rollup_assets
-from retail_assets.defs.schedule import build_catch_up_schedule
-
-DAILY_JOB = "daily_lakehouse"
-
-
-def resources(
-    config: SimulationConfig, engine: str = "local", databricks: DatabricksResource | None = None
-) -> dict[str, dg.ConfigurableResource]:
-    """The assets' resources. ``engine="databricks"`` runs the daily chain as a Databricks job,
-    with host and token read from DATABRICKS_HOST / DATABRICKS_TOKEN at run time unless
-    ``databricks`` is given."""
-    if databricks is None:
-        databricks = (DatabricksResource(host=dg.EnvVar("DATABRICKS_HOST"), token=dg.EnvVar("DATABRICKS_TOKEN"))
-                      if engine == "databricks" else DatabricksResource())
-    return {"simulation": SimulationResource.for_config(config, engine), "databricks": databricks}
-
-
-def build_definitions(
-    config: SimulationConfig, engine: str = "local", databricks: DatabricksResource | None = None
-) -> dg.Definitions:
-    """The code location (see ``resources`` for the engine). Steps run in the run's own process
-    (the in-process executor): the writer steps run one after another anyway, and a process per
-    step cost more than a day's work."""
-    assets = [*build_assets(config), *build_rollup_assets(config)]
-    job = dg.define_asset_job(
-        DAILY_JOB,
-        selection=dg.AssetSelection.assets(*assets),
-        description="Every table of one day (or a range, as one run).",
-    )
-    asset_keys = [key for asset in assets for key in asset.keys]
-    return dg.Definitions(
-        assets=assets,
-        jobs=[job],
-        schedules=[build_catch_up_schedule(job, config, asset_keys)],
-        resources=resources(config, engine, databricks),
-        executor=dg.in_process_executor,
-    )
-
+from retail_assets.defs.location import build_definitions
 
 defs = build_definitions(SimulationConfig.from_env(), os.environ.get("RETAIL_ENGINE", "local"))

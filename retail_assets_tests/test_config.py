@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -84,3 +87,14 @@ def test_a_preset_counts_through_its_resolved_values():
     assert small["customers"] == "5000" and small["horizon_days"] == "90"
     assert small["return_delay_days"] == "1,3" and small["start_date"] == "2025-01-01"
     assert SimulationConfig.build(preset="tiny").world_fingerprint() != small
+
+
+def test_cli_reads_only_the_variables_it_uses(tmp_path):
+    """An invalid RETAIL_* variable the CLI does not read (its options set the configuration)
+    does not stop it: the code location module, which reads them all, is not imported."""
+    env = {**os.environ, "RETAIL_SEED": "not-a-number", "RETAIL_TARGET_STOCKOUT_RATE": "0"}
+    done = subprocess.run([sys.executable, "-m", "retail_assets.cli", "run", "--preset", "tiny", "--days", "0",
+                           "--lakehouse", str(tmp_path / "lakehouse")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "days = 0" in done.stderr and "seed" not in done.stderr  # the option's own error, not the variables'
+    assert not (tmp_path / "lakehouse").exists()

@@ -25,7 +25,7 @@ from retail_assets.analytics.customer_insights import (
 )
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets
-from retail_assets.definitions import resources
+from retail_assets.defs.location import resources
 from retail_assets.defs.rollups import (
     CUSTOMER_INSIGHTS_GROUP,
     CUSTOMER_INSIGHTS_UPSTREAM,

@@ -13,7 +13,7 @@ from deltalake import DeltaTable
 
 from retail_assets.cli import materialize_range
 from retail_assets.config import ConfigError, SimulationConfig
-from retail_assets.definitions import DAILY_JOB, build_definitions
+from retail_assets.defs.location import DAILY_JOB, build_definitions
 from retail_assets.engine.local import CHAIN_TABLES, MAX_BATCH_DAYS, LocalEngine
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.rollup_tables import ROLLUP_TABLES

@@ -19,7 +19,7 @@ from databricks.sdk.service import jobs
 from retail_assets.cli import materialize_range
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.reports import CONTRACT_CHECK
-from retail_assets.definitions import build_definitions, resources
+from retail_assets.defs.location import build_definitions, resources
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.engine.local import CHAIN_TABLES
 from retail_assets.remote import PIPES_IO_ARGUMENT, chain_task

@@ -25,7 +25,7 @@ from retail_assets.analytics.rollups import (
 )
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets
-from retail_assets.definitions import resources
+from retail_assets.defs.location import resources
 from retail_assets.defs.rollups import UPSTREAM, build_rollup_assets
 from retail_assets.engine.local import LocalEngine
 from retail_assets.rollup_tables import SALES_ROLLUP_TABLES as ROLLUP_TABLES

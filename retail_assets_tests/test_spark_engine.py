@@ -20,7 +20,7 @@ pytest.importorskip("pyspark")
 from retail_assets import tables  # noqa: E402
 from retail_assets.cli import materialize_range  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
-from retail_assets.definitions import build_definitions  # noqa: E402
+from retail_assets.defs.location import build_definitions  # noqa: E402
 from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, LocalEngine  # noqa: E402
 from retail_assets.engine.spark import SparkEngine, local_session  # noqa: E402
 from retail_assets.storage.delta import Lakehouse  # noqa: E402
