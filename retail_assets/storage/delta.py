@@ -428,7 +428,10 @@ class Lakehouse:
             if record is None:
                 unknown.append(path)
                 continue
-            current = DeltaTable(str(path)).version()
+            try:
+                current = DeltaTable(str(path)).version()
+            except Exception:  # noqa: BLE001 - its log is gone or unreadable: as lost as a missing table
+                current = -1
             if current < record.version:
                 problems.append(f"{name} (at version {current}, committed {record.version} by {record.describe()})")
             elif current > record.version:
