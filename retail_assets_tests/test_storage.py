@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -368,3 +371,65 @@ def test_schema_change_names_the_table_and_the_fix(tmp_path):
     renamed = pa.table({"date_key": pa.array([20250102], pa.int32()), "new": [1]})
     with pytest.raises(ValueError, match="'facts'.*make clean"):
         lakehouse.write_days("facts", renamed, [20250102])
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs (needs the privilege to mount, as root in the CI container has)."""
+    mount_point = tmp_path / "tiny_disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_full_disk_is_named_and_commits_nothing(tiny_disk):
+    """delta-rs reported ENOSPC as "Failed to parse parquet"; the table stays at its committed day."""
+    rng = np.random.default_rng(1)
+
+    def rows(day: int, count: int) -> pa.Table:  # random floats: incompressible
+        return pa.table({"date_key": pa.array([day] * count, pa.int32()), "amount": rng.random(count)})
+
+    lh = Lakehouse(tiny_disk / "lake")
+    lh.write_days("t", rows(D1, 10), [D1])
+    with pytest.raises(OSError, match="disk full writing table 't'") as error:
+        lh.write_days("t", rows(D2, 400_000), [D2])
+    assert error.value.errno == errno.ENOSPC
+    assert lh.date_keys("t") == {D1} and lh.version("t") == 0
+
+
+def test_a_column_type_change_is_refused(tmp_path):
+    """delta-rs accepted float64 rows into an int32 column; a type change is another schema."""
+    lh = Lakehouse(tmp_path)
+    lh.write_days("t", make([D1]), [D1])
+    changed = make([D2])
+    changed = changed.set_column(changed.schema.get_field_index("store_id"), "store_id",
+                                 changed.column("store_id").cast(pa.float64()))
+    with pytest.raises(ValueError, match="store_id: table int32, written double"):
+        lh.write_days("t", changed, [D2])
+    assert lh.date_keys("t") == {D1}
+
+
+def test_a_transaction_cut_short_is_invisible_then_rolled_back(tmp_path):
+    lh = Lakehouse(tmp_path)
+    lh.write_days("a", make([D1]), [D1])
+    with pytest.raises(RuntimeError, match="crash"):
+        with lh.transaction("batch", [D2]):
+            lh.write_days("a", make([D2]), [D2])
+            lh.write_days("b", make([D2]), [D2])  # a table this batch creates
+            assert lh.date_keys("a") == {D1, D2}  # the writer sees its own batch
+            raise RuntimeError("crash")
+    reader = Lakehouse(tmp_path)
+    assert reader.date_keys("a") == {D1} and not reader.exists("b") and reader.tables() == ["a"]
+    assert DeltaTable(lh.table_path("a")).version() == 1  # on disk the batch is there
+    with Lakehouse(tmp_path).writing():  # the next writer brings the lakehouse back to its ledger
+        pass
+    assert not Path(lh.table_path("b")).exists()
+    assert set(DeltaTable(lh.table_path("a")).to_pyarrow_table().column("date_key").to_pylist()) == {D1}
+    commits = reader.duckdb_connection().execute(
+        "SELECT operation, list(table_name ORDER BY table_name) FROM _lakehouse_commits GROUP BY commit_id, operation "
+        "ORDER BY commit_id").fetchall()
+    assert commits == [("write_days", ["a"]), ("recover", ["a"])]
