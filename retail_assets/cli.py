@@ -23,13 +23,13 @@ import dagster as dg
 
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.defs.resources import ENGINES
+from retail_assets.defs.assets import HOST_TAG, PID_TAG
 from retail_assets.defs.location import build_definitions
 from retail_assets.defs.schedule import EVERY_OPERATION
 from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, first_missing_day
 from retail_assets.storage.delta import ConfigurationDriftError, Lakehouse, LakehouseStateError
 from retail_assets.storage.lock import LakehouseBusyError
 
-PID_TAG, HOST_TAG = "retail_assets/cli_pid", "retail_assets/cli_host"  # who runs a CLI run: see fail_dead_runs
 UNFINISHED = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 SUMMARY_TABLES = (
     "gold_sales_fact", "gold_lost_sales_fact", "gold_inventory_fact", "gold_customer_dim", "gold_product_dim",
@@ -44,7 +44,6 @@ def materialize_range(
     instance: dg.DagsterInstance | None = None,
     raise_on_error: bool = True,
     defs: dg.Definitions | None = None,
-    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialise every asset for first..last in one run (the single-run backfill path), with
     the code location of ``config`` unless ``defs`` is given."""
@@ -56,16 +55,16 @@ def materialize_range(
         tags={
             "dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat(),
-            **(tags or {}),
         },
         raise_on_error=raise_on_error,
     )
 
 
 def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed the runs this command started on this host whose process is gone (killed), and
-    free their pool slots: otherwise their steps hold the writer pool and the next run waits forever.
-    Their history stays (a deleted run would lose the days it committed)."""
+    """Mark failed the unfinished runs whose writing process on this host is gone (killed: a CLI
+    run, `dagster asset materialize`), and free their pool slots: otherwise their steps hold the
+    writer pool and the next run waits forever. Their history stays (a deleted run would lose the
+    days it committed)."""
     host = socket.gethostname()
     stale = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=list(UNFINISHED), tags={HOST_TAG: host})):
@@ -162,8 +161,7 @@ def _run(args: argparse.Namespace) -> None:
         for run_id in fail_dead_runs(instance):
             print(f"run {run_id} had been killed: marked failed, its pool slot freed")
     started = time.perf_counter()
-    result = materialize_range(config, first, config.end_date, instance, defs=build_definitions(config, args.engine),
-                               tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    result = materialize_range(config, first, config.end_date, instance, defs=build_definitions(config, args.engine))
     elapsed = time.perf_counter() - started
     print(f"Materialised {config.preset} {first}..{config.end_date} in {elapsed:.1f} s "
           f"(run {result.run_id}, success={result.success})")

@@ -43,8 +43,10 @@ def log_entry(lakehouse: Path, table: str, version: int) -> Path:
     return lakehouse / table / "_delta_log" / f"{version:020d}.json"
 
 
-def run_and_kill(command: list[str], when: Path, log: Path, env: dict[str, str] | None = None) -> None:
-    """Start ``command`` in its own process group; SIGKILL the whole group the moment ``when`` exists."""
+def run_and_kill(command: list[str], when: Path, log: Path, env: dict[str, str] | None = None,
+                 whole_group: bool = True) -> None:
+    """Start ``command`` in its own process group; SIGKILL the whole group (or only the process)
+    the moment ``when`` exists."""
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=env)
@@ -56,7 +58,7 @@ def run_and_kill(command: list[str], when: Path, log: Path, env: dict[str, str] 
                 time.sleep(0.002)
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+                (os.killpg if whole_group else os.kill)(process.pid, signal.SIGKILL)
             process.wait()
 
 
@@ -118,16 +120,27 @@ def test_a_timed_kill_resumes_to_the_same_tables(tmp_path, reference):
     assert_same_tables(lakehouse, reference)
 
 
-def test_a_killed_persisted_run_does_not_block_the_next(tmp_path, reference):
-    """`make run` records runs in $DAGSTER_HOME, whose pool admits one writer step: a killed run
-    kept its slot and the next waited forever. Now the next run fails the dead one and goes on."""
+@pytest.mark.parametrize("how", ["make run", "dagster asset materialize"])
+def test_a_killed_persisted_run_does_not_block_the_next(tmp_path, reference, how):
+    """`make run` and `dagster asset materialize` record runs in $DAGSTER_HOME, whose pool admits
+    one writer step: a killed run kept its slot and the next waited forever. Now the next run fails
+    the dead one and goes on. Killing only the `dagster asset materialize` process (not its group)
+    leaves nothing writing: its steps run in that process."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPOSITORY / "dagster.yaml").read_text().replace(".dagster_home/", f"{home}/"))
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
     lakehouse = tmp_path / "lakehouse"
-    run_and_kill(cli_command(lakehouse, "--persist"), log_entry(lakehouse, "gold_sales_fact", 1),
-                 tmp_path / "killed.log", env)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    if how == "make run":
+        first = cli_command(lakehouse, "--persist")
+    else:
+        env.update(RETAIL_PRESET="tiny", RETAIL_DAYS=str(DAYS), RETAIL_LAKEHOUSE_PATH=str(lakehouse))
+        first = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "retail_assets.definitions",
+                 "--select", "*", "--partition-range", f"2025-01-01...2025-01-{DAYS:02d}"]
+    run_and_kill(first, log_entry(lakehouse, "gold_sales_fact", 1), tmp_path / "killed.log", env,
+                 whole_group=how == "make run")
+    with Lakehouse(lakehouse).writing():  # nothing of the killed run is still writing
+        pass
     output = run_to_the_end(cli_command(lakehouse, "--persist"), env)
     assert "had been killed: marked failed, its pool slot freed" in output and "success=True" in output
     assert_same_tables(lakehouse, reference)

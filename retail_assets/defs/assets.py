@@ -17,7 +17,9 @@ tags. A range that fails records the days it committed, so it resumes from the f
 
 
 import datetime as dt
+import os
 import re
+import socket
 import time
 from collections.abc import Iterable, Iterator
 
@@ -40,6 +42,7 @@ CHAIN_KEYS = (*CHAIN_TABLES, CHECKPOINT_KEY.path[-1])  # every asset of the dail
 
 
 RUN_TAG_PREFIX = "retail_assets/"
+PID_TAG, HOST_TAG = RUN_TAG_PREFIX + "pid", RUN_TAG_PREFIX + "host"  # the process writing: see cli.fail_dead_runs
 # Partition columns that hold the start of a period (as the rollups define it): a day's partition
 # is its period's rows.
 PERIOD_START = {
@@ -166,6 +169,12 @@ def record_rows_by_day(context: dg.AssetExecutionContext, lakehouse: Lakehouse, 
         record_days(context, name, by_day)
 
 
+def tag_run_process(context: dg.AssetExecutionContext) -> None:
+    """Name the process that writes on the run, so a run whose process was killed can be told
+    from one still going, and failed (with its pool slot freed) instead of blocking the pool."""
+    context.instance.add_run_tags(context.run.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+
+
 def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     window = context.partition_time_window
     return window.start.date(), (window.end - dt.timedelta(days=1)).date()
@@ -181,6 +190,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         """Rows that become effective on each day (customers acquired, products launched, the
         date row); the first partition also holds everything effective before it."""
         first, last = partition_range(context)
+        tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         with lakehouse.writing():  # one writer; another configuration is refused here, before any write
             engine = simulation.engine(lakehouse)
@@ -218,6 +228,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             yield from databricks.run_chain(context, extras)
             return
         started = time.perf_counter()
+        tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         days: list[DaySummary] = []
         try:

@@ -23,6 +23,7 @@ from retail_assets.defs.assets import (
     daily_partitions,
     partition_range,
     record_rows_by_day,
+    tag_run_process,
     table_results,
     table_spec,
 )
@@ -61,6 +62,7 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         """Daily sales and inventory aggs of the partition range, and the weekly / monthly sales
         aggs of every week and month it touches (recomputed from all their days in the lakehouse)."""
         first, last = partition_range(context)
+        tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
         with lakehouse.writing():
@@ -89,6 +91,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
         """Customer x product affinity of the partition range (trailing 90 days) and the size-fit
         bridge of its sale lines, plus the earlier sale days whose lines were returned in the range."""
         first, last = partition_range(context)
+        tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         context.log.info(f"Customer insights {first} .. {last} in {lakehouse.root}")
         with lakehouse.writing():
