@@ -433,3 +433,13 @@ def test_a_transaction_cut_short_is_invisible_then_rolled_back(tmp_path):
         "SELECT operation, list(table_name ORDER BY table_name) FROM _lakehouse_commits GROUP BY commit_id, operation "
         "ORDER BY commit_id").fetchall()
     assert commits == [("write_days", ["a"]), ("recover", ["a"])]
+
+
+def test_a_writer_keeps_what_others_committed_since_it_last_looked(tmp_path):
+    """A handle's cached ledger is re-read when it takes the lock: another handle's commit is not
+    mistaken for a batch cut short (and rolled back)."""
+    first, second = Lakehouse(tmp_path), Lakehouse(tmp_path)
+    first.write_days("t", make([D1]), [D1])
+    second.write_days("t", make([D2]), [D2])
+    first.write_days("t", make([D3]), [D3])
+    assert Lakehouse(tmp_path).date_keys("t") == {D1, D2, D3}

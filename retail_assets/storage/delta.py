@@ -395,6 +395,7 @@ class Lakehouse:
             )
 
     def _open_for_writing(self) -> None:
+        self._ledger.state()  # re-read: another writer may have committed since this handle last looked
         if not self._ledger.exists():
             if any(self._delta_folders()):
                 raise LakehouseStateError(
