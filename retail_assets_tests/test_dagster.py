@@ -156,8 +156,8 @@ def stack():
 
 def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, when: dt.datetime):
     schedule = defs.resolve_schedule_def(f"{DAILY_JOB}_schedule")
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
-    return schedule.evaluate_tick(context)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as context:  # resets the
+        return schedule.evaluate_tick(context)  # instance it enters, or later tests meet its dead weakref
 
 
 def _requested_range(tick) -> tuple[str, str]:
