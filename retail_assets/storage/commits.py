@@ -101,6 +101,7 @@ class CommitLedger:
     def __init__(self, root: Path):
         self.path = root / LEDGER_TABLE
         self._state: LedgerState | None = None
+        self._handle: DeltaTable | None = None  # the writer's, between appends
 
     def exists(self) -> bool:
         return DeltaTable.is_deltatable(str(self.path))
@@ -108,7 +109,7 @@ class CommitLedger:
     def create(self) -> None:
         """An empty ledger: from now on a table the ledger does not name is an unfinished write."""
         write_deltalake(str(self.path), LEDGER_SCHEMA.empty_table(), mode="append")
-        self._state = None
+        self._state = self._handle = None
 
     def state(self, trust_cache: bool = False) -> LedgerState:
         """The committed state. ``trust_cache`` when this process holds the writer lock (nobody
@@ -117,7 +118,7 @@ class CommitLedger:
             return LedgerState(ledger_version=-1)
         if self._state is not None and trust_cache:
             return self._state
-        table = DeltaTable(str(self.path))
+        table = self._handle = DeltaTable(str(self.path))
         if self._state is None or self._state.ledger_version != table.version():
             self._state = _read_state(table)
         return self._state
@@ -144,8 +145,12 @@ class CommitLedger:
         tables = dict(state.tables)
         for name in names:
             tables[name] = CommitRecord(versions[name], commit_id, operation, first_date_key, last_date_key)
+        if self._handle is None:
+            self._handle = DeltaTable(str(self.path))
+        else:
+            self._handle.update_incremental()  # the appending writer holds the lock: no one else appended
         self._state = LedgerState(
-            ledger_version=DeltaTable(str(self.path)).version(),
+            ledger_version=self._handle.version(),
             tables=tables,
             configuration=dict(configuration) if configuration is not None else state.configuration,
             commits=commit_id,

@@ -293,6 +293,7 @@ class Lakehouse:
         self._ledger = CommitLedger(self.root)
         self._lock = WriterLock(self.root)
         self._transaction: dict[str, int] | None = None  # table -> version written, not yet committed
+        self._handles: dict[str, DeltaTable] = {}  # the writer's tables, updated incrementally while it holds the lock
 
     def __repr__(self) -> str:
         return f"Lakehouse({str(self.root)!r})"
@@ -355,6 +356,7 @@ class Lakehouse:
         first = self._lock.acquire()
         try:
             if first:
+                self._handles.clear()
                 self._open_for_writing()
             yield self
         finally:
@@ -455,9 +457,8 @@ class Lakehouse:
         restored = {}
         for name, version in ahead.items():
             log.warning("restoring %s to its committed version %d (a batch was cut short)", name, version)
-            table = DeltaTable(self.table_path(name))
-            table.restore(version)
-            restored[name] = DeltaTable(self.table_path(name)).version()
+            DeltaTable(self.table_path(name)).restore(version)
+            restored[name] = self._newest_version(name)
         if restored:
             self._ledger.append("recover", None, None, restored, self.fingerprint)
 
@@ -500,7 +501,17 @@ class Lakehouse:
             if _is_disk_full(error):
                 raise self._storage_error(name, OSError(errno.ENOSPC, str(error))) from None
             raise
-        self._transaction[name] = DeltaTable(path).version()
+        self._transaction[name] = self._newest_version(name)
+
+    def _newest_version(self, name: str) -> int:
+        """The newest version on disk, through a handle kept while the lock is held: reading only
+        the new log entries, not the whole log again (40 ms a table at 60 versions)."""
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = DeltaTable(self.table_path(name))
+        else:
+            handle.update_incremental()
+        return handle.version()
 
     def _check_schema(self, name: str, schema: pa.Schema) -> None:
         """Refuse a column whose type differs from the committed table's (delta-rs would cast some)."""
@@ -703,7 +714,7 @@ class Lakehouse:
                 target_size=TARGET_FILE_SIZE,
                 writer_properties=_writer_properties(),
             )
-            self._transaction[name] = DeltaTable(path).version()  # type: ignore[index]
+            self._transaction[name] = self._newest_version(name)  # type: ignore[index]
         with self.transaction("vacuum"):  # after the commit: a crash never needs the vacuumed files back
             removed = DeltaTable(path).vacuum(
                 retention_hours=0,
@@ -711,7 +722,7 @@ class Lakehouse:
                 enforce_retention_duration=False,
                 full=True,
             )
-            self._transaction[name] = DeltaTable(path).version()  # type: ignore[index]
+            self._transaction[name] = self._newest_version(name)  # type: ignore[index]
         metrics["vacuumed_files"] = len(removed)
         return metrics
 
