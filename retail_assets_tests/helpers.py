@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from retail_assets import tables
@@ -11,6 +13,14 @@ from retail_assets.storage.delta import Lakehouse
 def canonical(lakehouse: Lakehouse, name: str) -> pa.Table:
     """The table without etl_timestamp, in a row order that does not depend on how it was written."""
     return sorted_rows(lakehouse.read(name))
+
+
+def assert_same_tables(actual_root: Path, expected_root: Path) -> None:
+    """The two lakehouses hold the same committed tables with the same rows (but etl_timestamp)."""
+    actual, expected = Lakehouse(actual_root), Lakehouse(expected_root)
+    assert actual.tables() == expected.tables()
+    for name in expected.tables():
+        assert canonical(actual, name).equals(canonical(expected, name)), f"{name} differs from the uninterrupted run"
 
 
 def sorted_rows(data: pa.Table) -> pa.Table:

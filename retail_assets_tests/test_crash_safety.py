@@ -27,7 +27,7 @@ from retail_assets.config import SimulationConfig
 from retail_assets.storage.commits import LEDGER_TABLE
 from retail_assets.storage.delta import ConfigurationDriftError, Lakehouse, LakehouseStateError
 from retail_assets.storage.lock import LakehouseBusyError
-from retail_assets_tests.helpers import canonical
+from retail_assets_tests.helpers import assert_same_tables
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DAYS = 12  # tiny: dimensions, then chain batches of days 1-7 and 8-12, rollups, customer insights
@@ -67,13 +67,6 @@ def run_to_the_end(command: list[str], env: dict[str, str] | None = None) -> str
                           timeout=KILL_TIMEOUT_SECONDS)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
-
-
-def assert_same_tables(actual_root: Path, expected_root: Path) -> None:
-    actual, expected = Lakehouse(actual_root), Lakehouse(expected_root)
-    assert actual.tables() == expected.tables()
-    for name in expected.tables():
-        assert canonical(actual, name).equals(canonical(expected, name)), f"{name} differs from the uninterrupted run"
 
 
 @pytest.fixture(scope="module")

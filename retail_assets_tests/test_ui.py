@@ -1,7 +1,8 @@
 """The ways users reach the lakehouse from the Dagster UI, against a real webserver and daemon
 (``dg dev``, as ``make dev`` starts it): a backfill launched through the GraphQL call the UI
-makes, and a real browser (Debian's Chromium driven by Playwright) materialising one partition
-and then a three-day backfill from the asset graph.
+makes (and one whose run worker is killed, then launched again), and a real browser (Debian's
+Chromium driven by Playwright) materialising one partition and then a three-day backfill from
+the asset graph.
 
 ``RETAIL_UPDATE_DOCS=1`` also writes the browser's screenshots into ``docs/`` for the README.
 """
@@ -9,14 +10,18 @@ and then a three-day backfill from the asset graph.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from retail_assets.cli import main
+from retail_assets.defs.assets import PID_TAG
 from retail_assets.storage.delta import Lakehouse
 from retail_assets_tests.dagster_server import REPOSITORY, DagsterServer
+from retail_assets_tests.helpers import assert_same_tables
 
 CHROMIUM = "/usr/bin/chromium"
 RUN_SECONDS = 420
@@ -84,20 +89,52 @@ def _assert_each_day_once_with_its_rows(server: DagsterServer, lakehouse: Path, 
         assert {event["partition"]: event["metadata"]["dagster/row_count"] for event in events} == rows, name
 
 
-def test_a_backfill_launched_like_the_asset_graph_runs_as_one_run(server, tmp_path):
-    """The UI's launchPartitionBackfill on the whole asset selection, three days: one run, every
-    partition materialised once with that day's own rows, the range's summary on the run."""
+def _launch_backfill(server: DagsterServer, days: list[str]) -> str:
     keys = [node["assetKey"] for node in server.graphql("{ assetNodes { assetKey { path } } }")["assetNodes"]]
-    days = ["2025-01-01", "2025-01-02", "2025-01-03"]
     launched = server.graphql(LAUNCH_BACKFILL, {"params": {"assetSelection": keys, "partitionNames": days,
                                                            "fromFailure": False}})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill = _finished_backfill(server, launched["backfillId"])
+    return launched["backfillId"]
+
+
+def test_a_backfill_launched_like_the_asset_graph_runs_as_one_run(server, tmp_path):
+    """The UI's launchPartitionBackfill on the whole asset selection, three days: one run, every
+    partition materialised once with that day's own rows, the range's summary on the run."""
+    days = ["2025-01-01", "2025-01-02", "2025-01-03"]
+    backfill = _finished_backfill(server, _launch_backfill(server, days))
     assert backfill["status"] == "COMPLETED_SUCCESS" and len(backfill["runs"]) == 1, backfill
     _assert_each_day_once_with_its_rows(server, tmp_path / "lakehouse", days)
     (run,) = _runs(server)
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     assert tags["retail_assets/range"] == "2025-01-01 .. 2025-01-03" and tags["retail_assets/days"] == "3"
+
+
+def test_a_backfill_whose_run_worker_is_killed_is_failed_and_the_next_one_runs(server, tmp_path):
+    """SIGKILL the run worker of a UI backfill in the middle of the chain: Dagster fails the run and
+    frees its writer-pool slot (run monitoring, dagster.yaml), the lakehouse shows only committed
+    days, and the same backfill launched again completes to the tables of an uninterrupted run."""
+    lakehouse = tmp_path / "lakehouse"
+    days = [f"2025-01-{day:02d}" for day in range(1, 11)]
+    _launch_backfill(server, days)
+    run = _wait(lambda: next((r for r in _runs(server) if any(t["key"] == PID_TAG for t in r["tags"])), None),
+                "the run's writer process")
+    worker = int({tag["key"]: tag["value"] for tag in run["tags"]}[PID_TAG])
+    second_batch = lakehouse / "gold_sales_fact" / "_delta_log" / f"{1:020d}.json"  # days 8-10, uncommitted
+    deadline = time.monotonic() + RUN_SECONDS
+    while not second_batch.exists():
+        assert time.monotonic() < deadline, f"{second_batch} never appeared"
+        time.sleep(0.002)
+    os.kill(worker, signal.SIGKILL)
+    _wait(lambda: [r for r in _runs(server) if r["runId"] == run["runId"] and r["status"] == "FAILURE"],
+          "the killed run's failure")
+    committed = Lakehouse(lakehouse)
+    assert committed.date_keys("gold_sales_fact") == {20250101 + day for day in range(7)}  # batch 1 only
+
+    backfill = _finished_backfill(server, _launch_backfill(server, days))
+    assert backfill["status"] == "COMPLETED_SUCCESS", backfill
+    reference = tmp_path / "reference"
+    assert main(["run", "--preset", "tiny", "--days", "10", "--lakehouse", str(reference)]) == 0
+    assert_same_tables(lakehouse, reference)
 
 
 def _screenshot(page: Page, tmp_path: Path, name: str) -> None:
