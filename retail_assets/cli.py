@@ -28,6 +28,7 @@ from retail_assets.defs.location import build_definitions
 from retail_assets.defs.schedule import EVERY_OPERATION
 from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, first_missing_day
 from retail_assets.storage.delta import ConfigurationDriftError, Lakehouse, LakehouseStateError
+from retail_assets.storage.digest import table_digests
 from retail_assets.storage.lock import LakehouseBusyError
 
 UNFINISHED = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
@@ -228,6 +229,15 @@ def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _digest(args: argparse.Namespace) -> None:
+    """Print each committed table's rows and digest: equal lines, equal rows (etl_timestamp aside)."""
+    root = Path(args.lakehouse)
+    if not root.is_dir():
+        raise ConfigError(f"--lakehouse: {root} is not a folder; give the lakehouse folder to digest")
+    for name, (rows, digest) in table_digests(Lakehouse(root)).items():
+        print(f"{name:<42} {rows:>12,} {digest}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m retail_assets.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             command.add_argument("--lakehouse", default="lakehouse")
             command.add_argument("--persist", action="store_true", help="record the run in $DAGSTER_HOME")
+    digest = sub.add_parser("digest", help="one line per committed table: rows and a digest of them")
+    digest.set_defaults(handler=_digest)
+    digest.add_argument("--lakehouse", default="lakehouse")
     args = parser.parse_args(argv)
     try:
         args.handler(args)
