@@ -26,15 +26,17 @@ from retail_assets.defs.resources import ENGINES
 from retail_assets.defs.assets import HOST_TAG, PID_TAG
 from retail_assets.defs.location import build_definitions
 from retail_assets.defs.schedule import EVERY_OPERATION
-from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, first_missing_day
+from retail_assets import registry
+from retail_assets.engine.local import first_missing_day
+from retail_assets.registry import CHAIN_STEP, Role
 from retail_assets.storage.delta import ConfigurationDriftError, Lakehouse, LakehouseStateError
 from retail_assets.storage.digest import table_digests
 from retail_assets.storage.lock import LakehouseBusyError
 
 UNFINISHED = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 SUMMARY_TABLES = (
-    "gold_sales_fact", "gold_lost_sales_fact", "gold_inventory_fact", "gold_customer_dim", "gold_product_dim",
-    "gold_location_dim", "gold_date_dim", "gold_channel_dim", "gold_time_dim", "inventory_checkpoint",
+    "gold_sales_fact", "gold_lost_sales_fact", "gold_inventory_fact", *registry.names(Role.DIMENSION),
+    registry.CHECKPOINT_ASSET,
 )
 
 
@@ -170,8 +172,6 @@ def _run(args: argparse.Namespace) -> None:
     print(summarise(Lakehouse(config.lakehouse_path)))
 
 
-CHAIN_STEP = "daily_chain"
-CHECKPOINTS = set(CHECKPOINT_TABLES.values())
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -223,7 +223,7 @@ def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:
         print(f"rows written   {total:>12,}  ({total / elapsed:,.0f} rows/s overall)")
         print(f"peak RSS       {peak_mib:8.0f} MiB")
         print("\n".join(quality_lines(lakehouse)))
-        chain_rows = sum(count for name, count in counts.items() if name in CHAIN_TABLES or name in CHECKPOINTS)
+        chain_rows = sum(counts.get(entry.name, 0) for entry in registry.step_entries(CHAIN_STEP))
         return step_seconds(result)[CHAIN_STEP], chain_rows
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from retail_assets.config import PRESETS, SimulationConfig
-from retail_assets.engine.local import CHAIN_TABLES
+from retail_assets.engine.local import CHAIN_FACTS
 from retail_assets.engine.spark_tasks import FACTS, encode
 from retail_assets.sim import blocks, checkpoint
 from retail_assets.sim.day import Simulator
@@ -35,7 +35,6 @@ from retail_assets.sim.demand import Requests, generate_requests
 from retail_assets.sim.world import build_world
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.table_model import etl_now
-from retail_assets.tables import TABLES
 
 WARMUP_DAYS = 7  # enough for the state's queues to fill; the full 56 would take hours at ecommerce scale
 MEASURED_DAYS = 3
@@ -69,10 +68,10 @@ def _commit_seconds(config: SimulationConfig, tables: list) -> float:
         lakehouse = Lakehouse(folder)
         stamp = etl_now()
         started = time.perf_counter()
-        for name, attribute in CHAIN_TABLES.items():
-            declared = TABLES[name]
-            data = declared.conform(pa.concat_tables([getattr(part, attribute) for part in tables]), stamp)
-            lakehouse.write_days(name, data, [tables[0].date_key], key_column=declared.partition_column)
+        for fact in CHAIN_FACTS:
+            declared = fact.declaration
+            data = declared.conform(pa.concat_tables([getattr(part, fact.day_tables_field) for part in tables]), stamp)
+            lakehouse.write_days(fact.name, data, [tables[0].date_key], key_column=declared.partition_column)
         return time.perf_counter() - started
 
 

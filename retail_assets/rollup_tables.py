@@ -1,7 +1,7 @@
 """Declarations of the downstream tables: daily, weekly and monthly aggregates of the written facts,
 and the customer insights (customer x product affinity, size-fit bridge).
 
-Same vocabulary as ``retail_assets.tables`` (which registers these in ``TABLES``).
+Same vocabulary as ``retail_assets.tables``; ``retail_assets.registry`` lists them with their roles.
 """
 
 from __future__ import annotations
@@ -325,18 +325,3 @@ GOLD_SIZE_FIT_BRIDGE = Table(
     ),
     key=("sale_id",),
 )
-
-SALES_ROLLUP_TABLES: dict[str, Table] = {
-    t.name: t for t in (GOLD_SALES_DAILY_AGG, GOLD_INVENTORY_DAILY_AGG, GOLD_SALES_WEEKLY_AGG, GOLD_SALES_MONTHLY_AGG)
-}
-"""The four aggregates written by ``analytics.rollups.write_rollups`` (the ``rollups`` multi-asset)."""
-
-CUSTOMER_INSIGHT_TABLES: dict[str, Table] = {
-    t.name: t for t in (GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, GOLD_SIZE_FIT_BRIDGE)
-}
-"""Written by ``analytics.customer_insights.write_customer_insights`` (the ``customer_insights`` multi-asset)."""
-
-ROLLUP_TABLES: dict[str, Table] = {**SALES_ROLLUP_TABLES, **CUSTOMER_INSIGHT_TABLES}
-"""Every downstream table (derived from the written facts and dimensions)."""
-
-# Register the rollups in the project-wide registry (see the module docstring).

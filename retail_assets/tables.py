@@ -1,13 +1,12 @@
 """One declaration per table: column names, Arrow types, nullability and documentation.
 
 The single source of truth for the simulation's Arrow output, the Delta writer and the
-``dagster/column_schema`` metadata shown in the UI. ``TABLES`` lists every table, the
-rollups declared in ``rollup_tables`` included.
+``dagster/column_schema`` metadata shown in the UI. ``retail_assets.registry`` lists every
+table with its role (these, the rollups of ``rollup_tables`` and the checkpoint's parts).
 """
 
 from __future__ import annotations
 
-from retail_assets.rollup_tables import ROLLUP_TABLES
 from retail_assets.table_model import (  # noqa: F401  (re-exported: the declaration vocabulary)
     BOOL,
     DATE,
@@ -737,24 +736,3 @@ GOLD_TIME_DIM = Table(
     partition_column="effective_date_key",
     key=("time_key",),
 )
-
-TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (
-        GOLD_CUSTOMER_DIM,
-        GOLD_PRODUCT_DIM,
-        GOLD_LOCATION_DIM,
-        GOLD_DATE_DIM,
-        GOLD_CHANNEL_DIM,
-        GOLD_TIME_DIM,
-        GOLD_SALES_FACT,
-        GOLD_LOST_SALES_FACT,
-        GOLD_INVENTORY_FACT,
-        GOLD_STOCKOUT_EVENTS,
-        GOLD_INVENTORY_MOVEMENT_FACT,
-        GOLD_DEMAND_FORECAST_FACT,
-        GOLD_CART_ABANDONMENT_FACT,
-        GOLD_CUSTOMER_EVENT_FACT,
-    )
-}
-TABLES.update(ROLLUP_TABLES)

@@ -18,13 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from retail_assets import tables
+from retail_assets import registry
 from retail_assets.cli import check_line, materialize_range
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import Bands, Window, rules, rules_for
 from retail_assets.defs.assets import column_schema
-from retail_assets.contracts.reports import CONTRACT_CHECK, rule_reports
+from retail_assets.contracts.reports import rule_reports
+from retail_assets.registry import CONTRACT_CHECK
 from retail_assets.sim import dimensions
 from retail_assets.engine.local import LocalEngine
 from retail_assets.sim.day import Simulator
@@ -113,7 +114,7 @@ def _break_or_none(day):
 def test_every_table_and_rule_has_a_check_and_all_pass_on_generated_data(clean):
     assert clean.success
     evaluations = _evaluations(clean)
-    expected = {(name, CONTRACT_CHECK) for name in tables.TABLES}
+    expected = {(entry.asset, entry.contract_check) for entry in registry.ENTRIES.values()}
     expected |= {(rule.table, rule.name) for rule in rules(SimulationConfig())}
     assert set(evaluations) == expected
     failed = {key: _text(e) for key, e in evaluations.items() if not e.passed}

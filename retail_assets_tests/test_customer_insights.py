@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 from retail_assets import tables
+from retail_assets import registry
 from retail_assets.analytics import customer_insights
 from retail_assets.analytics.customer_insights import (
     SIZE_ORDERS,
@@ -26,21 +27,15 @@ from retail_assets.analytics.customer_insights import (
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets
 from retail_assets.defs.location import resources
-from retail_assets.defs.rollups import (
-    CUSTOMER_INSIGHTS_GROUP,
-    CUSTOMER_INSIGHTS_UPSTREAM,
-    build_customer_insight_assets,
-    build_rollup_assets,
-)
+from retail_assets.defs.rollups import build_customer_insight_assets, build_rollup_assets
 from retail_assets.engine.local import LocalEngine
-from retail_assets.rollup_tables import (
-    AFFINITY_WINDOW_DAYS,
-    CUSTOMER_INSIGHT_TABLES,
-    ROLLUP_TABLES,
-    SALES_ROLLUP_TABLES,
-)
+from retail_assets.registry import Role
+from retail_assets.rollup_tables import AFFINITY_WINDOW_DAYS
 from retail_assets.storage.delta import Lakehouse
 from retail_assets_tests.helpers import canonical
+
+CUSTOMER_INSIGHT_TABLES = {entry.name: entry.declaration for entry in registry.entries(Role.INSIGHT)}
+SALES_ROLLUP_TABLES = registry.names(Role.ROLLUP)
 
 START = dt.date(2025, 1, 1)
 MID = START + dt.timedelta(days=5)  # the first run writes 1-6 January
@@ -347,10 +342,7 @@ def test_schema_equals_the_declaration(lakehouse):
         AFFINITY: customer_product_affinity(connection, START, LAST),
         BRIDGE: size_fit_bridge(connection, [_key(START + dt.timedelta(days=i)) for i in range(12)]),
     }
-    assert set(CUSTOMER_INSIGHT_TABLES) <= set(ROLLUP_TABLES) and not set(CUSTOMER_INSIGHT_TABLES) & set(
-        SALES_ROLLUP_TABLES)
     for name, declared in CUSTOMER_INSIGHT_TABLES.items():
-        assert tables.TABLES[name] is declared is ROLLUP_TABLES[name]
         assert lakehouse.read(name).schema.equals(declared.arrow_schema), name
         assert computed[name].schema.equals(declared.generated_schema), name
         assert declared.column_names[-2:] == ["source_system", tables.ETL_TIMESTAMP]
@@ -383,8 +375,9 @@ def test_customer_insights_materialise_with_the_chain_and_refresh_earlier_partit
     graph = defs.resolve_asset_graph()
     for name in CUSTOMER_INSIGHT_TABLES:
         node = graph.get(dg.AssetKey(name))
-        assert {key.to_user_string() for key in node.parent_keys} == set(CUSTOMER_INSIGHTS_UPSTREAM)
-        assert node.group_name == CUSTOMER_INSIGHTS_GROUP
+        assert {key.to_user_string() for key in node.parent_keys} == {
+            "gold_sales_fact", "gold_customer_event_fact", "gold_customer_dim", "gold_product_dim"}
+        assert node.group_name == "customer_insights"
     for name in SALES_ROLLUP_TABLES:
         assert graph.get(dg.AssetKey(name)).group_name == "rollups"
 

@@ -14,11 +14,14 @@ from deltalake import DeltaTable
 from retail_assets.cli import materialize_range
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.defs.location import DAILY_JOB, build_definitions
-from retail_assets.engine.local import CHAIN_TABLES, MAX_BATCH_DAYS, LocalEngine
+from retail_assets import registry
+from retail_assets.engine.local import MAX_BATCH_DAYS, LocalEngine
 from retail_assets.storage.delta import Lakehouse
-from retail_assets.rollup_tables import ROLLUP_TABLES
+from retail_assets.registry import Role
 
 START = dt.date(2025, 1, 1)
+CHAIN_TABLES = registry.names(Role.CHAIN_FACT)
+ROLLUP_TABLES = registry.names(Role.ROLLUP, Role.INSIGHT)
 CHAIN = (*CHAIN_TABLES, "inventory_checkpoint")  # every table the engine writes per day, then the checkpoint
 DIMENSIONS = ("gold_customer_dim", "gold_product_dim", "gold_location_dim", "gold_date_dim", "gold_channel_dim",
               "gold_time_dim")

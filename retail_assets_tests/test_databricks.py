@@ -18,10 +18,11 @@ from databricks.sdk.service import jobs
 
 from retail_assets.cli import materialize_range
 from retail_assets.config import SimulationConfig
-from retail_assets.contracts.reports import CONTRACT_CHECK
+from retail_assets.registry import CONTRACT_CHECK
 from retail_assets.defs.location import build_definitions, resources
 from retail_assets.defs.databricks import DatabricksResource
-from retail_assets.engine.local import CHAIN_TABLES
+from retail_assets import registry
+from retail_assets.registry import Role
 from retail_assets.remote import PIPES_IO_ARGUMENT, chain_task
 from retail_assets.storage.delta import Lakehouse
 
@@ -96,10 +97,10 @@ def test_a_range_runs_as_one_databricks_job_and_reports_back(tmp_path, workspace
     (task,) = workspace.jobs.submitted  # one job for the whole range
     assert f"{PIPES_IO_ARGUMENT}=local" in task.spark_python_task.parameters
     materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("daily_chain")}
-    assert set(materialized) == {*CHAIN_TABLES, "inventory_checkpoint"}
+    assert set(materialized) == {*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"}
     assert materialized["gold_sales_fact"].metadata["dagster/row_count"].value > 0
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
-    assert all(checks[(name, CONTRACT_CHECK)].passed for name in CHAIN_TABLES)
+    assert all(checks[(name, CONTRACT_CHECK)].passed for name in registry.names(Role.CHAIN_FACT))
     assert checks[("gold_inventory_fact", "no_negative_available")].passed
     lakehouse = Lakehouse(tmp_path / "lakehouse")
     assert lakehouse.date_keys("gold_sales_fact") == {20250101, 20250102, 20250103}

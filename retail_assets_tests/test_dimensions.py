@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from retail_assets import tables
+from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import dimensions as dims
@@ -41,14 +41,14 @@ def _partition_key(world, day: int) -> int:
 
 
 def _expected_schema(name: str) -> pa.Schema:
-    declared = tables.TABLES[name].arrow_schema
+    declared = registry.TABLES[name].arrow_schema
     return pa.schema([field for field in declared if field.name != "etl_timestamp"])
 
 
 # --------------------------------------------------------------------------- declarations
 def test_dimension_declarations():
     for name in DIMENSIONS:
-        table = tables.TABLES[name]
+        table = registry.TABLES[name]
         assert table.name == name and table.description
         assert table.column_names[-2:] == ["source_system", "etl_timestamp"]
         assert "effective_date_key" in table.column_names
@@ -57,7 +57,7 @@ def test_dimension_declarations():
         key = next(c for c in table.columns if c.name == KEYS[name])
         assert key.type == pa.int32() and not key.nullable
     nullable = {
-        (name, c.name) for name in DIMENSIONS for c in tables.TABLES[name].columns if c.nullable
+        (name, c.name) for name in DIMENSIONS for c in registry.TABLES[name].columns if c.nullable
     }
     assert nullable == {
         ("gold_customer_dim", "expiration_date"),
@@ -67,7 +67,7 @@ def test_dimension_declarations():
 
 
 def test_reference_columns_are_declared():
-    customer = tables.TABLES["gold_customer_dim"].column_names
+    customer = registry.TABLES["gold_customer_dim"].column_names
     for column in (
         "customer_key customer_id email first_name last_name segment lifetime_value acquisition_date "
         "acquisition_channel preferred_channel preferred_category size_profile_tops size_profile_bottoms "
@@ -75,10 +75,10 @@ def test_reference_columns_are_declared():
         "effective_date expiration_date is_current"
     ).split():
         assert column in customer
-    location = tables.TABLES["gold_location_dim"].column_names
+    location = registry.TABLES["gold_location_dim"].column_names
     for column in ("store_format", "region", "selling_square_footage", "total_square_footage", "country"):
         assert column in location
-    assert "demand_multiplier" not in tables.TABLES["gold_date_dim"].column_names
+    assert "demand_multiplier" not in registry.TABLES["gold_date_dim"].column_names
 
 
 # --------------------------------------------------------------------------- schemas and partitions

@@ -8,14 +8,15 @@ import pyarrow as pa
 import pytest
 
 from retail_assets import tables
+from retail_assets import registry
 from retail_assets.config import SimulationConfig
-from retail_assets.engine.local import CHECKPOINT_TABLES, LocalEngine, MissingCheckpointError
-from retail_assets.rollup_tables import ROLLUP_TABLES
+from retail_assets.engine.local import LocalEngine, MissingCheckpointError
+from retail_assets.registry import Role
 from retail_assets_tests.helpers import canonical
 from retail_assets.storage.delta import Lakehouse
 
 START = dt.date(2025, 1, 1)
-PUBLISHED = [name for name in tables.TABLES if name not in ROLLUP_TABLES]  # what the engine writes
+PUBLISHED = list(registry.names(Role.DIMENSION, Role.CHAIN_FACT))  # what the engine writes, but its state
 
 
 def _engine(path, **overrides) -> LocalEngine:
@@ -48,7 +49,7 @@ def test_day_by_day_equals_range_run(range_run, tmp_path):
     engine = _engine(tmp_path / "lakehouse")
     for offset in range(10):
         _run(_engine(tmp_path / "lakehouse"), offset, offset)  # a fresh process-like engine per day
-    _assert_same_tables(engine.lakehouse, range_run, PUBLISHED + list(CHECKPOINT_TABLES.values()))
+    _assert_same_tables(engine.lakehouse, range_run, PUBLISHED + list(registry.names(Role.CHECKPOINT_PART)))
 
 
 def test_rerunning_days_is_idempotent(range_run, tmp_path):

@@ -17,11 +17,12 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from retail_assets import tables  # noqa: E402
+from retail_assets import registry  # noqa: E402
 from retail_assets.cli import materialize_range  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
 from retail_assets.defs.location import build_definitions  # noqa: E402
-from retail_assets.engine.local import CHAIN_TABLES, CHECKPOINT_TABLES, LocalEngine  # noqa: E402
+from retail_assets.engine.local import LocalEngine  # noqa: E402
+from retail_assets.registry import CHAIN_STEP, Role  # noqa: E402
 from retail_assets.engine.spark import SparkEngine, local_session  # noqa: E402
 from retail_assets.storage.delta import Lakehouse  # noqa: E402
 from retail_assets.storage.spark_tables import SparkTables  # noqa: E402
@@ -29,7 +30,7 @@ from retail_assets_tests.helpers import canonical, sorted_rows  # noqa: E402
 
 START = dt.date(2025, 1, 1)
 WARMUP_DAYS = 14  # every warm-up day is a Spark day too: a short one keeps the tests quick
-TABLES = [*CHAIN_TABLES, *CHECKPOINT_TABLES.values()]
+TABLES = [entry.name for entry in registry.step_entries(CHAIN_STEP)]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_a_local_run_resumes_from_a_spark_checkpoint(spark, tmp_path):
 
 def _published(folder, name: str) -> pa.Table:
     """A Parquet table Spark wrote (date_key partitions), in the declared column order and types."""
-    declared = tables.TABLES[name]
+    declared = registry.TABLES[name]
     data = ds.dataset(folder / name, format="parquet", partitioning="hive").to_table()
     return data.select(declared.column_names).cast(declared.arrow_schema)
 
@@ -88,7 +89,7 @@ def test_spark_publishes_the_chain_tables_and_a_rerun_replaces_its_days(spark, t
     SparkEngine(config, Lakehouse(tmp_path / "spark"), spark, publish).run_all(START, START + dt.timedelta(days=2))
     SparkEngine(config, Lakehouse(tmp_path / "spark"), spark, publish).run_all(
         START + dt.timedelta(days=1), START + dt.timedelta(days=2))
-    for name in CHAIN_TABLES:
+    for name in registry.names(Role.CHAIN_FACT):
         assert sorted_rows(_published(folder, name)).equals(canonical(local, name)), name
 
 

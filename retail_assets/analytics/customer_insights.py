@@ -65,6 +65,7 @@ from retail_assets.analytics.rollups import (
     day_chunks,
     days_between,
 )
+from retail_assets import registry
 from retail_assets.rollup_tables import (
     AFFINITY_SCALE,
     AFFINITY_WEIGHTS,
@@ -93,7 +94,7 @@ __all__ = [
 ]
 
 SOURCE_SYSTEM = "retail_assets_customer_insights"
-SOURCE_TABLES = ("gold_sales_fact", "gold_customer_event_fact", "gold_customer_dim", "gold_product_dim")
+SOURCE_TABLES = registry.step_upstream(registry.INSIGHTS_STEP)
 ONE_SIZE = "One Size"
 # Size range (gold_product_dim.size_range) -> its sizes, smallest first.
 SIZE_ORDERS: dict[str, tuple[str, ...]] = {"XS-XXL": SIZES_TOPS, "26-40": SIZES_BOTTOMS, "5-12": SIZES_SHOES}

@@ -32,6 +32,7 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 
+from retail_assets import registry
 from retail_assets.rollup_tables import (
     GOLD_INVENTORY_DAILY_AGG,
     GOLD_SALES_DAILY_AGG,
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 SOURCE_SYSTEM = "retail_assets_rollups"
-SOURCE_TABLES = ("gold_sales_fact", "gold_lost_sales_fact", "gold_inventory_fact", "gold_product_dim")
+SOURCE_TABLES = registry.step_upstream(registry.ROLLUPS_STEP)
 UNKNOWN = "Unknown"
 
 # --------------------------------------------------------------------------- calendar helpers

@@ -18,7 +18,7 @@ import pandera.polars as pandera
 import polars as pl
 import pyarrow as pa
 
-from retail_assets import tables
+from retail_assets import registry
 from retail_assets.contracts.models import contract_model
 from retail_assets.storage.delta import Lakehouse
 
@@ -85,7 +85,7 @@ class ContractLedger:
 
     def validate(self, name: str, rows: pa.Table) -> None:
         """Check ``rows`` of table ``name`` (tables without a declaration are ignored)."""
-        if name not in tables.TABLES:
+        if name not in registry.TABLES:
             return
         started = time.perf_counter()
         frame = pl.from_arrow(rows)
@@ -105,7 +105,7 @@ class ContractLedger:
     # ------------------------------------------------------------------ internals
     def _orphans(self, name: str, frame: pl.DataFrame) -> pl.DataFrame:
         """Failure cases of the keys that are not in the dimension they refer to."""
-        declared = tables.TABLES[name]
+        declared = registry.TABLES[name]
         found = [_no_failures()]
         for column in declared.columns:
             target = column.references(declared)

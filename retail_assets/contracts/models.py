@@ -1,4 +1,4 @@
-"""A Pandera DataFrameModel per declared table, generated from ``retail_assets.tables``.
+"""A Pandera DataFrameModel per declared table, generated from its declaration (``retail_assets.registry``).
 
 Nothing is declared here: types, nullability, ranges, vocabularies, unique columns, the grain
 (``Table.key``) and row rules all come from the table declarations, which also give the Arrow
@@ -14,17 +14,20 @@ import pandera.polars as pandera
 import polars as pl
 import pyarrow as pa
 
-from retail_assets import tables
-from retail_assets.table_model import Column, RowRule, Table
+from retail_assets import registry
+from retail_assets.table_model import BOOL, DATE, FLOAT64, INT32, INT64, STRING, TIMESTAMP, Column, RowRule, Table
 
 POLARS_TYPES: dict[pa.DataType, pl.DataType] = {
-    tables.INT32: pl.Int32(),
-    tables.INT64: pl.Int64(),
-    tables.FLOAT64: pl.Float64(),
-    tables.STRING: pl.String(),
-    tables.BOOL: pl.Boolean(),
-    tables.DATE: pl.Date(),
-    tables.TIMESTAMP: pl.Datetime("us", "UTC"),
+    pa.int8(): pl.Int8(),  # the checkpoint's compact codes
+    pa.int16(): pl.Int16(),
+    pa.list_(pa.int32()): pl.List(pl.Int32()),  # the checkpoint's rings of coming days
+    INT32: pl.Int32(),
+    INT64: pl.Int64(),
+    FLOAT64: pl.Float64(),
+    STRING: pl.String(),
+    BOOL: pl.Boolean(),
+    DATE: pl.Date(),
+    TIMESTAMP: pl.Datetime("us", "UTC"),
 }
 DATE_KEY_FORMAT = "%Y%m%d"
 
@@ -92,7 +95,7 @@ def _field(column: Column):
 @cache
 def contract_model(name: str) -> type[pandera.DataFrameModel]:
     """The DataFrameModel of table ``name`` (strict: exactly the declared columns and types)."""
-    declared: Table = tables.TABLES[name]
+    declared: Table = registry.TABLES[name]
     namespace: dict[str, object] = {"__annotations__": {}, "__module__": __name__}
     for column in declared.columns:
         namespace["__annotations__"][column.name] = POLARS_TYPES[column.type]

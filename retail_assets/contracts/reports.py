@@ -10,16 +10,16 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from retail_assets import registry
+from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger, markdown_table
-from retail_assets.contracts.rules import BusinessRule, Window
+from retail_assets.contracts.rules import BusinessRule, Window, rules_for
 from retail_assets.storage.delta import Lakehouse
-
-CONTRACT_CHECK = "contract"
 
 
 @dataclass(frozen=True)
 class CheckReport:
-    table: str
+    table: str  # the asset checked (the checkpoint's parts report on the checkpoint's asset)
     check_name: str
     passed: bool
     warn_only: bool = False
@@ -33,8 +33,18 @@ class CheckReport:
         return "WARN" if self.warn_only or self.not_evaluated else "ERROR"
 
 
+def step_reports(step: str, ledger: ContractLedger, lakehouse: Lakehouse, config: SimulationConfig,
+                 window: Window) -> Iterator[CheckReport]:
+    """Every check of a step's run, in process or on a cluster alike: the contract of each table
+    it writes (on the rows ``ledger`` validated), then the business rules of those tables."""
+    names = [entry.name for entry in registry.step_entries(step)]
+    yield from contract_reports(ledger, names)
+    yield from rule_reports(lakehouse, rules_for(names, config), window)
+
+
 def contract_reports(ledger: ContractLedger, names: Iterable[str]) -> Iterator[CheckReport]:
     for name in names:
+        entry = registry.ENTRIES[name]
         verdict = ledger.verdict(name)
         metadata: dict[str, object] = {
             "rows_checked": verdict.rows,
@@ -46,7 +56,7 @@ def contract_reports(ledger: ContractLedger, names: Iterable[str]) -> Iterator[C
         if not verdict.passed:
             metadata["failures_by_check"] = dict(verdict.failures_by_check)
             markdown["failure_sample"] = verdict.sample_markdown()
-        yield CheckReport(name, CONTRACT_CHECK, verdict.passed, metadata=metadata, markdown=markdown)
+        yield CheckReport(entry.asset, entry.contract_check, verdict.passed, metadata=metadata, markdown=markdown)
 
 
 def rule_reports(lakehouse: Lakehouse, rules: Iterable[BusinessRule], window: Window) -> Iterator[CheckReport]:

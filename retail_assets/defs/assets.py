@@ -25,20 +25,27 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
-from retail_assets import tables
+from retail_assets import registry
 from retail_assets.analytics.rollups import date_key, days_between, month_starts, week_starts
 from retail_assets.config import SimulationConfig
-from retail_assets.contracts.rules import Window, rules_for
-from retail_assets.defs.checks import contract_check_specs, contract_results, rule_check_specs, rule_results
+from retail_assets.contracts.ledger import ContractLedger
+from retail_assets.contracts.rules import Window
+from retail_assets.defs.checks import step_check_results, step_check_specs
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
-from retail_assets.engine.local import CHAIN_TABLES, DaySummary
+from retail_assets.engine.local import DaySummary
+from retail_assets.registry import CHAIN_STEP, DIMENSIONS_STEP, Role
 from retail_assets.storage.delta import Lakehouse
-from retail_assets.sim.dimensions import BUILDERS as DIMENSION_BUILDERS
+from retail_assets.table_model import Column, Table
 
 WRITER_POOL = "retail_lakehouse_writer"  # dagster.yaml limits it to one op at a time
-CHECKPOINT_KEY = dg.AssetKey("inventory_checkpoint")
-CHAIN_KEYS = (*CHAIN_TABLES, CHECKPOINT_KEY.path[-1])  # every asset of the daily chain
+CHAIN_ASSETS = registry.step_assets(CHAIN_STEP)  # the chain's facts and its checkpoint
+# The UI's asset groups, by step.
+GROUPS = {DIMENSIONS_STEP: "dimensions", CHAIN_STEP: "daily_chain", registry.ROLLUPS_STEP: "rollups",
+          registry.INSIGHTS_STEP: "customer_insights"}
+# What an asset's writer computes with, by step (shown as kinds in the UI).
+KINDS = {DIMENSIONS_STEP: ("delta", "numpy"), CHAIN_STEP: ("delta", "numpy"), registry.ROLLUPS_STEP: ("delta", "duckdb"),
+         registry.INSIGHTS_STEP: ("delta", "duckdb")}
 
 
 RUN_TAG_PREFIX = "retail_assets/"
@@ -67,7 +74,7 @@ def as_markdown(text: str) -> str:
 
 def column_schema(name: str) -> dg.TableSchema:
     """The declared columns and their contracts, as the UI shows them."""
-    declared = tables.TABLES[name]
+    declared = registry.TABLES[name]
     return dg.TableSchema(
         columns=[
             dg.TableColumn(c.name, str(c.type), description=as_markdown(c.description),
@@ -82,7 +89,7 @@ def column_schema(name: str) -> dg.TableSchema:
     )
 
 
-def _column_rules(declared: tables.Table, column: tables.Column) -> list[str]:
+def _column_rules(declared: Table, column: Column) -> list[str]:
     rules = []
     if column.minimum is not None:
         rules.append(f">= {column.minimum:g}")
@@ -98,11 +105,23 @@ def _column_rules(declared: tables.Table, column: tables.Column) -> list[str]:
     return rules
 
 
-def table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.AssetSpec:
-    declared = tables.TABLES[name]
+def step_specs(step: str) -> list[dg.AssetSpec]:
+    """One spec per asset of ``step``, depending on the tables its tables read (every dependency
+    on the same day's partition: see ``registry.Reads`` and the module docstring)."""
+    deps = registry.step_upstream(step)
+    return [_asset_spec(name, GROUPS[step], deps, KINDS[step]) for name in registry.step_assets(step)]
+
+
+def _asset_spec(name: str, group: str, deps, kinds) -> dg.AssetSpec:
+    declared = registry.TABLES[name]
+    parts = [entry.name for entry in registry.entries(Role.CHECKPOINT_PART) if entry.asset == name]
+    description = declared.description + (
+        f" With its parts {', '.join(parts[1:])}: the whole state day D+1 starts from. A range starts on the "
+        "start date or on the day after the last committed checkpoint; any other start fails before writing, "
+        "naming the first missing day." if len(parts) > 1 else "")
     return dg.AssetSpec(
         key=name,
-        description=as_markdown(declared.description),
+        description=as_markdown(description),
         group_name=group,
         kinds=set(kinds),
         deps=list(deps),
@@ -111,13 +130,13 @@ def table_spec(name: str, group: str, deps=(), kinds=("delta", "numpy")) -> dg.A
     )
 
 
-def daily_multi_asset(name: str, specs: list[dg.AssetSpec], config: SimulationConfig, check_specs=()):
-    """A multi-asset on the daily partitions whose backfills run as one run over the range,
-    writing the lakehouse in the single-writer pool."""
+def step_multi_asset(step: str, config: SimulationConfig):
+    """The multi-asset of ``step`` (its tables and checks) on the daily partitions, whose backfills
+    run as one run over the range, writing the lakehouse in the single-writer pool."""
     return dg.multi_asset(
-        name=name,
-        specs=specs,
-        check_specs=list(check_specs),
+        name=step,
+        specs=step_specs(step),
+        check_specs=step_check_specs(step, config),
         partitions_def=daily_partitions(config),
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=False,
@@ -125,10 +144,13 @@ def daily_multi_asset(name: str, specs: list[dg.AssetSpec], config: SimulationCo
     )
 
 
-def table_results(names: Iterable[str]) -> Iterator[dg.MaterializeResult]:
-    """One result per written table; its per-day metadata was added with ``record_days``."""
-    for name in names:
+def step_results(step: str, context: dg.AssetExecutionContext, ledger: ContractLedger, lakehouse: Lakehouse,
+                 config: SimulationConfig) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """The end of a step's run: one result per asset (its per-day metadata was added with
+    ``record_days``), then its checks on the written range."""
+    for name in registry.step_assets(step):
         yield dg.MaterializeResult(asset_key=name, metadata={"dagster/column_schema": column_schema(name)})
+    yield from step_check_results(step, ledger, lakehouse, config, Window(*partition_range(context)))
 
 
 def record_days(context: dg.AssetExecutionContext, name: str, by_day: dict[dt.date, dict[str, object]]) -> None:
@@ -146,7 +168,7 @@ def rows_by_day(lakehouse: Lakehouse, names: Iterable[str], first: dt.date, last
     try:
         result = {}
         for name in names:
-            column = tables.TABLES[name].partition_column
+            column = registry.TABLES[name].partition_column
             period = PERIOD_START.get(column)
             keys = {day: date_key(period(day) if period else day) for day in days}
             counts = dict(connection.execute(
@@ -181,11 +203,7 @@ def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
 
 
 def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
-    dimension_specs = [table_spec(name, "dimensions") for name in DIMENSION_BUILDERS]
-    dimension_keys = [spec.key for spec in dimension_specs]
-
-    @daily_multi_asset("world_dimensions", dimension_specs, config,
-                       contract_check_specs(DIMENSION_BUILDERS, blocking=True))
+    @step_multi_asset(DIMENSIONS_STEP, config)
     def world_dimensions(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Rows that become effective on each day (customers acquired, products launched, the
         date row); the first partition also holds everything effective before it."""
@@ -196,26 +214,10 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             engine = simulation.engine(lakehouse)
             engine.require_checkpoint_before(first)  # so is an out-of-order range
             engine.write_dimensions(first, last)
-            record_rows_by_day(context, lakehouse, DIMENSION_BUILDERS)
-        yield from table_results(DIMENSION_BUILDERS)
-        yield from contract_results(ledger, DIMENSION_BUILDERS)
+            record_rows_by_day(context, lakehouse, registry.names(Role.DIMENSION))
+        yield from step_results(DIMENSIONS_STEP, context, ledger, lakehouse, config)
 
-    chain_specs = [table_spec(name, "daily_chain", deps=dimension_keys) for name in CHAIN_TABLES]
-    checkpoint_spec = dg.AssetSpec(
-        key=CHECKPOINT_KEY,
-        description="Full inventory state at the end of the day (positions, open orders, scheduled "
-        "pickups and returns): what day D+1 starts from. A range starts on the start date or on the day "
-        "after the last committed checkpoint; any other start fails before writing, naming the first "
-        "missing day.",
-        group_name="daily_chain",
-        kinds={"delta", "numpy"},
-        deps=dimension_keys,
-    )
-
-    chain_rules = rules_for(CHAIN_TABLES, config)
-    chain_checks = [*contract_check_specs(CHAIN_TABLES, blocking=True), *rule_check_specs(chain_rules)]
-
-    @daily_multi_asset("daily_chain", [*chain_specs, checkpoint_spec], config, chain_checks)
+    @step_multi_asset(CHAIN_STEP, config)
     def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource, databricks: DatabricksResource):
         """Customers meet the shelves day by day: sales, lost demand, end-of-day inventory and
         the checkpoint, committed every few days so a failed backfill resumes where it stopped.
@@ -240,21 +242,18 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
                                                                    str(committed[-1].day)})
         except Exception:
             for summary in days:  # recorded, so that the range resumes from the failed day
-                for name in CHAIN_KEYS:
+                for name in CHAIN_ASSETS:
                     context.log_event(dg.AssetMaterialization(asset_key=name, partition=summary.day.isoformat(),
                                                               metadata=_day_metadata(summary, name)))
             raise
-        for name in CHAIN_KEYS:
+        for name in CHAIN_ASSETS:
             record_days(context, name, {summary.day: _day_metadata(summary, name) for summary in days})
         context.instance.add_run_tags(context.run.run_id, _run_summary(days))
-        yield from table_results(CHAIN_TABLES)
-        yield dg.MaterializeResult(asset_key=CHECKPOINT_KEY)
         elapsed = time.perf_counter() - started
-        validating = sum(ledger.verdict(name).seconds for name in CHAIN_TABLES)
+        validating = sum(ledger.verdict(entry.name).seconds for entry in registry.step_entries(CHAIN_STEP))
         context.log.info(f"Contracts: {validating:.1f} s validating, {validating / elapsed:.1%} of the "
                          f"{elapsed:.1f} s the chain took")
-        yield from contract_results(ledger, CHAIN_TABLES)
-        yield from rule_results(lakehouse, chain_rules, Window(first, last))
+        yield from step_results(CHAIN_STEP, context, ledger, lakehouse, config)
 
     return [world_dimensions, daily_chain]
 

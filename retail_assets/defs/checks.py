@@ -2,31 +2,38 @@
 
 The checks are unpartitioned ``check_specs`` of the multi-assets (partitioned checks would stay
 planned in single-run backfills): each run evaluates them on the days it wrote, a day or a range.
-Contract checks of dimensions and facts are blocking: a failure stops the downstream assets.
+Contract checks of dimensions, facts and the checkpoint are blocking: a failure stops the
+downstream assets.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import dagster as dg
 
+from retail_assets import registry
+from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
-from retail_assets.contracts.reports import CONTRACT_CHECK, CheckReport, contract_reports, rule_reports
-from retail_assets.contracts.rules import BusinessRule, Window
+from retail_assets.contracts.reports import CheckReport, step_reports
+from retail_assets.contracts.rules import Window, rules_for
 from retail_assets.storage.delta import Lakehouse
 
+CONTRACT_DESCRIPTION = (
+    "The rows written by the run against the table's declared contract (Pandera): types, nullability, "
+    "ranges, vocabularies, unique keys, row rules, YYYYMMDD days, and keys that exist in their dimensions.")
 
-def contract_check_specs(names: Iterable[str], blocking: bool) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(
-            CONTRACT_CHECK,
-            asset=name,
-            blocking=blocking,
-            description="The rows written by the run against the table's declared contract (Pandera): types, "
-            "nullability, ranges, vocabularies, unique keys, row rules, YYYYMMDD days, and keys that exist in "
-            "their dimensions.",
-        )
-        for name in names
+
+def step_check_specs(step: str, config: SimulationConfig) -> list[dg.AssetCheckSpec]:
+    """The checks a step's run evaluates: a contract per table it writes, then its tables' rules."""
+    entries = registry.step_entries(step)
+    contracts = [
+        dg.AssetCheckSpec(entry.contract_check, asset=entry.asset, blocking=entry.contract_blocks_downstream,
+                          description=CONTRACT_DESCRIPTION if entry.asset == entry.name
+                          else f"{entry.name}: {CONTRACT_DESCRIPTION}")
+        for entry in entries
     ]
+    rules = [dg.AssetCheckSpec(rule.name, asset=rule.table, blocking=rule.blocking, description=rule.description)
+             for rule in rules_for([entry.name for entry in entries], config)]
+    return [*contracts, *rules]
 
 
 def check_result(report: CheckReport) -> dg.AssetCheckResult:
@@ -44,14 +51,6 @@ def check_result(report: CheckReport) -> dg.AssetCheckResult:
     )
 
 
-def contract_results(ledger: ContractLedger, names: Iterable[str]) -> Iterator[dg.AssetCheckResult]:
-    return map(check_result, contract_reports(ledger, names))
-
-
-def rule_check_specs(rules: Iterable[BusinessRule]) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(rule.name, asset=rule.table, blocking=rule.blocking, description=rule.description)
-            for rule in rules]
-
-
-def rule_results(lakehouse: Lakehouse, rules: Iterable[BusinessRule], window: Window) -> Iterator[dg.AssetCheckResult]:
-    return map(check_result, rule_reports(lakehouse, rules, window))
+def step_check_results(step: str, ledger: ContractLedger, lakehouse: Lakehouse, config: SimulationConfig,
+                       window: Window) -> Iterator[dg.AssetCheckResult]:
+    return map(check_result, step_reports(step, ledger, lakehouse, config, window))

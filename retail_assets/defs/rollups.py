@@ -15,49 +15,27 @@ import datetime as dt
 
 import dagster as dg
 
+from retail_assets import registry
 from retail_assets.analytics.customer_insights import size_fit_bridge_days, write_customer_insights
 from retail_assets.analytics.rollups import write_rollups
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import (
-    daily_multi_asset,
     daily_partitions,
     partition_range,
     record_rows_by_day,
+    step_multi_asset,
+    step_results,
     tag_run_process,
-    table_results,
-    table_spec,
 )
-from retail_assets.defs.checks import contract_check_specs, contract_results
 from retail_assets.defs.resources import SimulationResource
-from retail_assets.rollup_tables import CUSTOMER_INSIGHT_TABLES, GOLD_SIZE_FIT_BRIDGE, SALES_ROLLUP_TABLES
-
-ROLLUP_GROUP = "rollups"
-CUSTOMER_INSIGHTS_GROUP = "customer_insights"
-# The day's tables the rollups read (same daily partition: default identity mapping).
-UPSTREAM = (
-    "gold_sales_fact",
-    "gold_lost_sales_fact",
-    "gold_inventory_fact",
-    "gold_product_dim",
-    "gold_location_dim",
-    "gold_channel_dim",
-    "gold_date_dim",
-)
-# The tables the customer insights read (facts of the day and, through the trailing window and the
-# returns, of other days: see retail_assets.analytics.customer_insights).
-CUSTOMER_INSIGHTS_UPSTREAM = (
-    "gold_sales_fact",
-    "gold_customer_event_fact",
-    "gold_customer_dim",
-    "gold_product_dim",
-)
+from retail_assets.registry import INSIGHTS_STEP, ROLLUPS_STEP
+from retail_assets.rollup_tables import GOLD_SIZE_FIT_BRIDGE
 
 
 def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     """Every downstream multi-asset: the rollups and the customer insights."""
-    specs = [table_spec(name, ROLLUP_GROUP, deps=UPSTREAM, kinds=("delta", "duckdb")) for name in SALES_ROLLUP_TABLES]
 
-    @daily_multi_asset("rollups", specs, config, contract_check_specs(SALES_ROLLUP_TABLES, blocking=False))
+    @step_multi_asset(ROLLUPS_STEP, config)
     def rollups(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Daily sales and inventory aggs of the partition range, and the weekly / monthly sales
         aggs of every week and month it touches (recomputed from all their days in the lakehouse)."""
@@ -67,9 +45,8 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
         with lakehouse.writing():
             write_rollups(lakehouse, first, last)
-            record_rows_by_day(context, lakehouse, SALES_ROLLUP_TABLES)
-        yield from table_results(SALES_ROLLUP_TABLES)
-        yield from contract_results(ledger, SALES_ROLLUP_TABLES)
+            record_rows_by_day(context, lakehouse, registry.step_assets(ROLLUPS_STEP))
+        yield from step_results(ROLLUPS_STEP, context, ledger, lakehouse, config)
 
     return [rollups, *build_customer_insight_assets(config)]
 
@@ -80,13 +57,8 @@ def _key_to_partition(key: int) -> str:
 
 def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     partitions = daily_partitions(config)
-    specs = [
-        table_spec(name, CUSTOMER_INSIGHTS_GROUP, deps=CUSTOMER_INSIGHTS_UPSTREAM, kinds=("delta", "duckdb"))
-        for name in CUSTOMER_INSIGHT_TABLES
-    ]
 
-    @daily_multi_asset("customer_insights", specs, config,
-                       contract_check_specs(CUSTOMER_INSIGHT_TABLES, blocking=False))
+    @step_multi_asset(INSIGHTS_STEP, config)
     def customer_insights(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Customer x product affinity of the partition range (trailing 90 days) and the size-fit
         bridge of its sale lines, plus the earlier sale days whose lines were returned in the range."""
@@ -114,8 +86,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
                     metadata={"refreshed_for_returns_dated": f"{first} .. {last}"},
                 )
             )
-        record_rows_by_day(context, lakehouse, CUSTOMER_INSIGHT_TABLES)
-        yield from table_results(CUSTOMER_INSIGHT_TABLES)
-        yield from contract_results(ledger, CUSTOMER_INSIGHT_TABLES)
+        record_rows_by_day(context, lakehouse, registry.step_assets(INSIGHTS_STEP))
+        yield from step_results(INSIGHTS_STEP, context, ledger, lakehouse, config)
 
     return [customer_insights]

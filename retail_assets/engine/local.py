@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from retail_assets import tables
+from retail_assets import registry
 from retail_assets.analytics.rollups import date_key, days_between
 from retail_assets.config import SimulationConfig
+from retail_assets.registry import Role
 from retail_assets.sim import checkpoint, dimensions
 from retail_assets.sim.day import DayTables, Simulator
 from retail_assets.sim.world import build_world
@@ -29,25 +30,8 @@ from retail_assets.storage.delta import Lakehouse, PreparedWrite
 from retail_assets.storage.write_behind import WriteBehind
 from retail_assets.table_model import etl_now
 
-CHECKPOINT_TABLES = {
-    checkpoint.POSITIONS: "inventory_checkpoint",
-    checkpoint.LOCATIONS: "inventory_checkpoint_locations",
-    checkpoint.SCHEDULED: "inventory_checkpoint_scheduled_sales",
-    checkpoint.REQUESTS: "inventory_checkpoint_scheduled_requests",
-    checkpoint.ORDERS: "inventory_checkpoint_transfer_orders",
-    checkpoint.NOTICES: "inventory_checkpoint_transfer_notices",
-}
-# Fact table -> the DayTables attribute holding its rows.
-CHAIN_TABLES = {
-    "gold_sales_fact": "sales",
-    "gold_lost_sales_fact": "lost_sales",
-    "gold_inventory_fact": "inventory",
-    "gold_stockout_events": "stockout_events",
-    "gold_inventory_movement_fact": "movements",
-    "gold_demand_forecast_fact": "demand_forecasts",
-    "gold_cart_abandonment_fact": "cart_abandonments",
-    "gold_customer_event_fact": "customer_events",
-}
+CHAIN_FACTS = registry.entries(Role.CHAIN_FACT)  # written from the DayTables field each names
+CHECKPOINT_PARTS = registry.entries(Role.CHECKPOINT_PART)  # written from the core's checkpoint part each names
 DIMENSIONS_OPERATION = "dimensions"  # the commit ledger's names of the engine's transactions
 CHAIN_OPERATION = "daily_chain"
 MAX_BATCH_DAYS = 7  # with two batches in flight: 60 mid_market days peak 1.5 GiB (14 days: 2.5 GiB)
@@ -168,7 +152,8 @@ class LocalEngine:
         if day == 0:
             return None
         previous_key = self.simulator.calendar.date_key(day - 1)
-        return {part: self.lakehouse.read(table, date_keys=[previous_key]) for part, table in CHECKPOINT_TABLES.items()}
+        return {part.checkpoint_part: self.lakehouse.read(part.name, date_keys=[previous_key])
+                for part in CHECKPOINT_PARTS}
 
     def write_dimensions(self, first: dt.date, last: dt.date) -> dict[str, int]:
         """Write the dimension rows effective on first..last (one transaction per table)."""
@@ -178,8 +163,9 @@ class LocalEngine:
         stamp = etl_now()
         written = {}
         with self.lakehouse.transaction(DIMENSIONS_OPERATION, keys):
-            for name, build in dimensions.BUILDERS.items():
-                prepared, rows = self._prepare_table(name, build(self.simulator.world, first_day, last_day), keys, stamp)
+            for name in registry.names(Role.DIMENSION):
+                rows_of_days = dimensions.BUILDERS[name](self.simulator.world, first_day, last_day)
+                prepared, rows = self._prepare_table(name, rows_of_days, keys, stamp)
                 written[name] = self.lakehouse.commit(prepared)
         return written
 
@@ -187,7 +173,7 @@ class LocalEngine:
         self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar
     ) -> tuple[PreparedWrite, dict[int, int]]:
         """Stamp, conform to the declared schema and prepare the write; rows per key."""
-        declared = tables.TABLES[name]
+        declared = registry.TABLES[name]
         data = declared.conform(data, stamp)
         key_column = declared.partition_column
         prepared = self.lakehouse.prepare_days(name, data, keys, key_column=key_column)
@@ -203,12 +189,13 @@ class LocalEngine:
         stamp = etl_now()
         writes: list[PreparedWrite] = []
         rows: dict[str, dict[int, int]] = {}
-        for name, attribute in CHAIN_TABLES.items():
-            prepared, rows[name] = self._prepare_table(
-                name, pa.concat_tables([getattr(day, attribute) for day in batch]), keys, stamp)
+        for fact in CHAIN_FACTS:
+            prepared, rows[fact.name] = self._prepare_table(
+                fact.name, pa.concat_tables([getattr(day, fact.day_tables_field) for day in batch]), keys, stamp)
             writes.append(prepared)
-        for part, name in CHECKPOINT_TABLES.items():
-            writes.append(self.lakehouse.prepare_days(name, pa.concat_tables([c[part] for c in checkpoints]), keys))
+        for part in CHECKPOINT_PARTS:
+            state = pa.concat_tables([c[part.checkpoint_part] for c in checkpoints])
+            writes.append(self.lakehouse.prepare_days(part.name, state, keys))
         summaries = [self._summary(day, {name: counts.get(day.date_key, 0) for name, counts in rows.items()})
                      for day in batch]
         return writes, summaries

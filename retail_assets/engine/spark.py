@@ -28,10 +28,10 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_assets import tables
+from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
-from retail_assets.engine.local import CHAIN_TABLES, MAX_BATCH_DAYS, LocalEngine
+from retail_assets.engine.local import CHAIN_FACTS, MAX_BATCH_DAYS, LocalEngine
 from retail_assets.sim import blocks
 from retail_assets.sim.day import DayTables
 from retail_assets.storage.delta import Lakehouse
@@ -132,11 +132,11 @@ class SparkEngine(LocalEngine):
         rows = functools.reduce(lambda a, b: a.unionByName(b), facts)
         stamp = etl_now()
         first_key, last_key = (self.simulator.calendar.date_key(day) for day in (first_day, last_day))
-        for name, attribute in CHAIN_TABLES.items():
-            declared = tables.TABLES[name]
-            frame = rows.mapInArrow(functools.partial(tasks.published_rows, name, attribute, stamp),
+        for fact in CHAIN_FACTS:
+            declared = fact.declaration
+            frame = rows.mapInArrow(functools.partial(tasks.published_rows, fact.name, fact.day_tables_field, stamp),
                                     from_arrow_schema(declared.arrow_schema))
-            self.publish.replace_days(frame, name, declared.partition_column, first_key, last_key)
+            self.publish.replace_days(frame, fact.name, declared.partition_column, first_key, last_key)
 
     def _state_before(self, first: dt.date, payload_schema):
         """The blocks' states at the end of the day before ``first`` as a Spark table, and the

@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_assets import tables
+from retail_assets import registry
+from retail_assets.registry import Role
 from retail_assets.config import SimulationConfig
 from retail_assets.sim import blocks, checkpoint
 from retail_assets.sim.day import DayTables, Simulator
@@ -30,7 +31,7 @@ STATE, FACT = "state", "fact"
 PAYLOAD_SCHEMA = pa.schema([(BLOCK, pa.int32()), ("kind", pa.string()), ("name", pa.string()),
                             ("payload", pa.binary())])
 REQUESTS_SCHEMA = SCHEDULED_REQUESTS_SCHEMA.append(pa.field(BLOCK, pa.int32()))
-FACTS = tuple(name for name in DayTables.__dataclass_fields__ if name not in ("day", "date_key"))
+FACTS = tuple(entry.day_tables_field for entry in registry.entries(Role.CHAIN_FACT))  # the DayTables fields
 
 
 @functools.lru_cache(maxsize=4)
@@ -104,7 +105,7 @@ def published_rows(table: str, attribute: str, stamp: pa.Scalar, batches: Iterat
                    ) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` body: the rows of one chain table from the blocks' payload rows, stamped
     and conformed to the table's declared schema, ready for Spark to write."""
-    declared = tables.TABLES[table]
+    declared = registry.TABLES[table]
     for batch in batches:
         rows = pa.Table.from_batches([batch])
         for name, payload in zip(rows.column("name").to_pylist(), rows.column("payload").to_pylist()):

@@ -28,14 +28,13 @@ from dagster_pipes import (
 
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import checked_lakehouse
-from retail_assets.contracts.reports import CheckReport, contract_reports, rule_reports
-from retail_assets.contracts.rules import Window, rules_for
-from retail_assets.engine.local import CHAIN_TABLES
+from retail_assets import registry
+from retail_assets.contracts.reports import CheckReport, step_reports
+from retail_assets.contracts.rules import Window
+from retail_assets.engine.local import CHAIN_FACTS
 from retail_assets.engine.spark import SparkEngine
 from retail_assets.remote import PIPES_IO_ARGUMENT
 from retail_assets.storage.spark_tables import SparkTables
-
-CHECKPOINT = "inventory_checkpoint"
 
 
 def _open() -> PipesContext:
@@ -75,14 +74,12 @@ def run(pipes: PipesContext) -> None:
         for summary in committed:
             for name, count in summary.rows.items():
                 rows[name] = rows.get(name, 0) + count
-    for name in CHAIN_TABLES:
+    for fact in CHAIN_FACTS:
         pipes.report_asset_materialization(
-            asset_key=name, metadata={"dagster/row_count": rows.get(name, 0), "first_day": str(first),
-                                      "last_day": str(last)})
-    pipes.report_asset_materialization(asset_key=CHECKPOINT, metadata={"last_day": str(last)})
-    for report in contract_reports(ledger, CHAIN_TABLES):
-        _report_check(pipes, report)
-    for report in rule_reports(lakehouse, rules_for(CHAIN_TABLES, config), Window(first, last)):
+            asset_key=fact.name, metadata={"dagster/row_count": rows.get(fact.name, 0), "first_day": str(first),
+                                           "last_day": str(last)})
+    pipes.report_asset_materialization(asset_key=registry.CHECKPOINT_ASSET, metadata={"last_day": str(last)})
+    for report in step_reports(registry.CHAIN_STEP, ledger, lakehouse, config, Window(first, last)):
         _report_check(pipes, report)
 
 

@@ -40,9 +40,10 @@ TRANSFER_NOTICES_SCHEMA = pa.schema([
 ])
 
 
-def _state(scope: str, dtype: type) -> Field:
-    """A state array: ``scope`` says what it is indexed by, ``dtype`` how it is checkpointed."""
-    return field(metadata={"scope": scope, "dtype": np.dtype(dtype)})
+def _state(scope: str, dtype: type, description: str) -> Field:
+    """A state array: ``scope`` says what it is indexed by, ``dtype`` how it is checkpointed,
+    ``description`` what its checkpoint column means."""
+    return field(metadata={"scope": scope, "dtype": np.dtype(dtype), "description": description})
 
 
 @dataclass
@@ -53,30 +54,47 @@ class InventoryState:
     """
 
     day: int  # last simulated day ordinal
-    on_hand: np.ndarray = _state(POSITION, np.int32)  # includes reserved units
-    reserved: np.ndarray = _state(POSITION, np.int32)  # held for click-and-collect orders
-    inbound: np.ndarray = _state(RING_SLOTS, np.int32)  # vendor orders arriving on day = slot
-    transfers: np.ndarray = _state(RING_SLOTS, np.int32)  # DC transfers arriving on day = slot
-    restock: np.ndarray = _state(RING_SLOTS, np.int32)  # returned units back on shelf on day = slot
-    reorder_point: np.ndarray = _state(POSITION, np.int32)
-    order_up_to: np.ndarray = _state(POSITION, np.int32)  # the max stock level
-    demand_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of true demand / forecast index, per day
-    sales_rate: np.ndarray = _state(POSITION, np.float64)  # EWMA of units sold per day
-    forecast_base: np.ndarray = _state(POSITION, np.float64)  # sales-based forecast model, deseasonalised
-    forecast_error_var: np.ndarray = _state(POSITION, np.float64)  # EWMA of squared forecast errors
-    stockout_days: np.ndarray = _state(POSITION, np.int32)  # consecutive days out of stock so far
-    spell_attempts: np.ndarray = _state(POSITION, np.int32)  # failed requests in the open stockout spell
-    spell_lost_units: np.ndarray = _state(POSITION, np.int32)  # units of those requests
-    spell_lost_revenue: np.ndarray = _state(POSITION, np.float64)  # their value at the asked price
-    spell_peak: np.ndarray = _state(POSITION, np.bool_)  # the open spell touched the peak season
-    last_receipt_day: np.ndarray = _state(POSITION, np.int32)  # NO_DAY if never replenished
-    on_order: np.ndarray = _state(POSITION, np.int32)  # ordered from the DC, not yet answered by its wave
-    service_adjustment: np.ndarray = _state(LOCATION, np.float64)  # feedback factor on the planning target
-    controlled_target: np.ndarray = _state(LOCATION, np.float64)  # planning target of its safety-stock positions
-    review_stockout_days: np.ndarray = _state(LOCATION, np.int64)  # position-days out since last review
-    review_sellable_days: np.ndarray = _state(LOCATION, np.int64)  # sellable position-days since last review
-    review_clearance_stockout_days: np.ndarray = _state(LOCATION, np.int64)  # of them: products in clearance
-    review_clearance_sellable_days: np.ndarray = _state(LOCATION, np.int64)
+    on_hand: np.ndarray = _state(POSITION, np.int32, "Units on the shelf, reserved ones included.")
+    reserved: np.ndarray = _state(POSITION, np.int32, "Units held for click-and-collect orders not yet collected.")
+    inbound: np.ndarray = _state(RING_SLOTS, np.int32,
+                                "Vendor units arriving, element k on the (k+1)th day after the checkpoint.")
+    transfers: np.ndarray = _state(RING_SLOTS, np.int32,
+                                "DC transfer units arriving, element k on the (k+1)th day after the checkpoint.")
+    restock: np.ndarray = _state(RING_SLOTS, np.int32,
+                                "Returned units going back on the shelf, element k on the (k+1)th day after the checkpoint.")
+    reorder_point: np.ndarray = _state(POSITION, np.int32,
+                                "s of the (s, S) policy: at or below this inventory position the position orders.")
+    order_up_to: np.ndarray = _state(POSITION, np.int32,
+                                "S of the (s, S) policy: the inventory position an order brings the position up to.")
+    demand_rate: np.ndarray = _state(POSITION, np.float64,
+                                "Smoothed true demand per day, deseasonalised (the planning rate).")
+    sales_rate: np.ndarray = _state(POSITION, np.float64, "Smoothed units sold per day.")
+    forecast_base: np.ndarray = _state(POSITION, np.float64,
+                                "The sales-based forecast model's base rate, deseasonalised.")
+    forecast_error_var: np.ndarray = _state(POSITION, np.float64, "Smoothed squared forecast error.")
+    stockout_days: np.ndarray = _state(POSITION, np.int32, "Consecutive days out of stock so far (0: in stock).")
+    spell_attempts: np.ndarray = _state(POSITION, np.int32,
+                                "Requests that got nothing during the open stockout spell.")
+    spell_lost_units: np.ndarray = _state(POSITION, np.int32,
+                                "Units of the requests that got nothing during the open stockout spell.")
+    spell_lost_revenue: np.ndarray = _state(POSITION, np.float64,
+                                "Value at the asked price of the units lost during the open stockout spell.")
+    spell_peak: np.ndarray = _state(POSITION, np.bool_, "The open stockout spell touched the peak season.")
+    last_receipt_day: np.ndarray = _state(POSITION, np.int32,
+                                "Day ordinal of the last receipt (the int32 minimum if never replenished).")
+    on_order: np.ndarray = _state(POSITION, np.int32, "Units ordered from the DC, not yet answered by its wave.")
+    service_adjustment: np.ndarray = _state(LOCATION, np.float64,
+                                "Service feedback factor on the location's planning target.")
+    controlled_target: np.ndarray = _state(LOCATION, np.float64,
+                                "Planning stockout target of the location's safety-stock positions.")
+    review_stockout_days: np.ndarray = _state(LOCATION, np.int64,
+                                "Position-days out of stock since the last weekly review.")
+    review_sellable_days: np.ndarray = _state(LOCATION, np.int64,
+                                "Sellable position-days since the last weekly review.")
+    review_clearance_stockout_days: np.ndarray = _state(LOCATION, np.int64,
+                                "Of the position-days out of stock: those of products in clearance.")
+    review_clearance_sellable_days: np.ndarray = _state(LOCATION, np.int64,
+                                "Of the sellable position-days: those of products in clearance.")
     scheduled_sales: pa.Table = field(default=None)  # future sales rows: pickups to collect, returns to come
     scheduled_requests: pa.Table = field(default=None)  # customers coming back: retries, recovered carts
     transfer_orders: pa.Table = field(default=None)  # stores' orders, served by their DC's next-morning wave
