@@ -23,7 +23,7 @@ import dagster as dg
 
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.defs.resources import ENGINES
-from retail_assets.defs.assets import HOST_TAG, PID_TAG
+from retail_assets.defs.assets import HOST_TAG, PID_TAG, range_tags
 from retail_assets.defs.location import build_definitions
 from retail_assets.defs.schedule import EVERY_OPERATION
 from retail_assets import registry
@@ -55,10 +55,7 @@ def materialize_range(
     return job.execute_in_process(
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         instance=instance or dg.DagsterInstance.ephemeral(),
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
+        tags=range_tags(first, last),
         raise_on_error=raise_on_error,
     )
 

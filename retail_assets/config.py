@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from retail_assets import days
+
 PresetName = Literal["tiny", "small", "mid_market", "enterprise", "ecommerce"]
 
 
@@ -156,7 +158,7 @@ class SimulationConfig(BaseModel):
 
     def day_ordinal(self, day: dt.date) -> int:
         """Days since start_date (0 for the first partition, negative during warm-up)."""
-        return (day - self.start_date).days
+        return days.ordinal(day, self.start_date)
 
     # ----------------------------------------------------------------- construction
     @classmethod

@@ -7,7 +7,6 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from retail_assets import tables
 from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.engine.local import LocalEngine, MissingCheckpointError

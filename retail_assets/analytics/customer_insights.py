@@ -56,16 +56,9 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 
-from retail_assets.analytics.rollups import (
-    _MACROS,
-    UNKNOWN,
-    _query,
-    _write,
-    date_key,
-    day_chunks,
-    days_between,
-)
 from retail_assets import registry
+from retail_assets.analytics.rollups import _MACROS, UNKNOWN, _query, _write
+from retail_assets.days import date_key, day_chunks, days_between
 from retail_assets.rollup_tables import (
     AFFINITY_SCALE,
     AFFINITY_WEIGHTS,
@@ -142,7 +135,7 @@ events AS (
     GROUP BY ALL
 )
 SELECT date_key, customer_key, product_key,
-    CAST(rollup_day(date_key) - DATE '1970-01-01' AS INTEGER) AS day_number,
+    CAST(day_of_key(date_key) - DATE '1970-01-01' AS INTEGER) AS day_number,
     CAST(sum(purchases) AS INTEGER) AS purchases, CAST(sum(units_purchased) AS INTEGER) AS units_purchased,
     CAST(sum(returns) AS INTEGER) AS returns, CAST(sum(product_views) AS INTEGER) AS product_views,
     CAST(sum(add_to_carts) AS INTEGER) AS add_to_carts,
@@ -186,7 +179,7 @@ SELECT date_key, customer_key, product_key, category_level_1,
     CAST(returns AS BIGINT) AS returns,
     CAST(product_views AS BIGINT) AS product_views,
     CAST(add_to_carts AS BIGINT) AS add_to_carts,
-    rollup_day(date_key) AS last_interaction_date,
+    day_of_key(date_key) AS last_interaction_date,
     CAST(day_number - previous_day_number AS INTEGER) AS days_since_last_interaction,
     CASE WHEN product_views = 0 THEN NULL ELSE CAST(purchases AS DOUBLE) / product_views END
         AS view_to_purchase_ratio,

@@ -33,6 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from retail_assets import registry
+from retail_assets.days import date_key, day_chunks, days_between, month_starts, week_starts
 from retail_assets.rollup_tables import (
     GOLD_INVENTORY_DAILY_AGG,
     GOLD_SALES_DAILY_AGG,
@@ -47,11 +48,9 @@ __all__ = [
     "SOURCE_SYSTEM",
     "SOURCE_TABLES",
     "inventory_daily_agg",
-    "month_starts",
     "sales_daily_agg",
     "sales_monthly_agg",
     "sales_weekly_agg",
-    "week_starts",
     "write_rollups",
 ]
 
@@ -59,40 +58,7 @@ SOURCE_SYSTEM = "retail_assets_rollups"
 SOURCE_TABLES = registry.step_upstream(registry.ROLLUPS_STEP)
 UNKNOWN = "Unknown"
 
-# --------------------------------------------------------------------------- calendar helpers
-
-
 CHUNK_DAYS = 31  # daily aggs computed and written per step of a long range
-
-def date_key(day: dt.date) -> int:
-    return day.year * 10000 + day.month * 100 + day.day
-
-
-def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
-    """Every day of first..last, in order."""
-    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def day_chunks(first: dt.date, last: dt.date, size: int) -> list[tuple[dt.date, dt.date]]:
-    """first..last cut into consecutive (first, last) spans of at most ``size`` days: long ranges
-    are computed a span at a time, so memory does not grow with the range."""
-    starts = days_between(first, last)[::size]
-    return [(start, min(start + dt.timedelta(days=size - 1), last)) for start in starts]
-
-
-def week_starts(first: dt.date, last: dt.date) -> list[dt.date]:
-    """Mondays of the ISO weeks touched by first..last."""
-    monday = first - dt.timedelta(days=first.weekday())
-    return [monday + dt.timedelta(days=7 * i) for i in range((last - monday).days // 7 + 1)]
-
-
-def month_starts(first: dt.date, last: dt.date) -> list[dt.date]:
-    """First days of the calendar months touched by first..last."""
-    months, month = [], first.replace(day=1)
-    while month <= last:
-        months.append(month)
-        month = (month + dt.timedelta(days=32)).replace(day=1)
-    return months
 
 
 def _period_end(unit: str, start: dt.date) -> dt.date:
@@ -104,8 +70,6 @@ def _period_end(unit: str, start: dt.date) -> dt.date:
 # ---------------------------------------------------------------------------------- SQL
 
 _MACROS = """
-CREATE OR REPLACE TEMP MACRO rollup_day(k) AS make_date(k // 10000, (k // 100) % 100, k % 100);
-CREATE OR REPLACE TEMP MACRO rollup_key(d) AS CAST(year(d) * 10000 + month(d) * 100 + day(d) AS INTEGER);
 CREATE OR REPLACE TEMP MACRO rollup_money(x) AS CAST(x AS DECIMAL(18, 6));
 """
 
@@ -203,15 +167,15 @@ ORDER BY 1, 2, 3, 4
 
 
 _PERIOD_COLUMNS = {
-    "week": "rollup_key(period) AS week_start_date_key, rollup_key(period + 6) AS week_end_date_key, days_covered",
-    "month": "rollup_key(period) AS month_key, CAST(year(period) AS INTEGER) AS year, "
+    "week": "key_of_day(period) AS week_start_date_key, key_of_day(period + 6) AS week_end_date_key, days_covered",
+    "month": "key_of_day(period) AS month_key, CAST(year(period) AS INTEGER) AS year, "
              "CAST(month(period) AS INTEGER) AS month, CAST(day(last_day(period)) AS INTEGER) AS days_in_month, "
              "days_covered",
 }
 
 
 def _period_sql(unit: str, lo: int, hi: int) -> str:
-    period = f"CAST(date_trunc('{unit}', rollup_day(date_key)) AS DATE)"
+    period = f"CAST(date_trunc('{unit}', day_of_key(date_key)) AS DATE)"
     sums = ",\n        ".join(
         f"sum(rollup_money({name})) AS {name}" if name in _AMOUNTS else f"sum({name}) AS {name}"
         for name in _MEASURES if name != "margin_rate"

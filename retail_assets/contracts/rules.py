@@ -18,7 +18,8 @@ from functools import partial
 
 import duckdb
 
-from retail_assets.analytics.rollups import CHUNK_DAYS, date_key, day_chunks
+from retail_assets.analytics.rollups import CHUNK_DAYS
+from retail_assets.days import date_key, day_chunks
 from retail_assets.config import SimulationConfig
 
 STOCKOUT_BAND_FACTORS = (2 / 3, 4 / 3)  # x target_stockout_rate: 5%..10% around the default 7.5%
@@ -151,13 +152,13 @@ def _stockout_events_agree(connection, window: Window) -> Outcome:
         spells AS (  -- closed spells whose every day is in the lakehouse
             SELECT * FROM gold_stockout_events
             WHERE is_closed AND date_key BETWEEN {first} AND {last}
-              AND stockout_start_date >= (SELECT min(strptime(date_key::VARCHAR, '%Y%m%d'))::DATE
+              AND stockout_start_date >= (SELECT day_of_key(min(date_key))
                                           FROM gold_inventory_fact)),
         counted AS (
             SELECT s.stockout_id, count(l.date_key) AS attempts, coalesce(sum(l.quantity_requested), 0) AS units
             FROM spells s LEFT JOIN gold_lost_sales_fact l
               ON l.product_key = s.product_key AND l.location_key = s.location_key
-             AND strptime(l.date_key::VARCHAR, '%Y%m%d')::DATE BETWEEN s.stockout_start_date AND s.stockout_end_date
+             AND day_of_key(l.date_key) BETWEEN s.stockout_start_date AND s.stockout_end_date
             GROUP BY s.stockout_id)"""
     days, events, lost_revenue = _one(connection, f"""
         SELECT (SELECT count(DISTINCT date_key) FROM gold_inventory_fact WHERE date_key BETWEEN {first} AND {last}),
@@ -217,8 +218,7 @@ def _no_negative_available(connection, window: Window) -> Outcome:
 def _restock_delay(connection, window: Window, bands: Bands) -> Outcome:
     first, last = window.keys
     delays = f"""SELECT sale_id, date_key, return_restocked_date_key,
-                        datediff('day', strptime(date_key::VARCHAR, '%Y%m%d'),
-                                 strptime(return_restocked_date_key::VARCHAR, '%Y%m%d')) AS delay_days
+                        datediff('day', day_of_key(date_key), day_of_key(return_restocked_date_key)) AS delay_days
                  FROM gold_sales_fact WHERE is_return AND date_key BETWEEN {first} AND {last}"""
     low, high = bands.restock_delay_days
     returns, shortest, longest, mean = _one(

@@ -26,10 +26,10 @@ from collections.abc import Iterable, Iterator
 import dagster as dg
 
 from retail_assets import registry
-from retail_assets.analytics.rollups import date_key, days_between, month_starts, week_starts
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import Window
+from retail_assets.days import date_key, days_between, month_starts, partition_key, week_starts
 from retail_assets.defs.checks import step_check_results, step_check_specs
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
@@ -62,9 +62,15 @@ def daily_partitions(config: SimulationConfig) -> dg.DailyPartitionsDefinition:
     """The configured range, start_date .. end_date (RETAIL_DAYS): the days the world is built
     for. Days still in the future appear as they pass (Dagster adds a day once it has ended)."""
     return dg.DailyPartitionsDefinition(
-        start_date=config.start_date.isoformat(),
-        end_date=(config.end_date + dt.timedelta(days=1)).isoformat(),  # exclusive
+        start_date=partition_key(config.start_date),
+        end_date=partition_key(config.end_date + dt.timedelta(days=1)),  # exclusive
     )
+
+
+def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+    """The run tags of a single-run backfill of first..last (what the UI's backfill sets)."""
+    return {"dagster/asset_partition_range_start": partition_key(first),
+            "dagster/asset_partition_range_end": partition_key(last)}
 
 
 def as_markdown(text: str) -> str:
@@ -156,7 +162,7 @@ def step_results(step: str, context: dg.AssetExecutionContext, ledger: ContractL
 def record_days(context: dg.AssetExecutionContext, name: str, by_day: dict[dt.date, dict[str, object]]) -> None:
     """Each day's own metadata, on that partition's materialisation."""
     for day, metadata in by_day.items():
-        context.add_asset_metadata(metadata, asset_key=name, partition_key=day.isoformat())
+        context.add_asset_metadata(metadata, asset_key=name, partition_key=partition_key(day))
 
 
 def rows_by_day(lakehouse: Lakehouse, names: Iterable[str], first: dt.date, last: dt.date
@@ -243,7 +249,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         except Exception:
             for summary in days:  # recorded, so that the range resumes from the failed day
                 for name in CHAIN_ASSETS:
-                    context.log_event(dg.AssetMaterialization(asset_key=name, partition=summary.day.isoformat(),
+                    context.log_event(dg.AssetMaterialization(asset_key=name, partition=partition_key(summary.day),
                                                               metadata=_day_metadata(summary, name)))
             raise
         for name in CHAIN_ASSETS:

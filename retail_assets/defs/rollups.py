@@ -11,7 +11,6 @@ dimensions (identity partition mapping), each with a single-run backfill:
   earlier days are recorded as materialisations of their partitions too.
 """
 
-import datetime as dt
 
 import dagster as dg
 
@@ -27,6 +26,7 @@ from retail_assets.defs.assets import (
     step_results,
     tag_run_process,
 )
+from retail_assets.days import day_of_key, partition_key
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.registry import INSIGHTS_STEP, ROLLUPS_STEP
 from retail_assets.rollup_tables import GOLD_SIZE_FIT_BRIDGE
@@ -51,10 +51,6 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     return [rollups, *build_customer_insight_assets(config)]
 
 
-def _key_to_partition(key: int) -> str:
-    return dt.date(key // 10000, key // 100 % 100, key % 100).isoformat()
-
-
 def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
     partitions = daily_partitions(config)
 
@@ -73,7 +69,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
             finally:
                 connection.close()
             write_customer_insights(lakehouse, first, last)
-        refreshed = [_key_to_partition(key) for key in bridge_days if _key_to_partition(key) < first.isoformat()]
+        refreshed = [partition_key(day_of_key(key)) for key in bridge_days if day_of_key(key) < first]
         refreshed = [key for key in refreshed if partitions.has_partition_key(key)]
         if refreshed:
             context.log.info(f"{GOLD_SIZE_FIT_BRIDGE.name}: refreshed {len(refreshed)} earlier sale day(s) "

@@ -14,9 +14,10 @@ import datetime as dt
 import dagster as dg
 
 from retail_assets.analytics.customer_insights import INSIGHTS_OPERATION
-from retail_assets.analytics.rollups import ROLLUPS_OPERATION, days_between
+from retail_assets.analytics.rollups import ROLLUPS_OPERATION
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.assets import daily_partitions
+from retail_assets.days import day_of_partition, days_between, partition_key
+from retail_assets.defs.assets import daily_partitions, range_tags
 from retail_assets.engine.local import CHAIN_OPERATION, DIMENSIONS_OPERATION, first_missing_day
 from retail_assets.storage.delta import Lakehouse
 
@@ -35,7 +36,7 @@ def first_missing_partition(instance: dg.DagsterInstance, asset_keys, lakehouse:
     days = days_between(start, last)
     for key in asset_keys:
         materialised = instance.get_materialized_partitions(key)
-        unrecorded = next((day for day in days if day.isoformat() not in materialised), None)
+        unrecorded = next((day for day in days if partition_key(day) not in materialised), None)
         if unrecorded is not None and (missing is None or unrecorded < missing):
             missing = unrecorded
     return missing
@@ -62,7 +63,7 @@ def build_catch_up_schedule(job: dg.UnresolvedAssetJobDefinition, config: Simula
         ended = partitions.get_partition_keys(current_time=context.scheduled_execution_time)
         if not ended:
             return dg.SkipReason(f"no day of the partition set has ended yet (it starts on {config.start_date})")
-        last = dt.date.fromisoformat(ended[-1])
+        last = day_of_partition(ended[-1])
         first = first_missing_partition(context.instance, asset_keys, lakehouse, config.start_date, last)
         if first is None:
             return dg.SkipReason(f"nothing to do: every day up to {last} is materialised")
@@ -72,8 +73,7 @@ def build_catch_up_schedule(job: dg.UnresolvedAssetJobDefinition, config: Simula
                                  f"{first} .. {last} waits for the next tick")
         return dg.RunRequest(
             run_key=f"{first}..{last}",
-            tags={"dagster/asset_partition_range_start": first.isoformat(),
-                  "dagster/asset_partition_range_end": last.isoformat()},
+            tags=range_tags(first, last),
         )
 
     return catch_up

@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from retail_assets import registry
-from retail_assets.analytics.rollups import date_key, days_between
 from retail_assets.config import SimulationConfig
+from retail_assets.days import date_key, days_between
 from retail_assets.registry import Role
 from retail_assets.sim import checkpoint, dimensions
 from retail_assets.sim.day import DayTables, Simulator

@@ -28,7 +28,6 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.local import CHAIN_FACTS, MAX_BATCH_DAYS, LocalEngine

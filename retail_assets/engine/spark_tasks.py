@@ -22,7 +22,7 @@ from retail_assets import registry
 from retail_assets.registry import Role
 from retail_assets.config import SimulationConfig
 from retail_assets.sim import blocks, checkpoint
-from retail_assets.sim.day import DayTables, Simulator
+from retail_assets.sim.day import Simulator
 from retail_assets.sim.demand import SCHEDULED_REQUESTS_SCHEMA, Requests, generate_requests
 from retail_assets.sim.world import World, build_world
 

@@ -11,7 +11,6 @@ No Dagster here: only ``dagster-pipes``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 
@@ -30,6 +29,7 @@ from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import checked_lakehouse
 from retail_assets import registry
 from retail_assets.contracts.reports import CheckReport, step_reports
+from retail_assets.days import day_of_partition
 from retail_assets.contracts.rules import Window
 from retail_assets.engine.local import CHAIN_FACTS
 from retail_assets.engine.spark import SparkEngine
@@ -65,7 +65,7 @@ def _report_check(pipes: PipesContext, report: CheckReport) -> None:
 def run(pipes: PipesContext) -> None:
     """Simulate the range of the extras and report its tables and checks."""
     config = SimulationConfig.build(**json.loads(pipes.get_extra("config_json")))
-    first, last = (dt.date.fromisoformat(pipes.get_extra(name)) for name in ("first_day", "last_day"))
+    first, last = (day_of_partition(pipes.get_extra(name)) for name in ("first_day", "last_day"))
     ledger, lakehouse = checked_lakehouse(config.lakehouse_path, config.world_fingerprint())
     publish = SparkTables(**pipes.get_extra("publish"))
     rows: dict[str, int] = {}

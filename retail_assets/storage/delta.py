@@ -30,7 +30,6 @@ Only local paths are supported/tested (the lakehouse lives on local disk).
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import logging
 import re
@@ -50,6 +49,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import SchemaMismatchError
 
+from retail_assets.days import SQL_MACROS, date_key, day_of_key, days_between, is_date_key
 from retail_assets.storage.commits import LEDGER_TABLE, CommitLedger, LedgerState
 from retail_assets.storage.lock import WriterLock
 
@@ -135,13 +135,6 @@ def _normalise_keys(date_keys: Iterable[int]) -> list[int]:
     return sorted(keys)
 
 
-def _parse_date_key(k: int) -> _dt.date | None:
-    try:
-        return _dt.date(k // 10000, (k // 100) % 100, k % 100)
-    except ValueError:
-        return None
-
-
 def _is_contiguous(keys: list[int]) -> bool:
     """True when ``keys`` (sorted, distinct) cover a gap-free range: either
     consecutive integers or consecutive calendar days in YYYYMMDD form
@@ -149,14 +142,9 @@ def _is_contiguous(keys: list[int]) -> bool:
     equivalent to ``date_key IN keys`` for a table of valid date keys."""
     if keys[-1] - keys[0] == len(keys) - 1:
         return True
-    first = _parse_date_key(keys[0])
-    if first is None:
+    if not is_date_key(keys[0]):
         return False
-    for i, k in enumerate(keys):
-        d = first + _dt.timedelta(days=i)
-        if k != d.year * 10000 + d.month * 100 + d.day:
-            return False
-    return True
+    return keys == [date_key(day) for day in days_between(day_of_key(keys[0]), day_of_key(keys[-1]))]
 
 
 @dataclass(frozen=True)
@@ -739,6 +727,7 @@ class Lakehouse:
         table while a connection built before the compaction is in use.
         """
         con = duckdb.connect(database=":memory:")
+        con.execute(SQL_MACROS)  # day_of_key(date_key), key_of_day(date)
         for name in self.tables():
             con.register(name, self._to_dataset(name, self._table(name)))
         if self._ledger.exists():
