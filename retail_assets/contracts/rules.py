@@ -18,9 +18,10 @@ from functools import partial
 
 import duckdb
 
-from retail_assets.analytics.rollups import CHUNK_DAYS
-from retail_assets.days import date_key, day_chunks
 from retail_assets.config import SimulationConfig
+from retail_assets.days import date_key, day_chunks
+
+CONSERVATION_CHUNK_DAYS = 31  # days of movements checked per query: memory flat in the run length
 
 STOCKOUT_BAND_FACTORS = (2 / 3, 4 / 3)  # x target_stockout_rate: 5%..10% around the default 7.5%
 UPLIFT_TOLERANCE_POINTS = 2.0  # +- around cart_abandonment_increase: 8..12 points around the default 10
@@ -254,7 +255,7 @@ def _unreconciled_sql(first: dt.date, last: dt.date) -> str:
 
 def _conservation(connection, window: Window) -> Outcome:
     count, sample = 0, []
-    for first, last in day_chunks(window.first, window.last, CHUNK_DAYS):  # memory flat in the run length
+    for first, last in day_chunks(window.first, window.last, CONSERVATION_CHUNK_DAYS):
         broken = _unreconciled_sql(first, last)
         (found,) = _one(connection, f"SELECT count(*) FROM ({broken})")
         count += found
