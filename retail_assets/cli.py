@@ -21,15 +21,19 @@ from pathlib import Path
 
 import dagster as dg
 
+from retail_assets import registry
 from retail_assets.config import ConfigError, SimulationConfig
-from retail_assets.defs.resources import ENGINES
 from retail_assets.defs.assets import HOST_TAG, PID_TAG, range_tags
 from retail_assets.defs.location import build_definitions
+from retail_assets.defs.resources import ENGINES
 from retail_assets.defs.schedule import EVERY_OPERATION
-from retail_assets import registry
 from retail_assets.engine.local import first_missing_day
 from retail_assets.registry import CHAIN_STEP, Role
-from retail_assets.storage.delta import ConfigurationDriftError, Lakehouse, LakehouseStateError
+from retail_assets.storage.delta import (
+    ConfigurationDriftError,
+    Lakehouse,
+    LakehouseStateError,
+)
 from retail_assets.storage.digest import table_digests
 from retail_assets.storage.lock import LakehouseBusyError
 

@@ -13,8 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from retail_assets import tables
-from retail_assets import registry
+from retail_assets import registry, tables
 from retail_assets.analytics import customer_insights
 from retail_assets.analytics.customer_insights import (
     SIZE_ORDERS,
@@ -27,7 +26,10 @@ from retail_assets.analytics.customer_insights import (
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets
 from retail_assets.defs.location import resources
-from retail_assets.defs.rollups import build_customer_insight_assets, build_rollup_assets
+from retail_assets.defs.rollups import (
+    build_customer_insight_assets,
+    build_rollup_assets,
+)
 from retail_assets.engine.local import LocalEngine
 from retail_assets.registry import Role
 from retail_assets.rollup_tables import AFFINITY_WINDOW_DAYS

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import contextlib
+import datetime as dt
 import shutil
 
 import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
+from retail_assets import registry
 from retail_assets.cli import materialize_range
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.defs.location import DAILY_JOB, build_definitions
-from retail_assets import registry
 from retail_assets.engine.local import MAX_BATCH_DAYS, LocalEngine
-from retail_assets.storage.delta import Lakehouse
 from retail_assets.registry import Role
+from retail_assets.storage.delta import Lakehouse
 
 START = dt.date(2025, 1, 1)
 CHAIN_TABLES = registry.names(Role.CHAIN_FACT)

@@ -16,13 +16,12 @@ import pyarrow.dataset as ds
 import pytest
 from databricks.sdk.service import jobs
 
+from retail_assets import registry
 from retail_assets.cli import materialize_range
 from retail_assets.config import SimulationConfig
-from retail_assets.registry import CONTRACT_CHECK
-from retail_assets.defs.location import build_definitions, resources
 from retail_assets.defs.databricks import DatabricksResource
-from retail_assets import registry
-from retail_assets.registry import Role
+from retail_assets.defs.location import build_definitions, resources
+from retail_assets.registry import CONTRACT_CHECK, Role
 from retail_assets.remote import PIPES_IO_ARGUMENT, chain_task
 from retail_assets.storage.delta import Lakehouse
 

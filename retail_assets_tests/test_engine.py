@@ -11,8 +11,8 @@ from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.engine.local import LocalEngine, MissingCheckpointError
 from retail_assets.registry import Role
-from retail_assets_tests.helpers import canonical
 from retail_assets.storage.delta import Lakehouse
+from retail_assets_tests.helpers import canonical
 
 START = dt.date(2025, 1, 1)
 PUBLISHED = list(registry.names(Role.DIMENSION, Role.CHAIN_FACT))  # what the engine writes, but its state

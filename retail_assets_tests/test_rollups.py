@@ -11,8 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from retail_assets import tables
-from retail_assets import registry
+from retail_assets import registry, tables
 from retail_assets.analytics.rollups import (
     SOURCE_SYSTEM,
     UNKNOWN,

@@ -33,7 +33,13 @@ import duckdb
 import pyarrow as pa
 
 from retail_assets import registry
-from retail_assets.days import date_key, day_chunks, days_between, month_starts, week_starts
+from retail_assets.days import (
+    date_key,
+    day_chunks,
+    days_between,
+    month_starts,
+    week_starts,
+)
 from retail_assets.rollup_tables import (
     GOLD_INVENTORY_DAILY_AGG,
     GOLD_SALES_DAILY_AGG,

@@ -15,7 +15,18 @@ import polars as pl
 import pyarrow as pa
 
 from retail_assets import registry
-from retail_assets.table_model import BOOL, DATE, FLOAT64, INT32, INT64, STRING, TIMESTAMP, Column, RowRule, Table
+from retail_assets.table_model import (
+    BOOL,
+    DATE,
+    FLOAT64,
+    INT32,
+    INT64,
+    STRING,
+    TIMESTAMP,
+    Column,
+    RowRule,
+    Table,
+)
 
 POLARS_TYPES: dict[pa.DataType, pl.DataType] = {
     pa.int8(): pl.Int8(),  # the checkpoint's compact codes

@@ -29,7 +29,13 @@ from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import Window
-from retail_assets.days import date_key, days_between, month_starts, partition_key, week_starts
+from retail_assets.days import (
+    date_key,
+    days_between,
+    month_starts,
+    partition_key,
+    week_starts,
+)
 from retail_assets.defs.checks import step_check_results, step_check_specs
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource

@@ -15,9 +15,13 @@ dimensions (identity partition mapping), each with a single-run backfill:
 import dagster as dg
 
 from retail_assets import registry
-from retail_assets.analytics.customer_insights import size_fit_bridge_days, write_customer_insights
+from retail_assets.analytics.customer_insights import (
+    size_fit_bridge_days,
+    write_customer_insights,
+)
 from retail_assets.analytics.rollups import write_rollups
 from retail_assets.config import SimulationConfig
+from retail_assets.days import day_of_key, partition_key
 from retail_assets.defs.assets import (
     daily_partitions,
     partition_range,
@@ -26,7 +30,6 @@ from retail_assets.defs.assets import (
     step_results,
     tag_run_process,
 )
-from retail_assets.days import day_of_key, partition_key
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.registry import INSIGHTS_STEP, ROLLUPS_STEP
 from retail_assets.rollup_tables import GOLD_SIZE_FIT_BRIDGE

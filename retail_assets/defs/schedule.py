@@ -18,7 +18,11 @@ from retail_assets.analytics.rollups import ROLLUPS_OPERATION
 from retail_assets.config import SimulationConfig
 from retail_assets.days import day_of_partition, days_between, partition_key
 from retail_assets.defs.assets import daily_partitions, range_tags
-from retail_assets.engine.local import CHAIN_OPERATION, DIMENSIONS_OPERATION, first_missing_day
+from retail_assets.engine.local import (
+    CHAIN_OPERATION,
+    DIMENSIONS_OPERATION,
+    first_missing_day,
+)
 from retail_assets.storage.delta import Lakehouse
 
 EVERY_OPERATION = (DIMENSIONS_OPERATION, CHAIN_OPERATION, ROLLUPS_OPERATION, INSIGHTS_OPERATION)

@@ -25,12 +25,12 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
+from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import checked_lakehouse
-from retail_assets import registry
 from retail_assets.contracts.reports import CheckReport, step_reports
-from retail_assets.days import day_of_partition
 from retail_assets.contracts.rules import Window
+from retail_assets.days import day_of_partition
 from retail_assets.engine.local import CHAIN_FACTS
 from retail_assets.engine.spark import SparkEngine
 from retail_assets.remote import PIPES_IO_ARGUMENT

@@ -49,7 +49,13 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import SchemaMismatchError
 
-from retail_assets.days import SQL_MACROS, date_key, day_of_key, days_between, is_date_key
+from retail_assets.days import (
+    SQL_MACROS,
+    date_key,
+    day_of_key,
+    days_between,
+    is_date_key,
+)
 from retail_assets.storage.commits import LEDGER_TABLE, CommitLedger, LedgerState
 from retail_assets.storage.lock import WriterLock
 
