@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from retail_assets.sim import inventory as inv
 from retail_assets.sim.demand import SCHEDULED_REQUESTS_SCHEMA
-from retail_assets.sim.records import SCHEDULED_SCHEMA
+from retail_assets.sim.scheduled_sales import SCHEDULED_SCHEMA
 
 POSITIONS, LOCATIONS, SCHEDULED, REQUESTS = "positions", "locations", "scheduled_sales", "scheduled_requests"
 ORDERS, NOTICES = "transfer_orders", "transfer_notices"
