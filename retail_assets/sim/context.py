@@ -5,7 +5,7 @@ by every stage of every day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -47,6 +47,11 @@ class DayContext:
             planning=PlanningProfile.build(world, calendar),
             tax_rate=np.array([cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in state_codes]),
         )
+
+    def for_block(self, block: np.ndarray) -> "DayContext":
+        """The same world, calendar and streams for the locations ``block``: location blocks share
+        everything but their position index."""
+        return replace(self, positions=PositionIndex.build(len(self.world.products), len(self.world.locations), block))
 
     @property
     def config(self) -> SimulationConfig:
