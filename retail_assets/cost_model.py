@@ -3,10 +3,11 @@ an N-worker cluster.
 
 For each preset it simulates a few days the way the Spark engine cuts them, in this process
 (``sim.blocks.BlockStepper``): customer blocks, then one location block per location
-(messages delivered between days), after a short warm-up. It measures per day: rows per table, the exchange (requests and the
-blocks' lz4 state payloads), what reaches the driver, the customer side's seconds, each
-location's seconds, and the driver's delta-rs commit of the day's tables. The expected wall
-time per day on N workers (4 cores each, one location block per core) is then
+(messages delivered between days), after a short warm-up. It measures per day: rows per
+table, the exchange (requests and the blocks' lz4 state payloads), what reaches the driver,
+the customer side's seconds, each location's seconds, and the driver's delta-rs commit of the
+day's tables. The expected wall time per day on N workers (4 cores each, one location block
+per core) is then
 
     overhead + customer_seconds / min(cores, customer blocks)
              + max over location blocks (sum of their locations' seconds) + commit_seconds

@@ -79,7 +79,7 @@ def state_to_tables(
     """Snapshot of ``state`` as Arrow tables; copies, so later steps cannot alter it.
 
     ``position_keys``: the global position id of each state position (a location block's
-    ``Simulator.position_key``); the whole world's positions by default.
+    ``PositionIndex.key``); the whole world's positions by default.
     """
     state = state.copy()
     scheduled = state.scheduled_sales.rename_columns(

@@ -27,11 +27,16 @@ from retail_assets.sim.catalog import (
 )
 from retail_assets.sim.columns import as_text, join_text, money, time_key_of, vocab
 from retail_assets.sim.context import DayContext
-from retail_assets.sim.demand import ORIGIN_NEW, ORIGIN_RECOVERED_CART, SLOT_CUMULATIVE, product_weights
+from retail_assets.sim.demand import (
+    ONLINE_CHANNELS,
+    ORIGIN_NEW,
+    ORIGIN_RECOVERED_CART,
+    SLOT_CUMULATIVE,
+    product_weights,
+)
 from retail_assets.sim.trading import Trading
 from retail_assets.sim.world import World
 
-PHYSICAL_CHANNELS = np.array([c.channel_category == "physical" for c in cat.CHANNELS])
 (PAGE_VIEW, SEARCH, FILTER, PRODUCT_VIEW, SIZE_GUIDE, ADD_TO_CART, REMOVE, CHECKOUT_START,
  CHECKOUT_COMPLETE) = range(len(EVENT_TYPES))
 BROWSE_EVENTS_PER_SESSION = 3.5  # mean events of a browse-only session (bounces included)
@@ -140,8 +145,10 @@ def day_sessions(ctx: DayContext, trading: Trading, day: int) -> Sessions:
     # A cart not checked out was abandoned: its session reached the checkout past the first stage.
     carts = trading.carts
     left_at = np.zeros(n_cart, dtype=np.int64)
-    left_at[~converted] = carts.stage[np.searchsorted(carts.order_number, requests.order_number[first_line[~converted]])]
+    abandoned_order = requests.order_number[first_line[~converted]]
+    left_at[~converted] = carts.stage[np.searchsorted(carts.order_number, abandoned_order)]
 
+    # Browse-only web traffic belongs to no location: the block holding location 0 makes it.
     makes_browsing = bool(ctx.positions.in_block[0])
     n_browse = int(ctx.config.scale.events_per_day / BROWSE_EVENTS_PER_SESSION) if makes_browsing else 0
     browse_ids = np.arange(n_browse, dtype=np.int64)
@@ -157,7 +164,7 @@ def day_sessions(ctx: DayContext, trading: Trading, day: int) -> Sessions:
         n_cart=n_cart,
         ids=np.concatenate([sessions, (1 << 50) + browse_ids]),
         customer=np.concatenate([requests.customer[first_line], browse_customer]),
-        channel=np.where(PHYSICAL_CHANNELS[channel], 1, channel),
+        channel=np.where(ONLINE_CHANNELS[channel], channel, 1),
         slot=np.concatenate([requests.time_slot[first_line],
                              streams.choice("browse_slot", day, browse_ids, SLOT_CUMULATIVE[False])]),
         from_recovery_email=np.concatenate([requests.origin[first_line] == ORIGIN_RECOVERED_CART, browsing]),

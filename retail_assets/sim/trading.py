@@ -8,6 +8,10 @@ Time moves in 15-minute slots. In each slot, in this order:
 3. customers who found an empty shelf respond: buy a substitute (same category, nearest price,
    in stock here and now), come back on a later day, buy elsewhere, or give up.
 Every slot sees the stock the previous slots left, so "at that moment" is literal.
+
+After the last slot, the day's abandoned carts are settled once (where in the funnel each was
+left, its recovery email funnel), and the customers who come back later - retries and
+recovered carts - are scheduled (``trading_day``, the day's trading stage).
 """
 
 from __future__ import annotations
