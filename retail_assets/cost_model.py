@@ -1,12 +1,13 @@
 """Cost model of the Spark engine: what a day of each preset weighs, and what it should take on
 an N-worker cluster.
 
-For each preset it simulates a few days the way the Spark engine cuts them, in this process:
-customer blocks, then one location block per location (messages delivered between days),
-after a short warm-up. It measures per day: rows per table, the exchange (requests and the
-blocks' lz4 state payloads), what reaches the driver, the customer side's seconds, each
-location's seconds, and the driver's delta-rs commit of the day's tables. The expected wall
-time per day on N workers (4 cores each, one location block per core) is then
+For each preset it simulates a few days the way the Spark engine cuts them, in this process
+(``sim.blocks.BlockStepper``): customer blocks, then one location block per location
+(messages delivered between days), after a short warm-up. It measures per day: rows per
+table, the exchange (requests and the blocks' lz4 state payloads), what reaches the driver,
+the customer side's seconds, each location's seconds, and the driver's delta-rs commit of the
+day's tables. The expected wall time per day on N workers (4 cores each, one location block
+per core) is then
 
     overhead + customer_seconds / min(cores, customer blocks)
              + max over location blocks (sum of their locations' seconds) + commit_seconds
@@ -30,8 +31,10 @@ from retail_assets.config import PRESETS, SimulationConfig
 from retail_assets.engine.local import CHAIN_FACTS
 from retail_assets.engine.spark_tasks import FACTS, encode
 from retail_assets.sim import blocks, checkpoint
-from retail_assets.sim.day import Simulator
-from retail_assets.sim.demand import Requests, generate_requests
+from retail_assets.sim.context import DayContext
+from retail_assets.sim.day import initial_state, step
+from retail_assets.sim.demand import Requests
+from retail_assets.sim.inventory import InventoryState
 from retail_assets.sim.world import build_world
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.table_model import etl_now
@@ -79,43 +82,39 @@ def measure(preset: str) -> DayWeight:
     config = SimulationConfig.build(preset=preset, warmup_days=WARMUP_DAYS)
     world = build_world(config)
     n_locations = len(world.locations)
-    location_blocks = blocks.location_blocks(n_locations, n_locations)
-    owner = blocks.block_of_location(location_blocks, n_locations)
-    sims = [Simulator(world, block) for block in location_blocks]
+    stepper = blocks.BlockStepper(world, n_locations)
     # The whole world's initial state, split: the same states, without each block scanning every customer.
-    start = checkpoint.state_to_tables(Simulator(world).initial_state(), 0)
-    states = [checkpoint.state_from_tables(blocks.split_checkpoint(start, block, n_locations), -WARMUP_DAYS - 1,
-                                           sim.n_positions) for block, sim in zip(location_blocks, sims)]
-    customer_blocks = blocks.customer_blocks(len(world.customers))
+    states = stepper.split(checkpoint.state_to_tables(initial_state(stepper.world_context), 0), -WARMUP_DAYS - 1)
     rows = {name: 0.0 for name in FACTS}
     totals = {"request_bytes": 0.0, "state_bytes": 0.0, "fact_bytes": 0.0, "customer_seconds": 0.0,
               "commit_seconds": 0.0}
     location_seconds = np.zeros(n_locations)
-    rate = config.cart_abandonment_base_rate
+
+    def timed_step(ctx: DayContext, state: InventoryState, day: int, emit: bool, requests: Requests):
+        """A block's day step, its seconds added to its locations' (measured days only)."""
+        started = time.perf_counter()
+        tables = step(ctx, state, day, emit, requests)
+        location_seconds[ctx.positions.block] += (time.perf_counter() - started) * emit
+        return tables
+
     for day in range(-WARMUP_DAYS, MEASURED_DAYS):
         emit = day >= 0
         started = time.perf_counter()
-        requests = Requests.concat([generate_requests(world, sims[0].streams, sims[0].calendar, day, rate, block)
-                                    for block in customer_blocks])
+        requests = stepper.requests(day)
         customer_seconds = time.perf_counter() - started
-        day_tables = []
-        for sim, state, routed in zip(sims, states, blocks.route(requests, owner, len(sims))):
-            started = time.perf_counter()
-            day_tables.append(sim.step(state, day, emit=emit, new_requests=routed))
-            location_seconds[sim.block] += (time.perf_counter() - started) * emit
-        blocks.deliver(states, location_blocks, n_locations)
+        day_tables = stepper.step_blocks(states, day, emit, requests, step_block=timed_step)
         if not emit:
             continue
         totals["customer_seconds"] += customer_seconds
         totals["request_bytes"] += requests.to_table(np.full(len(requests), day, dtype=np.int32)).nbytes
-        for sim, state, tables in zip(sims, states, day_tables):
+        for ctx, state, tables in zip(stepper.contexts, states, day_tables):
             for name in FACTS:
                 rows[name] += getattr(tables, name).num_rows
                 totals["fact_bytes"] += len(encode(getattr(tables, name)))
             totals["state_bytes"] += sum(len(encode(t)) for t in checkpoint.state_to_tables(
-                state, 0, sim.position_key).values())
+                state, 0, ctx.positions.key).values())
         totals["commit_seconds"] += _commit_seconds(config, day_tables)
-    return DayWeight(preset=preset, customer_blocks=len(customer_blocks),
+    return DayWeight(preset=preset, customer_blocks=len(stepper.customer_blocks),
                      rows={name: count / MEASURED_DAYS for name, count in rows.items()},
                      location_seconds=location_seconds / MEASURED_DAYS,
                      **{key: value / MEASURED_DAYS for key, value in totals.items()})

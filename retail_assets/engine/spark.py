@@ -7,7 +7,7 @@ Per simulated day, one Spark job:
 2. one shuffle: requests, the location blocks' states and the messages they sent each other
    yesterday (stores' orders to their DC, the DC's answers) are cogrouped by location block;
 3. location-block tasks (cogrouped ``applyInArrow``): each runs the position side of its
-   locations with the very ``Simulator.step`` the local engine runs, and returns the day's
+   locations with the very ``sim.day.step`` the local engine runs, and returns the day's
    tables, its next state and its messages, addressed to their blocks.
 
 The blocks' states stay in Spark between days (a local checkpoint of the day's output), so

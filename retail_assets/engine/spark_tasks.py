@@ -3,6 +3,8 @@
 No Spark here: these functions are the bodies of ``mapInArrow`` and cogrouped
 ``applyInArrow`` calls, importable (and testable) anywhere the package is installed. Each
 Python worker builds the world once per configuration and location block and keeps it.
+They run the pieces ``sim.blocks.BlockStepper`` is made of (the in-process reference of
+these tasks), Spark's exchange taking the place of its ``route`` and ``deliver``.
 
 Tables travel between tasks and the driver as rows of ``(block, kind, name, payload)``:
 ``payload`` is one Arrow IPC stream (lz4), so a task returns all of a block's tables of a day,
@@ -19,12 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_assets import registry
-from retail_assets.registry import Role
 from retail_assets.config import SimulationConfig
+from retail_assets.registry import Role
 from retail_assets.sim import blocks, checkpoint
-from retail_assets.sim.day import Simulator
-from retail_assets.sim.demand import SCHEDULED_REQUESTS_SCHEMA, Requests, generate_requests
-from retail_assets.sim.world import World, build_world
+from retail_assets.sim import day as day_step
+from retail_assets.sim.context import DayContext
+from retail_assets.sim.demand import SCHEDULED_REQUESTS_SCHEMA, Requests
+from retail_assets.sim.world import build_world
 
 BLOCK = "block"
 STATE, FACT = "state", "fact"
@@ -35,14 +38,16 @@ FACTS = tuple(entry.day_tables_field for entry in registry.entries(Role.CHAIN_FA
 
 
 @functools.lru_cache(maxsize=4)
-def world_of(config_json: str) -> World:
-    return build_world(SimulationConfig.model_validate_json(config_json))
+def world_context(config_json: str) -> DayContext:
+    """The whole world's context of a configuration (its world, calendar and streams)."""
+    return DayContext.build(build_world(SimulationConfig.model_validate_json(config_json)))
 
 
 @functools.lru_cache(maxsize=64)
-def block_simulator(config_json: str, n_blocks: int, block: int) -> Simulator:
-    world = world_of(config_json)
-    return Simulator(world, blocks.location_blocks(len(world.locations), n_blocks)[block])
+def block_context(config_json: str, n_blocks: int, block: int) -> DayContext:
+    """The context of location block ``block`` of ``n_blocks``."""
+    ctx = world_context(config_json)
+    return ctx.for_block(blocks.location_blocks(ctx.positions.n_locations, n_blocks)[block])
 
 
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # payloads cross the shuffle and the driver link
@@ -86,11 +91,11 @@ def state_of(rows: pa.Table) -> dict[str, pa.Table]:
     return parts
 
 
-def state_rows(sim: Simulator, n_blocks: int, block: int, state, date_key: int) -> pa.Table:
+def state_rows(ctx: DayContext, n_blocks: int, block: int, state, date_key: int) -> pa.Table:
     """A block's state as payload rows: its own parts to itself, each message part to the block
     of its addressees (the day's exchange delivers them)."""
-    parts = checkpoint.state_to_tables(state, date_key, sim.position_key)
-    n_locations = sim.n_locations
+    parts = checkpoint.state_to_tables(state, date_key, ctx.positions.key)
+    n_locations = ctx.positions.n_locations
     addressees = blocks.location_blocks(n_locations, n_blocks)
     rows = [payload_rows(block, STATE, {name: table for name, table in parts.items()
                                         if name not in checkpoint.MESSAGES})]
@@ -117,15 +122,13 @@ def customer_requests(config_json: str, n_blocks: int, day: int, batches: Iterat
                       ) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` body: the day's new requests of the customer blocks in ``batches`` (column
     ``id``), each tagged with the location block it asks for."""
-    world = world_of(config_json)
-    config = world.config
-    sim = block_simulator(config_json, n_blocks, 0)
-    customer_blocks = blocks.customer_blocks(len(world.customers))
-    owner = blocks.block_of_location(blocks.location_blocks(len(world.locations), n_blocks), len(world.locations))
+    ctx = world_context(config_json)
+    n_locations = ctx.positions.n_locations
+    customer_blocks = blocks.customer_blocks(len(ctx.world.customers))
+    owner = blocks.block_of_location(blocks.location_blocks(n_locations, n_blocks), n_locations)
     for batch in batches:
         for block in batch.column("id").to_pylist():
-            requests = generate_requests(world, sim.streams, sim.calendar, day, config.cart_abandonment_base_rate,
-                                         customer_blocks[block])
+            requests = blocks.customer_block_requests(ctx, day, customer_blocks[block])
             table = requests.to_table(np.full(len(requests), day, dtype=np.int32))
             yield from table.append_column(BLOCK, pa.array(owner[requests.location], pa.int32())).to_batches()
 
@@ -135,9 +138,10 @@ def initial_states(config_json: str, n_blocks: int, batches: Iterator[pa.RecordB
     (column ``id``); the warm-up days then run like any other day."""
     for batch in batches:
         for block in batch.column("id").to_pylist():
-            sim = block_simulator(config_json, n_blocks, block)
-            first_day = -sim.config.warmup_days - 1
-            yield from state_rows(sim, n_blocks, block, sim.initial_state(), sim.calendar.date_key(first_day)).to_batches()
+            ctx = block_context(config_json, n_blocks, block)
+            first_day = -ctx.config.warmup_days - 1
+            yield from state_rows(ctx, n_blocks, block, day_step.initial_state(ctx),
+                                  ctx.calendar.date_key(first_day)).to_batches()
 
 
 def step_block(config_json: str, n_blocks: int, day: int, emit: bool, key: tuple, requests: pa.Table,
@@ -145,11 +149,11 @@ def step_block(config_json: str, n_blocks: int, day: int, emit: bool, key: tuple
     """Cogrouped ``applyInArrow`` body: one location block's day from its state, the messages
     sent to it and its requests; returns the day's tables (when ``emit``) and its next state."""
     block = key[0].as_py()
-    sim = block_simulator(config_json, n_blocks, block)
-    today = checkpoint.state_from_tables(state_of(state), day - 1, sim.n_positions)
+    ctx = block_context(config_json, n_blocks, block)
+    today = checkpoint.state_from_tables(state_of(state), day - 1, ctx.positions.n_positions)
     new = Requests.from_table(requests.drop_columns([BLOCK]).cast(SCHEDULED_REQUESTS_SCHEMA).sort_by("line_id"))
-    day_tables = sim.step(today, day, emit=emit, new_requests=new)
-    rows = state_rows(sim, n_blocks, block, today, sim.calendar.date_key(day))
+    day_tables = day_step.step(ctx, today, day, emit, new)
+    rows = state_rows(ctx, n_blocks, block, today, ctx.calendar.date_key(day))
     if day_tables is None:
         return rows
     return pa.concat_tables([payload_rows(block, FACT, {name: getattr(day_tables, name) for name in FACTS}), rows])

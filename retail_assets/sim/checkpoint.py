@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from retail_assets.sim import inventory as inv
 from retail_assets.sim.demand import SCHEDULED_REQUESTS_SCHEMA
-from retail_assets.sim.records import SCHEDULED_SCHEMA
+from retail_assets.sim.scheduled_sales import SCHEDULED_SCHEMA
 
 POSITIONS, LOCATIONS, SCHEDULED, REQUESTS = "positions", "locations", "scheduled_sales", "scheduled_requests"
 ORDERS, NOTICES = "transfer_orders", "transfer_notices"
@@ -79,7 +79,7 @@ def state_to_tables(
     """Snapshot of ``state`` as Arrow tables; copies, so later steps cannot alter it.
 
     ``position_keys``: the global position id of each state position (a location block's
-    ``Simulator.position_key``); the whole world's positions by default.
+    ``PositionIndex.key``); the whole world's positions by default.
     """
     state = state.copy()
     scheduled = state.scheduled_sales.rename_columns(

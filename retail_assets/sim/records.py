@@ -1,13 +1,15 @@
-"""Arrow rows of a day: sales (immediate, pickups, returns), lost demand, inventory snapshot.
+"""Arrow rows of a day: sales (immediate, pickups), lost demand, inventory snapshot, movements,
+stockout spells, forecasts and abandoned carts.
 
-Vectorised column building: ids are assembled with Arrow string kernels, categorical
-values by ``take`` on the small vocabulary arrays.
+Row builders only: they turn what the day's stages decided into rows, and decide nothing
+themselves (returns are decided in ``returns``). Vectorised column building: ids are
+assembled with Arrow string kernels, categorical values by ``take`` on the small
+vocabulary arrays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -24,82 +26,29 @@ from retail_assets.sim.catalog import (
     RETURN_REASONS,
     SUSPECTED_REASONS,
 )
+from retail_assets.sim.clickstream import session_ids, session_number
+from retail_assets.sim.columns import as_text, date32_of, epoch_day, join_text, money, time_key_of, vocab
+from retail_assets.sim.context import DayContext
 from retail_assets.sim.demand import SLOT_CUMULATIVE, Requests, shelf_price
-from retail_assets.sim.geography import US_CITIES
+from retail_assets.sim.inventory import InventoryState
+from retail_assets.sim.replenishment import Transfers
+from retail_assets.sim.returns import Returns
+from retail_assets.sim.scheduled_sales import SCHEDULED_SCHEMA, empty_scheduled
+from retail_assets.sim.trading import RECOVERY_DISCOUNT, Trading
 
-if TYPE_CHECKING:
-    from retail_assets.sim.day import Simulator
-
-# Returns: digital orders come back more often and later than store purchases.
-RETURN_CHANNEL_FACTOR = {True: 1.45, False: 0.6}  # keyed by "was it fulfilled remotely"
-RETURN_FIT_FACTOR = {True: 2.6, False: 0.5}  # keyed by "the size does not fit"
-# Average of the channel x fit x segment factors over the sales mix (measured on the small preset),
-# so that returned units / sold units comes out at the configured return_rate.
-RETURN_MIX_NORMALISER = 1.46
-OTHER_RETURN_REASON_PROBS = np.array([0.4, 0.25, 0.2, 0.15])  # reasons of returns that fit
-RETURN_LAG_DAYS = {True: (5, 24), False: (1, 14)}
-EXCHANGE_SHARE = 0.2
-MIN_SALES_RATE = 0.01  # below this many units a day, days of supply is undefined (NULL)  # in-store returns swapped for another size
+MIN_SALES_RATE = 0.01  # below this many units a day, days of supply is undefined (NULL)
 TERMINALS_PER_STORE, ASSOCIATES_PER_STORE = 6, 40
-
-INTERNAL_COLUMNS = (
-    pa.field("line_id", pa.int64()),  # keys the line's random draws
-    pa.field("fit", pa.int8()),  # -1 too small, 0 perfect, +1 too large: drives returns
-    pa.field("due_day", pa.int32()),  # day ordinal the row is emitted
-    pa.field("restock_day", pa.int32()),  # day ordinal a return goes back on the shelf
-)
-SCHEDULED_SCHEMA = pa.schema(list(tables.GOLD_SALES_FACT.generated_schema) + list(INTERNAL_COLUMNS))
-
-
-def location_state_codes(world) -> np.ndarray:
-    return US_CITIES.state_code[world.locations.city]
-
-
-def empty_scheduled() -> pa.Table:
-    return SCHEDULED_SCHEMA.empty_table()
-
-
-def split_due(scheduled: pa.Table, day: int) -> tuple[pa.Table, pa.Table]:
-    """(rows due on ``day``, rows still in the future)."""
-    due_day = scheduled.column("due_day")
-    return scheduled.filter(pc.equal(due_day, day)), scheduled.filter(pc.greater(due_day, day))
-
-
-def as_text(values) -> pa.Array:
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values.cast(pa.string())
-    return pa.array(values).cast(pa.string())
-
-
-def join_text(*parts) -> pa.Array:
-    """Concatenate string literals and arrays element-wise."""
-    return pc.binary_join_element_wise(*[p if isinstance(p, str) else as_text(p) for p in parts], "")
-
-
-def vocab(vocabulary, codes: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    taken = pa.array(list(vocabulary), pa.string()).take(pa.array(np.where(codes < 0, 0, codes)))
-    if valid is None:
-        return taken
-    return pc.if_else(pa.array(valid), taken, pa.scalar(None, pa.string()))
-
-
-def time_key_of(slot: np.ndarray) -> np.ndarray:
-    return ((slot // 4) * 100 + (slot % 4) * 15).astype(np.int32)
-
-
-def money(values: np.ndarray) -> np.ndarray:
-    return np.round(values, 2)
 
 
 def sale_rows(
-    sim: "Simulator", requests: Requests, granted: np.ndarray, available_before: np.ndarray, day: int
+    ctx: DayContext, requests: Requests, granted: np.ndarray, available_before: np.ndarray, day: int
 ) -> tuple[pa.Table, pa.Table]:
     """Rows of today's granted lines: (sold now, pickups collected tomorrow).
 
     A line is identified by its order's day, order number and line number: a retry, a recovered
     cart or a substitute sells the line its customer first asked for, which had no sale yet.
     """
-    world, calendar = sim.world, sim.calendar
+    world, calendar = ctx.world, ctx.calendar
     date_key = calendar.date_key(day)
     keep = np.flatnonzero(granted > 0)
     quantity = granted[keep]
@@ -108,7 +57,7 @@ def sale_rows(
     fulfillment = requests.fulfillment[keep]
     is_pickup = fulfillment == cat.FULFILL_PICKUP
     line_id = requests.line_id[keep]
-    pickup_slot = sim.streams.choice("pickup_slot", day, line_id, SLOT_CUMULATIVE[True])
+    pickup_slot = ctx.streams.choice("pickup_slot", day, line_id, SLOT_CUMULATIVE[True])
     slot = np.where(is_pickup, pickup_slot, requests.time_slot[keep])
     collect_key = calendar.date_key(day + 1)
     transaction_day = np.where(is_pickup, collect_key, date_key)
@@ -121,8 +70,8 @@ def sale_rows(
     in_store = fulfillment == cat.FULFILL_IN_STORE
     location_key = world.locations.key[location]
     promotion = requests.promotion[keep]
-    terminal = sim.streams.integers("terminal", day, line_id, 1, TERMINALS_PER_STORE)
-    associate = sim.streams.integers("associate", day, line_id, 1, ASSOCIATES_PER_STORE)
+    terminal = ctx.streams.integers("terminal", day, line_id, 1, TERMINALS_PER_STORE)
+    associate = ctx.streams.integers("associate", day, line_id, 1, ASSOCIATES_PER_STORE)
     location_code = pc.utf8_lpad(as_text(location_key), 3, "0")
     order_key = calendar.date_keys(requests.order_day[keep])
     order_id = join_text("O", order_key, "-", order_number)
@@ -144,7 +93,7 @@ def sale_rows(
         "revenue": revenue,
         "discount_amount": discount,
         "net_sales_amount": net,
-        "tax_amount": money(net * sim.tax_rate[location]),
+        "tax_amount": money(net * ctx.tax_rate[location]),
         "unit_cost": unit_cost,
         "gross_margin": money(net - quantity * unit_cost),
         "is_return": np.zeros(len(keep), dtype=bool),
@@ -173,38 +122,14 @@ def sale_rows(
     return rows.filter(pa.array(~is_pickup)), rows.filter(pa.array(is_pickup))
 
 
-def collected_pickups(due: pa.Table) -> pa.Table:
-    return due.filter(pc.invert(due.column("is_return")))
-
-
-def decide_returns(sim: "Simulator", sold: pa.Table, day: int) -> pa.Table:
-    """Future return rows for the lines sold today, scheduled on their return day."""
-    world, config, streams = sim.world, sim.config, sim.streams
-    # Pickups collected today share line ids with today's orders: fold the pickup flag in.
-    remote = pc.not_equal(sold.column("fulfillment_type"), "in_store").to_numpy(zero_copy_only=False)
-    collected = pc.not_equal(sold.column("date_key"), sold.column("order_date_key")).to_numpy(zero_copy_only=False)
-    ids = sold.column("line_id").to_numpy() * 2 + collected
-    segment = world.customers.segment[sold.column("customer_key").to_numpy() - 1]
-    channel_factor = np.where(remote, RETURN_CHANNEL_FACTOR[True], RETURN_CHANNEL_FACTOR[False])
-    fit = sold.column("fit").to_numpy()
-    fit_factor = np.where(fit == 0, RETURN_FIT_FACTOR[False], RETURN_FIT_FACTOR[True])
-    probability = (config.return_rate * channel_factor * fit_factor * cat.SEGMENT_RETURN_FACTOR[segment]
-                   / RETURN_MIX_NORMALISER)
-    returned = np.flatnonzero(streams.uniform("return", day, ids) < probability)
-    if len(returned) == 0:
+def return_rows(ctx: DayContext, sold: pa.Table, returns: Returns) -> pa.Table:
+    """The rows of ``returns`` of the lines ``sold`` today, scheduled on their return day: the
+    sale negated, dated and keyed by its return."""
+    if len(returns.rows) == 0:
         return empty_scheduled()
-    ids, remote, fit = ids[returned], remote[returned], fit[returned]
-    other_reason = streams.choice("return_reason", day, ids, np.cumsum(OTHER_RETURN_REASON_PROBS))
-    reason = np.where(fit < 0, 0, np.where(fit > 0, 1, 2 + other_reason))
-    lag_low = np.where(remote, RETURN_LAG_DAYS[True][0], RETURN_LAG_DAYS[False][0])
-    lag_high = np.where(remote, RETURN_LAG_DAYS[True][1], RETURN_LAG_DAYS[False][1])
-    return_day = day + streams.integers("return_lag", day, ids, lag_low, lag_high)
-    delay_low, delay_high = config.return_delay_days
-    restock_day = return_day + streams.integers("restock_delay", day, ids, delay_low, delay_high)
-    return_key = sim.calendar.date_keys(return_day)
-    slot = streams.choice("return_slot", day, ids, SLOT_CUMULATIVE[True])
-
-    original = sold.take(pa.array(returned))
+    n, calendar = len(returns.rows), ctx.calendar
+    return_key = calendar.date_keys(returns.return_day)
+    original = sold.take(pa.array(returns.rows))
     columns = {name: original.column(name) for name in SCHEDULED_SCHEMA.names}
     for name in ("quantity_sold", "quantity_requested", "revenue", "discount_amount", "net_sales_amount",
                  "tax_amount", "gross_margin"):
@@ -214,30 +139,24 @@ def decide_returns(sim: "Simulator", sold: pa.Table, day: int) -> pa.Table:
         sale_id=join_text("R", return_key, "-", original_id),
         transaction_id=join_text("RT", return_key, "-", original.column("order_id")),
         date_key=return_key,
-        time_key=time_key_of(slot),
-        is_return=np.ones(len(returned), dtype=bool),
+        time_key=time_key_of(returns.time_slot),
+        is_return=np.ones(n, dtype=bool),
         original_sale_id=original_id,
-        return_restocked_date_key=sim.calendar.date_keys(restock_day),
-        is_inventory_constrained=np.zeros(len(returned), dtype=bool),
-        inventory_at_purchase=pa.nulls(len(returned), pa.int32()),
-        is_exchange=~remote & (fit != 0) & (streams.uniform("exchange", day, ids) < EXCHANGE_SHARE),
-        return_reason=vocab(RETURN_REASONS, reason),
-        line_id=ids,
-        due_day=return_day.astype(np.int32),
-        restock_day=restock_day.astype(np.int32),
+        return_restocked_date_key=calendar.date_keys(returns.restock_day),
+        is_inventory_constrained=np.zeros(n, dtype=bool),
+        inventory_at_purchase=pa.nulls(n, pa.int32()),
+        is_exchange=returns.is_exchange,
+        return_reason=vocab(RETURN_REASONS, returns.reason),
+        line_id=returns.line_id,
+        due_day=returns.return_day.astype(np.int32),
+        restock_day=returns.restock_day.astype(np.int32),
     )
     return pa.Table.from_pydict(columns, schema=SCHEDULED_SCHEMA)
 
 
-def finish_sales(rows: pa.Table) -> pa.Table:
-    """Drop the simulation's internal columns: what remains is the published sales row."""
-    return rows.drop_columns([f.name for f in INTERNAL_COLUMNS])
-
-
-def lost_sales(sim, trading, day: int) -> pa.Table:
+def lost_sales(ctx: DayContext, trading: Trading, day: int) -> pa.Table:
     """Requests that got no unit, with what the customer did next."""
-
-    world, calendar = sim.world, sim.calendar
+    world, calendar = ctx.world, ctx.calendar
     lost = np.flatnonzero(trading.failed)
     requests = trading.requests.take(lost)
     n = len(lost)
@@ -267,17 +186,6 @@ def lost_sales(sim, trading, day: int) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=tables.GOLD_LOST_SALES_FACT.generated_schema)
 
 
-def _start_epoch_day(world) -> int:
-    """Days from 1970-01-01 to the start date: day ordinal + this = date32 value."""
-    return int((np.datetime64(world.config.start_date, "D") - np.datetime64(0, "D")).astype(np.int64))
-
-
-def _day_to_date32(days: np.ndarray, start_epoch_day: int) -> pa.Array:
-    valid = days != inv.NO_DAY
-    values = np.where(valid, days + start_epoch_day, 0).astype(np.int32)
-    return pa.Array.from_pandas(values, mask=~valid, type=pa.date32())
-
-
 @dataclass(frozen=True)
 class PositionFlows:
     """Units that moved at each position today (arrays over positions, signed as on-hand changes
@@ -291,23 +199,24 @@ class PositionFlows:
     adjusted: np.ndarray
 
 
-def inventory_snapshot(sim, state, day, is_stockout, flows: PositionFlows) -> pa.Table:
+def inventory_snapshot(ctx: DayContext, state: InventoryState, day: int, is_stockout: np.ndarray,
+                       flows: PositionFlows) -> pa.Table:
     """End-of-day rows of every position whose product has launched."""
-    world = sim.world
+    world = ctx.world
     products = world.products
-    rows = np.flatnonzero(products.launch_day[sim.position_product] <= day)
-    product, location = sim.position_product[rows], sim.position_location[rows]
+    rows = np.flatnonzero(products.launch_day[ctx.positions.product] <= day)
+    product, location = ctx.positions.product[rows], ctx.positions.location[rows]
     on_hand, reserved = state.on_hand[rows], state.reserved[rows]
     available = on_hand - reserved
     sales_rate = state.sales_rate[rows]
-    start_epoch_day = _start_epoch_day(world)
+    start_epoch_day = epoch_day(world.config.start_date)
     selling = shelf_price(world, product, day)
     n = len(rows)
     days_of_supply = np.divide(available, sales_rate, out=np.zeros(n), where=sales_rate >= MIN_SALES_RATE)
     columns = {
         "product_key": products.key[product],
         "location_key": world.locations.key[location],
-        "date_key": np.full(n, sim.calendar.date_key(day), dtype=np.int32),
+        "date_key": np.full(n, ctx.calendar.date_key(day), dtype=np.int32),
         "quantity_on_hand": on_hand,
         "quantity_reserved": reserved,
         "quantity_available": available,
@@ -326,21 +235,19 @@ def inventory_snapshot(sim, state, day, is_stockout, flows: PositionFlows) -> pa
         "is_overstock": available > state.order_up_to[rows],
         "reorder_point": state.reorder_point[rows],
         "max_stock_level": state.order_up_to[rows],
-        "last_replenishment_date": _day_to_date32(state.last_receipt_day[rows], start_epoch_day),
-        "next_replenishment_date": _day_to_date32(
-            inv.next_arrival_day(state.inbound + state.transfers, day)[rows], start_epoch_day
+        "last_replenishment_date": date32_of(state.last_receipt_day[rows], start_epoch_day, inv.NO_DAY),
+        "next_replenishment_date": date32_of(
+            inv.next_arrival_day(state.inbound + state.transfers, day)[rows], start_epoch_day, inv.NO_DAY
         ),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
     return pa.Table.from_pydict(columns, schema=tables.GOLD_INVENTORY_FACT.generated_schema)
 
 
-
-
-def movements(sim, day: int, flows: PositionFlows, transfers) -> pa.Table:
+def movements(ctx: DayContext, day: int, flows: PositionFlows, transfers: Transfers) -> pa.Table:
     """Movement rows: one per position and kind of flow with units, plus one per DC shipment."""
-    world = sim.world
-    locations = world.locations
+    locations = ctx.world.locations
+    positions = ctx.positions
     parts = []
     signs = {"sold": -1}
     for kind, (movement_type, reason, reference) in MOVEMENT_KINDS.items():
@@ -348,25 +255,25 @@ def movements(sim, day: int, flows: PositionFlows, transfers) -> pa.Table:
         rows = np.flatnonzero(values)
         source = None
         if kind == "transferred_in":
-            source = locations.source_dc[sim.position_location[rows]]
-        parts.append(_movement_rows(sim, day, rows, signs.get(kind, 1) * values[rows], movement_type, reason,
+            source = locations.source_dc[positions.location[rows]]
+        parts.append(_movement_rows(ctx, day, rows, signs.get(kind, 1) * values[rows], movement_type, reason,
                                     reference, from_location=source, to_location=None if source is None else
-                                    sim.position_location[rows]))
+                                    positions.location[rows]))
     shipped = transfers.quantity > 0
     parts.append(_movement_rows(
-        sim, day, transfers.source[shipped], -transfers.quantity[shipped], "transfer", "dc_replenishment",
-        "transfer_order", from_location=sim.position_location[transfers.source[shipped]],
+        ctx, day, transfers.source[shipped], -transfers.quantity[shipped], "transfer", "dc_replenishment",
+        "transfer_order", from_location=positions.location[transfers.source[shipped]],
         to_location=transfers.destination_location[shipped],
     ))
     return pa.concat_tables(parts)
 
 
-def _movement_rows(sim, day, rows, quantity, movement_type, reason, reference, from_location, to_location):
-    world = sim.world
+def _movement_rows(ctx: DayContext, day, rows, quantity, movement_type, reason, reference, from_location, to_location):
+    world = ctx.world
     n = len(rows)
-    date_key = sim.calendar.date_key(day)
-    product = sim.position_product[rows]
-    product_key, location_key = world.products.key[product], world.locations.key[sim.position_location[rows]]
+    date_key = ctx.calendar.date_key(day)
+    product = ctx.positions.product[rows]
+    product_key, location_key = world.products.key[product], world.locations.key[ctx.positions.location[rows]]
     unit_cost = world.products.unit_cost[product]
 
     def keys(locations):
@@ -393,14 +300,15 @@ def _movement_rows(sim, day, rows, quantity, movement_type, reason, reference, f
     return pa.Table.from_pydict(columns, schema=tables.GOLD_INVENTORY_MOVEMENT_FACT.generated_schema)
 
 
-def stockout_spells(sim, day, rows, start_day, last_day, restocked, state) -> pa.Table:
+def stockout_spells(ctx: DayContext, day: int, rows: np.ndarray, start_day, last_day, restocked,
+                    state: InventoryState) -> pa.Table:
     """Rows of the spells at positions ``rows``: closed ones (``last_day`` given) or open ones."""
-    world, calendar = sim.world, sim.calendar
+    world, calendar = ctx.world, ctx.calendar
     n = len(rows)
-    product, location = sim.position_product[rows], sim.position_location[rows]
+    product, location = ctx.positions.product[rows], ctx.positions.location[rows]
     product_key, location_key = world.products.key[product], world.locations.key[location]
     start_day = np.asarray(start_day, dtype=np.int64)
-    epoch = _start_epoch_day(world)
+    epoch = epoch_day(world.config.start_date)
     is_closed = last_day is not None
     end_day = np.full(n, last_day if is_closed else inv.NO_DAY, dtype=np.int64)
     restocked_day = np.where(restocked, day, inv.NO_DAY) if is_closed else np.full(n, inv.NO_DAY)
@@ -409,14 +317,14 @@ def stockout_spells(sim, day, rows, start_day, last_day, restocked, state) -> pa
         "product_key": product_key,
         "location_key": location_key,
         "date_key": np.full(n, calendar.date_key(day), dtype=np.int32),
-        "stockout_start_date": _day_to_date32(start_day, epoch),
-        "stockout_end_date": _day_to_date32(end_day, epoch),
+        "stockout_start_date": date32_of(start_day, epoch, inv.NO_DAY),
+        "stockout_end_date": date32_of(end_day, epoch, inv.NO_DAY),
         "stockout_duration_days": ((last_day if is_closed else day) - start_day + 1).astype(np.int32),
         "lost_sales_attempts": state.spell_attempts[rows],
         "lost_sales_quantity": state.spell_lost_units[rows],
         "lost_sales_revenue": money(state.spell_lost_revenue[rows]),
         "peak_season_flag": state.spell_peak[rows],
-        "restocked_date": _day_to_date32(restocked_day, epoch),
+        "restocked_date": date32_of(restocked_day, epoch, inv.NO_DAY),
         "is_closed": np.full(n, is_closed),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
@@ -433,13 +341,14 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> pa.Array:
     return pa.array(np.round(values, 4), mask=~valid)
 
 
-def demand_forecasts(sim, day, rows, forecast, spread, sold, demanded) -> pa.Table:
+def demand_forecasts(ctx: DayContext, day: int, rows: np.ndarray, forecast: np.ndarray, spread: np.ndarray,
+                     sold: np.ndarray, demanded: np.ndarray) -> pa.Table:
     """Forecast rows of the positions ``rows`` (the sellable ones) with their actuals."""
-    world, calendar = sim.world, sim.calendar
+    world, calendar = ctx.world, ctx.calendar
     products = world.products
     n = len(rows)
-    product = sim.position_product[rows]
-    product_key, location_key = products.key[product], world.locations.key[sim.position_location[rows]]
+    product = ctx.positions.product[rows]
+    product_key, location_key = products.key[product], world.locations.key[ctx.positions.location[rows]]
     price = shelf_price(world, product, day)
     predicted, deviation = forecast[rows], spread[rows]
     actual, demand = sold[rows].astype(np.float64), demanded[rows].astype(np.float64)
@@ -471,7 +380,6 @@ def demand_forecasts(sim, day, rows, forecast, spread, sold, demanded) -> pa.Tab
     return pa.Table.from_pydict(columns, schema=tables.GOLD_DEMAND_FORECAST_FACT.generated_schema)
 
 
-ABANDONMENT_STAGE_PROBS = np.array([0.5, 0.3, 0.2])
 LOW_INVENTORY_SUSPECTED = 0.6  # a low-inventory cart is blamed on stock this often
 # P(reason | stage) for carts not blamed on stock (columns as SUSPECTED_REASONS).
 STAGE_REASON_PROBS = np.array(
@@ -484,29 +392,26 @@ STAGE_REASON_PROBS = np.array(
 MINUTES_IN_CART_MEDIAN = 12.0
 
 
-def abandoned_carts(sim, trading, day: int) -> pa.Table:
+def abandoned_carts(ctx: DayContext, trading: Trading, day: int) -> pa.Table:
     """One row per cart abandoned today, built from its lines at the day's prices."""
-    from retail_assets.sim.clickstream import session_ids, session_number
-    from retail_assets.sim.trading import RECOVERY_DISCOUNT, cart_recovery
-
-    world, calendar, streams = sim.world, sim.calendar, sim.streams
-    rows = np.flatnonzero(trading.abandoned)
-    requests = trading.requests.take(rows)
-    carts, first, cart_of = np.unique(requests.order_number, return_index=True, return_inverse=True)
+    world, calendar, streams = ctx.world, ctx.calendar, ctx.streams
+    abandoned = trading.carts
+    requests = trading.requests.take(abandoned.lines)
+    carts, first, cart_of = abandoned.order_number, abandoned.first_line, abandoned.cart_of
     n = len(carts)
     value = requests.quantity * requests.unit_price
     cart_value = np.bincount(cart_of, weights=value, minlength=n)
     top_line = np.lexsort((value, cart_of))[np.cumsum(np.bincount(cart_of, minlength=n)) - 1]
     customer = requests.customer[first]
-    recovery = cart_recovery(sim, carts, customer, day)
-    low = trading.cart_low[rows][first]
-    stage = streams.choice("abandon_stage", day, carts, np.cumsum(ABANDONMENT_STAGE_PROBS))
+    recovery = abandoned.recovery
+    low = trading.cart_low[abandoned.lines][first]
+    stage = abandoned.stage
     blamed_on_stock = low & (streams.uniform("abandon_reason_stock", day, carts) < LOW_INVENTORY_SUSPECTED)
     u = streams.uniform("abandon_reason", day, carts)
     other = np.minimum((u[:, None] >= np.cumsum(STAGE_REASON_PROBS, axis=1)[stage]).sum(axis=1), 5)
     reason = np.where(blamed_on_stock, 0, other)
     date_key = calendar.date_key(day)
-    recovered = recovery["is_recovered"]
+    recovered = recovery.is_recovered
     minutes = MINUTES_IN_CART_MEDIAN * np.exp(0.8 * streams.normal("minutes_in_cart", day, carts))
     columns = {
         "abandonment_id": np.int64(date_key) * 1_000_000_000 + carts,
@@ -522,12 +427,13 @@ def abandoned_carts(sim, trading, day: int) -> pa.Table:
         "line_count": np.bincount(cart_of, minlength=n).astype(np.int32),
         "minutes_in_cart": np.maximum(np.round(minutes), 1).astype(np.int32),
         "low_inventory_trigger": low,
-        "inventory_constrained_items": np.bincount(cart_of, weights=trading.line_low[rows], minlength=n).astype(np.int32),
-        "recovery_email_sent": recovery["email_sent"],
-        "recovery_email_opened": recovery["email_opened"],
-        "recovery_email_clicked": recovery["email_clicked"],
+        "inventory_constrained_items": np.bincount(cart_of, weights=trading.line_low[abandoned.lines],
+                                                    minlength=n).astype(np.int32),
+        "recovery_email_sent": recovery.email_sent,
+        "recovery_email_opened": recovery.email_opened,
+        "recovery_email_clicked": recovery.email_clicked,
         "is_recovered": recovered,
-        "recovery_date_key": pa.array(calendar.date_keys(np.where(recovered, recovery["recovery_day"], day)),
+        "recovery_date_key": pa.array(calendar.date_keys(np.where(recovered, recovery.recovery_day, day)),
                                       mask=~recovered),
         "recovery_revenue": money(np.where(recovered, cart_value * (1 - RECOVERY_DISCOUNT), 0.0)),
         "abandonment_stage": vocab(ABANDONMENT_STAGES, stage),

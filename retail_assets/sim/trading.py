@@ -8,6 +8,10 @@ Time moves in 15-minute slots. In each slot, in this order:
 3. customers who found an empty shelf respond: buy a substitute (same category, nearest price,
    in stock here and now), come back on a later day, buy elsewhere, or give up.
 Every slot sees the stock the previous slots left, so "at that moment" is literal.
+
+After the last slot, the day's abandoned carts are settled once (where in the funnel each was
+left, its recovery email funnel), and the customers who come back later - retries and
+recovered carts - are scheduled (``trading_day``, the day's trading stage).
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
+from retail_assets.sim.context import DayContext
 from retail_assets.sim.demand import (
     ORIGIN_DELAYED,
     ORIGIN_NEW,
@@ -25,7 +31,9 @@ from retail_assets.sim.demand import (
     ORIGIN_SUBSTITUTE,
     SLOT_CUMULATIVE,
     Requests,
+    generate_requests,
     shelf_price,
+    split_due_requests,
 )
 
 LOST_TO_COMPETITOR, SUBSTITUTE, DELAY, NO_PURCHASE, NO_SUBSTITUTE, LOST_AFTER_RETRY = range(len(cat.RESPONSES))
@@ -34,6 +42,37 @@ DELAY_DAYS = (1, 7)  # a customer who comes back does so 1-7 days later
 # Line ids of derived requests carry their origin in high bits, so their random draws and sale
 # ids never collide with the day's own lines.
 ORIGIN_BITS = 52
+ABANDONMENT_STAGE_PROBS = np.array([0.5, 0.3, 0.2])  # where in the funnel a cart is left (ABANDONMENT_STAGES)
+RECOVERY_DISCOUNT = 0.10
+RECOVERY_FUNNEL = (0.9, 0.45, 0.35, 0.55)  # sent (opted-in customers), opened, clicked, purchased
+RECOVERY_DELAY_DAYS = (1, 3)
+
+
+@dataclass(frozen=True)
+class CartRecovery:
+    """The recovery email funnel of abandoned carts (one entry per cart)."""
+
+    email_sent: np.ndarray
+    email_opened: np.ndarray
+    email_clicked: np.ndarray
+    is_recovered: np.ndarray
+    recovery_day: np.ndarray  # day the customer comes back to buy, -1 if not
+
+
+@dataclass(frozen=True)
+class AbandonedCarts:
+    """Today's abandoned carts, one entry per cart (by order number), and what became of them.
+
+    Drawn once, here: the cart rows, the clickstream's funnels and the recovered carts coming
+    back all read these.
+    """
+
+    lines: np.ndarray  # request rows of their lines
+    order_number: np.ndarray  # per cart, sorted
+    first_line: np.ndarray  # per cart: index into ``lines`` of its first line
+    cart_of: np.ndarray  # per line of ``lines``: its cart
+    stage: np.ndarray  # per cart: ABANDONMENT_STAGES code of where the customer left
+    recovery: CartRecovery
 
 
 @dataclass(frozen=True)
@@ -50,6 +89,7 @@ class Trading:
     response: np.ndarray  # cat.RESPONSES code of a request that got nothing, else NO_RESPONSE
     substitute_product: np.ndarray  # product index bought instead, -1 if none
     retry_day: np.ndarray  # day the customer comes back, -1 if not
+    carts: AbandonedCarts
 
     @property
     def failed(self) -> np.ndarray:
@@ -61,11 +101,11 @@ def derived_line_id(line_id: np.ndarray, origin: int, order_day: np.ndarray) -> 
     return (line_id & ((1 << 40) - 1)) | ((order_day.astype(np.int64) & 0xFFF) << 40) | (np.int64(origin) << ORIGIN_BITS)
 
 
-def trade(sim, state: inv.InventoryState, requests: Requests, day: int) -> Trading:
+def trade(ctx: DayContext, state: inv.InventoryState, requests: Requests, day: int) -> Trading:
     """Run the day's trading over ``state`` (in place: on-hand and reserved units move)."""
-    config, streams = sim.config, sim.streams
+    config, streams = ctx.config, ctx.streams
     n = len(requests)
-    positions = sim.positions_of(requests)
+    positions = ctx.positions.position_at(requests.product, requests.location)
     tie_break = streams.bits("arrival", day, requests.line_id) >> np.uint64(1)
     granted = np.zeros(n, dtype=np.int32)
     before = np.zeros(n, dtype=np.int32)
@@ -100,7 +140,7 @@ def trade(sim, state: inv.InventoryState, requests: Requests, day: int) -> Tradi
         # 3. empty shelves: the customer's response
         failed = serve[granted[serve] == 0]
         if len(failed):
-            subs = _respond(sim, state, requests, failed, positions, day, response, substitute_product, retry_day)
+            subs = _respond(ctx, state, requests, failed, positions, day, response, substitute_product, retry_day)
             if subs is not None:
                 sub_requests, sub_positions = subs
                 sub_ties = streams.bits("arrival", day, sub_requests.line_id) >> np.uint64(1)
@@ -122,7 +162,7 @@ def trade(sim, state: inv.InventoryState, requests: Requests, day: int) -> Tradi
         substitute_product = np.concatenate([substitute_product, np.full(m, -1)])
         retry_day = np.concatenate([retry_day, np.full(m, -1, dtype=np.int32)])
     return Trading(requests, positions, granted, before, abandoned, cart_low, line_low, response,
-                   substitute_product, retry_day)
+                   substitute_product, retry_day, abandoned_carts(ctx, requests, abandoned, day))
 
 
 def _serve(state: inv.InventoryState, positions, requests: Requests, priority) -> tuple[np.ndarray, np.ndarray]:
@@ -135,9 +175,10 @@ def _serve(state: inv.InventoryState, positions, requests: Requests, priority) -
     return granted, before
 
 
-def _respond(sim, state, requests: Requests, failed, positions, day, response, substitute_product, retry_day):
+def _respond(ctx: DayContext, state, requests: Requests, failed, positions, day, response, substitute_product,
+             retry_day):
     """Draw each failed request's response; return the substitute requests to serve now."""
-    config, streams, world = sim.config, sim.streams, sim.world
+    config, streams, world = ctx.config, ctx.streams, ctx.world
     ids = requests.line_id[failed]
     first_try = requests.origin[failed] != ORIGIN_DELAYED
     drawn = streams.choice("stockout_response", day, ids, np.cumsum(config.stockout_response_shares))
@@ -153,7 +194,7 @@ def _respond(sim, state, requests: Requests, failed, positions, day, response, s
         rows = failed[wants_substitute]
         candidates = world.products.substitutes[requests.product[rows]]  # [rows, K], -1 = none
         location = requests.location[rows]
-        candidate_positions = sim.position_at(candidates, location[:, None])
+        candidate_positions = ctx.positions.position_at(candidates, location[:, None])
         in_stock = (candidates >= 0) & (state.available[np.where(candidates >= 0, candidate_positions, 0)] > 0)
         has = in_stock.any(axis=1)
         choice = candidates[np.arange(len(rows)), in_stock.argmax(axis=1)]
@@ -170,44 +211,92 @@ def _respond(sim, state, requests: Requests, failed, positions, day, response, s
                 origin=np.full(len(products), ORIGIN_SUBSTITUTE, dtype=np.int8),
                 line_id=derived_line_id(base.line_id, ORIGIN_SUBSTITUTE, base.order_day),
             )
-            result = (subs, sim.position_at(products, base.location))
+            result = (subs, ctx.positions.position_at(products, base.location))
     response[failed] = drawn
     return result
 
 
-def recovered_carts(sim, trading: Trading, day: int) -> tuple[Requests, np.ndarray]:
+def abandoned_carts(ctx: DayContext, requests: Requests, abandoned: np.ndarray, day: int) -> AbandonedCarts:
+    """The carts of the ``abandoned`` lines: where in the funnel each was left and its recovery
+    email funnel (drawn by cart id, so every line of a cart agrees)."""
+    lines = np.flatnonzero(abandoned)
+    carts, first, cart_of = np.unique(requests.order_number[lines], return_index=True, return_inverse=True)
+    return AbandonedCarts(
+        lines=lines, order_number=carts, first_line=first, cart_of=cart_of,
+        stage=ctx.streams.choice("abandon_stage", day, carts, np.cumsum(ABANDONMENT_STAGE_PROBS)),
+        recovery=cart_recovery(ctx, carts, requests.customer[lines[first]], day),
+    )
+
+
+def cart_recovery(ctx: DayContext, carts: np.ndarray, customer: np.ndarray, day: int) -> CartRecovery:
+    """The recovery email funnel of abandoned carts (keyed by cart id)."""
+    streams = ctx.streams
+    sent_p, open_p, click_p, buy_p = RECOVERY_FUNNEL
+    sent = ctx.world.customers.email_opt_in[customer] & (streams.uniform("recovery_sent", day, carts) < sent_p)
+    opened = sent & (streams.uniform("recovery_open", day, carts) < open_p)
+    clicked = opened & (streams.uniform("recovery_click", day, carts) < click_p)
+    recovered = clicked & (streams.uniform("recovery_buy", day, carts) < buy_p)
+    recovery_day = np.where(recovered, day + streams.integers("recovery_day", day, carts, *RECOVERY_DELAY_DAYS), -1)
+    return CartRecovery(email_sent=sent, email_opened=opened, email_clicked=clicked, is_recovered=recovered,
+                        recovery_day=recovery_day)
+
+
+def recovered_carts(ctx: DayContext, trading: Trading, day: int) -> tuple[Requests, np.ndarray]:
     """Lines of abandoned carts whose recovery email brings the customer back, and their day."""
-    streams = sim.streams
-    rows = np.flatnonzero(trading.abandoned)
-    carts = trading.requests.order_number[rows]
-    recovery = cart_recovery(sim, carts, trading.requests.customer[rows], day)
-    back = recovery["is_recovered"]
-    rows, back_day = rows[back], recovery["recovery_day"][back]
+    carts = trading.carts
+    back = carts.recovery.is_recovered[carts.cart_of]
+    rows, back_day = carts.lines[back], carts.recovery.recovery_day[carts.cart_of][back]
     base = trading.requests.take(rows)
-    slot = streams.choice("recovery_slot", day, base.line_id, SLOT_CUMULATIVE[False])  # back online
+    slot = ctx.streams.choice("recovery_slot", day, base.line_id, SLOT_CUMULATIVE[False])  # back online
     return base.replace(
         time_slot=slot.astype(np.int16),
         is_cart=np.zeros(len(rows), dtype=bool),
         origin=np.full(len(rows), ORIGIN_RECOVERED_CART, dtype=np.int8),
         line_id=derived_line_id(base.line_id, ORIGIN_RECOVERED_CART, base.order_day),
-        promotion=np.full(len(rows), sim.calendar.recovery_coupon_index, dtype=np.int16),
+        promotion=np.full(len(rows), ctx.calendar.recovery_coupon_index, dtype=np.int16),
         discount_rate=np.full(len(rows), RECOVERY_DISCOUNT),
     ), back_day
 
 
-RECOVERY_DISCOUNT = 0.10
-RECOVERY_FUNNEL = (0.9, 0.45, 0.35, 0.55)  # sent (opted-in customers), opened, clicked, purchased
-RECOVERY_DELAY_DAYS = (1, 3)
+def delayed_retries(ctx: DayContext, trading: Trading, day: int) -> tuple[Requests, np.ndarray]:
+    """Customers who found an empty shelf and come back on a later day, and their day."""
+    requests = trading.requests
+    retry = np.flatnonzero(trading.retry_day >= 0)
+    base = requests.take(retry)
+    in_store = base.fulfillment == cat.FULFILL_IN_STORE
+    slot = np.where(
+        in_store,
+        ctx.streams.choice("retry_slot", day, base.line_id, SLOT_CUMULATIVE[True]),
+        ctx.streams.choice("retry_slot", day, base.line_id, SLOT_CUMULATIVE[False]),
+    )
+    return base.replace(
+        time_slot=slot.astype(np.int16),
+        is_cart=np.zeros(len(retry), dtype=bool),
+        origin=np.full(len(retry), ORIGIN_DELAYED, dtype=np.int8),
+        line_id=derived_line_id(base.line_id, ORIGIN_DELAYED, base.order_day),
+    ), trading.retry_day[retry]
 
 
-def cart_recovery(sim, carts: np.ndarray, customer: np.ndarray, day: int) -> dict[str, np.ndarray]:
-    """The recovery email funnel of abandoned carts (keyed by cart id, so every line agrees)."""
-    streams = sim.streams
-    sent_p, open_p, click_p, buy_p = RECOVERY_FUNNEL
-    sent = sim.world.customers.email_opt_in[customer] & (streams.uniform("recovery_sent", day, carts) < sent_p)
-    opened = sent & (streams.uniform("recovery_open", day, carts) < open_p)
-    clicked = opened & (streams.uniform("recovery_click", day, carts) < click_p)
-    recovered = clicked & (streams.uniform("recovery_buy", day, carts) < buy_p)
-    recovery_day = np.where(recovered, day + streams.integers("recovery_day", day, carts, *RECOVERY_DELAY_DAYS), -1)
-    return {"email_sent": sent, "email_opened": opened, "email_clicked": clicked, "is_recovered": recovered,
-            "recovery_day": recovery_day}
+def block_requests(ctx: DayContext, day: int) -> Requests:
+    """New requests of all customers on ``day`` for the block's locations."""
+    requests = generate_requests(ctx.world, ctx.streams, ctx.calendar, day, ctx.config.cart_abandonment_base_rate)
+    if ctx.positions.is_whole_world:
+        return requests
+    return requests.take(np.flatnonzero(ctx.positions.in_block[requests.location]))
+
+
+def trading_day(ctx: DayContext, state: inv.InventoryState, day: int, new_requests: Requests | None = None
+                ) -> Trading:
+    """The trading stage: today's new requests and the customers due back today are served;
+    those who will come back later (retries, recovered carts) join the state's schedule.
+
+    ``new_requests``: the day's new requests at the block's locations, when the customer side
+    ran elsewhere (customer blocks); generated here otherwise.
+    """
+    returning, state.scheduled_requests = split_due_requests(state.scheduled_requests, day)
+    new = block_requests(ctx, day) if new_requests is None else new_requests
+    trading = trade(ctx, state, Requests.concat([new, returning]), day)
+    comebacks = [requests.to_table(due_day) for requests, due_day in
+                 (delayed_retries(ctx, trading, day), recovered_carts(ctx, trading, day))]
+    state.scheduled_requests = pa.concat_tables([state.scheduled_requests, *comebacks])
+    return trading
