@@ -92,20 +92,42 @@ def month_starts(first: dt.date, last: dt.date) -> list[dt.date]:
     return months
 
 
+def year_month_day(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month (1-12) and day of month (1-31) of datetime64[D] dates, as int64 arrays."""
+    months = dates.astype("datetime64[M]")
+    year = dates.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = months.astype(np.int64) % 12 + 1
+    day = (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
+    return year, month, day
+
+
+def date_keys_of_dates(dates: np.ndarray) -> np.ndarray:
+    """int32 YYYYMMDD keys of datetime64[D] dates."""
+    year, month, day = year_month_day(np.asarray(dates, dtype="datetime64[D]"))
+    return (year * 10000 + month * 100 + day).astype(np.int32)
+
+
+def dates_of_date_keys(keys: np.ndarray) -> np.ndarray:
+    """datetime64[D] dates of YYYYMMDD keys; ValueError naming the keys that are no day."""
+    keys = np.asarray(keys, dtype=np.int64)
+    year, month, day = keys // 10000, keys // 100 % 100, keys % 100
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    dates = months.astype("datetime64[D]") + (day - 1)
+    bad = (month < 1) | (month > 12) | (day < 1) | (date_keys_of_dates(dates) != keys)
+    if bad.any():
+        raise ValueError(f"invalid date keys: {keys[bad][:5].tolist()}")
+    return dates
+
+
 def date_keys_of_ordinals(days: np.ndarray, start: dt.date) -> np.ndarray:
     """int32 YYYYMMDD keys of day ordinals counted from ``start``."""
-    dates = np.datetime64(start, "D") + np.asarray(days, dtype=np.int64).astype("timedelta64[D]")
-    years = dates.astype("datetime64[Y]")
-    months = dates.astype("datetime64[M]")
-    year = years.astype(np.int64) + 1970
-    month = (months - years).astype(np.int64) + 1
-    day = (dates - months).astype(np.int64) + 1
-    return (year * 10000 + month * 100 + day).astype(np.int32)
+    return date_keys_of_dates(np.datetime64(start, "D") + np.asarray(days, dtype=np.int64))
 
 
 def date32_of_ordinals(days: np.ndarray, start: dt.date, valid: np.ndarray | None = None) -> pa.Array:
     """Arrow dates of day ordinals counted from ``start``; NULL where ``valid`` is False."""
     epoch_days = np.asarray(days, dtype=np.int64) + (start - _EPOCH).days
-    mask = None if valid is None else ~np.asarray(valid, dtype=bool)
-    return pa.array(np.where(mask, 0, epoch_days) if mask is not None else epoch_days, pa.int32(),
-                    mask=mask).cast(pa.date32())
+    if valid is None:
+        return pa.array(epoch_days.astype(np.int32)).cast(pa.date32())
+    valid = np.asarray(valid, dtype=bool)
+    return pa.array(np.where(valid, epoch_days, 0).astype(np.int32), mask=~valid).cast(pa.date32())

@@ -3,13 +3,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from retail_assets.sim.calendar import (
-    SALE_EVENTS,
-    calendar_columns,
-    date_key_to_date,
-    date_to_key,
-    holidays_for_year,
-)
+from retail_assets.days import date_keys_of_dates, dates_of_date_keys
+from retail_assets.sim.calendar import SALE_EVENTS, calendar_columns, holidays_for_year
 
 EXPECTED_DTYPES = {
     "date_key": np.int32,
@@ -81,20 +76,20 @@ def test_iso_fields_match_python(three_years):
 
 def test_date_key_round_trip(three_years):
     keys = three_years["date_key"]
-    dates = date_key_to_date(keys)
+    dates = dates_of_date_keys(keys)
     assert dates.dtype == np.dtype("datetime64[D]")
     np.testing.assert_array_equal(dates, three_years["calendar_date"])
-    converted = date_to_key(dates)
+    converted = date_keys_of_dates(dates)
     assert converted.dtype == np.int32
     np.testing.assert_array_equal(converted, keys)
     dates = np.array(["1999-12-31", "2000-02-29"], dtype="datetime64[D]")
-    assert date_to_key(dates).tolist() == [19991231, 20000229]
+    assert date_keys_of_dates(dates).tolist() == [19991231, 20000229]
 
 
 @pytest.mark.parametrize("bad_key", [20250230, 20251301, 20250100])
 def test_invalid_date_key_rejected(bad_key):
     with pytest.raises(ValueError):
-        date_key_to_date(np.array([20250101, bad_key]))
+        dates_of_date_keys(np.array([20250101, bad_key]))
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import pytest
 
 from retail_assets import registry
 from retail_assets.config import SimulationConfig
+from retail_assets.days import date_keys_of_dates
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import dimensions as dims
-from retail_assets.sim.calendar import date_to_key
 from retail_assets.sim.geography import US_CITIES, haversine_km
 from retail_assets.sim.world import build_world
 
@@ -37,7 +37,7 @@ def days(world):
 
 
 def _partition_key(world, day: int) -> int:
-    return int(date_to_key(np.array([np.datetime64(world.config.start_date + dt.timedelta(days=day), "D")]))[0])
+    return int(date_keys_of_dates(np.array([np.datetime64(world.config.start_date + dt.timedelta(days=day), "D")]))[0])
 
 
 def _expected_schema(name: str) -> pa.Schema:
@@ -148,7 +148,7 @@ def test_effective_date_key_is_the_partition_day(world, days):
     acquired = np.array(customers.column("acquisition_date").cast(pa.int32()).to_pylist())
     start = (world.config.start_date - dt.date(1970, 1, 1)).days
     partition_day = np.maximum(acquired - start, 0)
-    expected = date_to_key(np.datetime64(world.config.start_date, "D") + partition_day)
+    expected = date_keys_of_dates(np.datetime64(world.config.start_date, "D") + partition_day)
     assert customers.column("effective_date_key").to_numpy().tolist() == expected.tolist()
 
 

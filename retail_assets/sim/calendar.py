@@ -16,6 +16,8 @@ import datetime as dt
 
 import numpy as np
 
+from retail_assets.days import year_month_day
+
 MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
@@ -142,15 +144,6 @@ def _sale_windows(year: int) -> tuple[tuple[dt.date, dt.date], ...]:
     )
 
 
-def _ymd(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Year, month (1-12) and day of month (1-31) as int64 arrays."""
-    months = dates.astype("datetime64[M]")
-    year = dates.astype("datetime64[Y]").astype(np.int64) + 1970
-    month = months.astype(np.int64) % 12 + 1
-    day = (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
-    return year, month, day
-
-
 def _in_windows(month: np.ndarray, day: np.ndarray, windows) -> np.ndarray:
     """Whether each (month, day) falls in any inclusive ((m, d), (m, d)) window within a year."""
     month_day = month * 100 + day
@@ -158,24 +151,6 @@ def _in_windows(month: np.ndarray, day: np.ndarray, windows) -> np.ndarray:
     for (m0, d0), (m1, d1) in windows:
         hit |= (month_day >= m0 * 100 + d0) & (month_day <= m1 * 100 + d1)
     return hit
-
-
-def date_to_key(dates: np.ndarray) -> np.ndarray:
-    """YYYYMMDD int32 keys of datetime64[D] dates."""
-    year, month, day = _ymd(np.asarray(dates, dtype="datetime64[D]"))
-    return (year * 10000 + month * 100 + day).astype(np.int32)
-
-
-def date_key_to_date(keys: np.ndarray) -> np.ndarray:
-    """datetime64[D] dates of YYYYMMDD keys; raises on keys that are not real dates."""
-    keys = np.asarray(keys, dtype=np.int64)
-    year, month, day = keys // 10000, keys // 100 % 100, keys % 100
-    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
-    dates = months.astype("datetime64[D]") + (day - 1)
-    bad = (month < 1) | (month > 12) | (day < 1) | (date_to_key(dates) != keys)
-    if bad.any():
-        raise ValueError(f"invalid date keys: {keys[bad][:5].tolist()}")
-    return dates
 
 
 def calendar_columns(start: dt.date, n_days: int) -> dict[str, np.ndarray]:
@@ -200,7 +175,7 @@ def _full_year_columns(span_start: dt.date, span_days: int, years: range) -> dic
     """All columns for span_days days from span_start, which must cover whole calendar years."""
     dates = np.datetime64(span_start, "D") + np.arange(span_days)
     epoch_days = dates.astype(np.int64)
-    year, month, day = _ymd(dates)
+    year, month, day = year_month_day(dates)
     weekday = (epoch_days + _EPOCH_WEEKDAY) % 7  # Monday = 0
 
     # ISO week: the week belongs to the year of its Thursday and is numbered from that year's first.
@@ -210,7 +185,7 @@ def _full_year_columns(span_start: dt.date, span_days: int, years: range) -> dic
 
     fiscal_month = (month - FISCAL_YEAR_START_MONTH) % 12 + 1
     fiscal_year = np.where(month < FISCAL_YEAR_START_MONTH, year - 1, year)
-    _, next_month, _ = _ymd(dates + 1)
+    _, next_month, _ = year_month_day(dates + 1)
 
     is_holiday = np.zeros(span_days, dtype=bool)
     holiday_name = np.full(span_days, None, dtype=object)

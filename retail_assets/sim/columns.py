@@ -6,7 +6,6 @@ rows can use it.
 
 from __future__ import annotations
 
-import datetime as dt
 
 import numpy as np
 import pyarrow as pa
@@ -41,13 +40,3 @@ def money(values: np.ndarray) -> np.ndarray:
     return np.round(values, 2)
 
 
-def epoch_day(start_date: dt.date) -> int:
-    """Days from 1970-01-01 to the start date: day ordinal + this = date32 value."""
-    return int((np.datetime64(start_date, "D") - np.datetime64(0, "D")).astype(np.int64))
-
-
-def date32_of(days: np.ndarray, start_epoch_day: int, missing: int) -> pa.Array:
-    """date32 values of day ordinals; null where the day is ``missing``."""
-    valid = days != missing
-    values = np.where(valid, days + start_epoch_day, 0).astype(np.int32)
-    return pa.Array.from_pandas(values, mask=~valid, type=pa.date32())

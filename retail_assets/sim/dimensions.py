@@ -28,8 +28,9 @@ import pyarrow.compute as pc
 
 from retail_assets import tables
 from retail_assets.config import SimulationConfig
+from retail_assets.days import date32_of_ordinals, date_keys_of_ordinals
 from retail_assets.sim import catalog as cat
-from retail_assets.sim.calendar import calendar_columns, date_to_key
+from retail_assets.sim.calendar import calendar_columns
 from retail_assets.sim.geography import STREET_NAMES, US_CITIES
 from retail_assets.sim.rng import Streams
 from retail_assets.sim.world import World
@@ -40,7 +41,6 @@ SELLING_SHARE_RANGE = (0.70, 0.80)  # selling floor share of a store's total are
 STREET_NUMBER_RANGE = (100, 9_899)
 # Location name suffix per kind: stores by format, then warehouse, then distribution center.
 LOCATION_KINDS = ("Store", "Flagship", "Outlet", "Warehouse", "Distribution Center")
-_UNIX_EPOCH = dt.date(1970, 1, 1)
 
 
 def _code(name: str, width: int) -> str:
@@ -106,17 +106,6 @@ def _effective_rows(days: np.ndarray, first_day: int, last_day: int) -> tuple[np
     return rows, effective[rows]
 
 
-def _dates(config: SimulationConfig, days: np.ndarray) -> pa.Array:
-    """date32 of day ordinals."""
-    epoch_days = (config.start_date - _UNIX_EPOCH).days + np.asarray(days, dtype=np.int64)
-    return pa.array(epoch_days.astype(np.int32)).cast(pa.date32())
-
-
-def _date_keys(config: SimulationConfig, days: np.ndarray) -> np.ndarray:
-    """YYYYMMDD int32 keys of day ordinals."""
-    return date_to_key(np.datetime64(config.start_date, "D") + np.asarray(days, dtype=np.int64))
-
-
 def _years(config: SimulationConfig, days: np.ndarray) -> np.ndarray:
     """Calendar years of day ordinals."""
     dates = np.datetime64(config.start_date, "D") + np.asarray(days, dtype=np.int64)
@@ -138,7 +127,7 @@ def customer_dim(world: World, first_day: int, last_day: int) -> pa.Table:
     local_part = pc.binary_join_element_wise(first_name, last_name, key_text, ".")
     email = pc.utf8_lower(pc.binary_join_element_wise(local_part, domain, "@"))
     city = customers.city[rows]
-    acquisition_date = _dates(config, customers.acquisition_day[rows])
+    acquisition_date = date32_of_ordinals(customers.acquisition_day[rows], config.start_date)
     columns = {
         "customer_key": key,
         "customer_id": pc.binary_join_element_wise("CUST", pc.utf8_lpad(key_text, 8, "0"), "_"),
@@ -163,7 +152,7 @@ def customer_dim(world: World, first_day: int, last_day: int) -> pa.Table:
         "effective_date": acquisition_date,
         "expiration_date": pa.nulls(len(rows), pa.date32()),
         "is_current": np.ones(len(rows), dtype=bool),
-        "effective_date_key": _date_keys(config, effective),
+        "effective_date_key": date_keys_of_ordinals(effective, config.start_date),
     }
     return _assemble(tables.GOLD_CUSTOMER_DIM, columns, len(rows))
 
@@ -212,15 +201,15 @@ def product_dim(world: World, first_day: int, last_day: int) -> pa.Table:
             _take(cat.COLLECTIONS, products.collection[rows]),
             " ",
         ),
-        "launch_date": _dates(config, launch_day),
-        "end_of_life_date": _dates(config, products.end_of_life_day[rows]),
+        "launch_date": date32_of_ordinals(launch_day, config.start_date),
+        "end_of_life_date": date32_of_ordinals(products.end_of_life_day[rows], config.start_date),
         "base_price": base_price,
         "unit_cost": unit_cost,
         "margin_percent": np.round((base_price - unit_cost) / base_price * 100.0, 2),
         "price_tier": _take(cat.PRICE_TIERS, products.price_tier[rows]),
         "sustainability_flag": cat.SUSTAINABLE_MATERIALS[material],
         "is_active": products.end_of_life_day[rows] > last_horizon_day,
-        "effective_date_key": _date_keys(config, effective),
+        "effective_date_key": date_keys_of_ordinals(effective, config.start_date),
     }
     return _assemble(tables.GOLD_PRODUCT_DIM, columns, len(rows))
 
@@ -273,9 +262,9 @@ def location_dim(world: World, first_day: int, last_day: int) -> pa.Table:
         "selling_square_footage": selling_sqft,
         "total_square_footage": total_sqft.astype(np.int32),
         "is_flagship": locations.store_format[rows] == cat.FORMAT_FLAGSHIP,
-        "opened_date": _dates(config, locations.opened_day[rows]),
+        "opened_date": date32_of_ordinals(locations.opened_day[rows], config.start_date),
         "is_active": np.ones(len(rows), dtype=bool),
-        "effective_date_key": _date_keys(config, effective),
+        "effective_date_key": date_keys_of_ordinals(effective, config.start_date),
     }
     return _assemble(tables.GOLD_LOCATION_DIM, columns, len(rows))
 
@@ -288,7 +277,7 @@ def date_dim(config: SimulationConfig, first_day: int, last_day: int) -> pa.Tabl
     calendar = calendar_columns(config.start_date + dt.timedelta(days=first_day - history), history + n_days)
     calendar.pop("demand_multiplier")
     effective_key = calendar["date_key"].copy()
-    effective_key[:history] = _date_keys(config, np.zeros(1, dtype=np.int64))[0]
+    effective_key[:history] = date_keys_of_ordinals(np.zeros(1, dtype=np.int64), config.start_date)[0]
     epoch_days = calendar["calendar_date"].astype("datetime64[D]").astype(np.int64).astype(np.int32)
     columns = {
         **calendar,
@@ -328,7 +317,7 @@ def channel_dim(config: SimulationConfig, first_day: int, last_day: int) -> pa.T
         "is_digital": attribute("is_digital", pa.bool_()),
         "is_owned": attribute("is_owned", pa.bool_()),
         "commission_rate": attribute("commission_rate", pa.float64()),
-        "effective_date_key": _date_keys(config, np.zeros(len(rows), dtype=np.int64)),
+        "effective_date_key": date_keys_of_ordinals(np.zeros(len(rows), dtype=np.int64), config.start_date),
     }
     return _assemble(tables.GOLD_CHANNEL_DIM, columns, len(rows))
 
@@ -349,7 +338,7 @@ def time_dim(config: SimulationConfig, first_day: int, last_day: int) -> pa.Tabl
         "period_of_day": pa.array(period.astype(object), pa.string()),
         "is_business_hours": (hour >= 10) & (hour <= 20),
         "is_peak_hours": ((hour >= 12) & (hour <= 13)) | ((hour >= 17) & (hour <= 19)),
-        "effective_date_key": _date_keys(config, np.zeros(len(slot), dtype=np.int64)),
+        "effective_date_key": date_keys_of_ordinals(np.zeros(len(slot), dtype=np.int64), config.start_date),
     }
     return _assemble(tables.GOLD_TIME_DIM, columns, len(slot))
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retail_assets import tables
+from retail_assets.days import date32_of_ordinals
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
 from retail_assets.sim.catalog import (
@@ -27,7 +28,7 @@ from retail_assets.sim.catalog import (
     SUSPECTED_REASONS,
 )
 from retail_assets.sim.clickstream import session_ids, session_number
-from retail_assets.sim.columns import as_text, date32_of, epoch_day, join_text, money, time_key_of, vocab
+from retail_assets.sim.columns import as_text, join_text, money, time_key_of, vocab
 from retail_assets.sim.context import DayContext
 from retail_assets.sim.demand import SLOT_CUMULATIVE, Requests, shelf_price
 from retail_assets.sim.inventory import InventoryState
@@ -38,6 +39,11 @@ from retail_assets.sim.trading import RECOVERY_DISCOUNT, Trading
 
 MIN_SALES_RATE = 0.01  # below this many units a day, days of supply is undefined (NULL)
 TERMINALS_PER_STORE, ASSOCIATES_PER_STORE = 6, 40
+
+
+def _dates(days: np.ndarray, world) -> pa.Array:
+    """Arrow dates of day ordinals; NULL for "never" (``inventory.NO_DAY``)."""
+    return date32_of_ordinals(days, world.config.start_date, valid=days != inv.NO_DAY)
 
 
 def sale_rows(
@@ -209,7 +215,6 @@ def inventory_snapshot(ctx: DayContext, state: InventoryState, day: int, is_stoc
     on_hand, reserved = state.on_hand[rows], state.reserved[rows]
     available = on_hand - reserved
     sales_rate = state.sales_rate[rows]
-    start_epoch_day = epoch_day(world.config.start_date)
     selling = shelf_price(world, product, day)
     n = len(rows)
     days_of_supply = np.divide(available, sales_rate, out=np.zeros(n), where=sales_rate >= MIN_SALES_RATE)
@@ -235,10 +240,8 @@ def inventory_snapshot(ctx: DayContext, state: InventoryState, day: int, is_stoc
         "is_overstock": available > state.order_up_to[rows],
         "reorder_point": state.reorder_point[rows],
         "max_stock_level": state.order_up_to[rows],
-        "last_replenishment_date": date32_of(state.last_receipt_day[rows], start_epoch_day, inv.NO_DAY),
-        "next_replenishment_date": date32_of(
-            inv.next_arrival_day(state.inbound + state.transfers, day)[rows], start_epoch_day, inv.NO_DAY
-        ),
+        "last_replenishment_date": _dates(state.last_receipt_day[rows], world),
+        "next_replenishment_date": _dates(inv.next_arrival_day(state.inbound + state.transfers, day)[rows], world),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
     return pa.Table.from_pydict(columns, schema=tables.GOLD_INVENTORY_FACT.generated_schema)
@@ -308,7 +311,6 @@ def stockout_spells(ctx: DayContext, day: int, rows: np.ndarray, start_day, last
     product, location = ctx.positions.product[rows], ctx.positions.location[rows]
     product_key, location_key = world.products.key[product], world.locations.key[location]
     start_day = np.asarray(start_day, dtype=np.int64)
-    epoch = epoch_day(world.config.start_date)
     is_closed = last_day is not None
     end_day = np.full(n, last_day if is_closed else inv.NO_DAY, dtype=np.int64)
     restocked_day = np.where(restocked, day, inv.NO_DAY) if is_closed else np.full(n, inv.NO_DAY)
@@ -317,14 +319,14 @@ def stockout_spells(ctx: DayContext, day: int, rows: np.ndarray, start_day, last
         "product_key": product_key,
         "location_key": location_key,
         "date_key": np.full(n, calendar.date_key(day), dtype=np.int32),
-        "stockout_start_date": date32_of(start_day, epoch, inv.NO_DAY),
-        "stockout_end_date": date32_of(end_day, epoch, inv.NO_DAY),
+        "stockout_start_date": _dates(start_day, world),
+        "stockout_end_date": _dates(end_day, world),
         "stockout_duration_days": ((last_day if is_closed else day) - start_day + 1).astype(np.int32),
         "lost_sales_attempts": state.spell_attempts[rows],
         "lost_sales_quantity": state.spell_lost_units[rows],
         "lost_sales_revenue": money(state.spell_lost_revenue[rows]),
         "peak_season_flag": state.spell_peak[rows],
-        "restocked_date": date32_of(restocked_day, epoch, inv.NO_DAY),
+        "restocked_date": _dates(restocked_day, world),
         "is_closed": np.full(n, is_closed),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, n),
     }
