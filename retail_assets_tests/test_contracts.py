@@ -28,7 +28,7 @@ from retail_assets.contracts.reports import rule_reports
 from retail_assets.registry import CONTRACT_CHECK
 from retail_assets.sim import dimensions
 from retail_assets.engine.local import LocalEngine
-from retail_assets.sim.day import Simulator
+from retail_assets.sim import day as day_step
 from retail_assets.storage.delta import Lakehouse
 
 FIRST = dt.date(2025, 3, 25)  # the last week of the session small run, re-run through Dagster
@@ -101,9 +101,9 @@ def clean(small_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def broken(small_run, tmp_path_factory):
-    step = Simulator.step
+    step = day_step.step
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Simulator, "step", lambda self, state, day, emit=True: _break_or_none(step(self, state, day, emit)))
+        patch.setattr(day_step, "step", lambda ctx, state, day, emit=True: _break_or_none(step(ctx, state, day, emit)))
         return _week_after(small_run, tmp_path_factory.mktemp("broken"))
 
 

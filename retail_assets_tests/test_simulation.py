@@ -10,7 +10,8 @@ import pytest
 from retail_assets.config import SimulationConfig
 from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
-from retail_assets.sim.day import Simulator
+from retail_assets.sim import day as day_step
+from retail_assets.sim.context import DayContext
 from retail_assets.sim.rng import Streams
 from retail_assets.sim.world import build_world
 
@@ -19,25 +20,25 @@ DAYS = 28
 
 @pytest.fixture(scope="module")
 def tiny_run():
-    simulator = Simulator(build_world(SimulationConfig.build(preset="tiny")))
-    state = simulator.state_at_start()
-    outputs = [simulator.step(state, day) for day in range(DAYS)]
+    context = DayContext.build(build_world(SimulationConfig.build(preset="tiny")))
+    state = day_step.state_at_start(context)
+    outputs = [day_step.step(context, state, day) for day in range(DAYS)]
     sales = pa.concat_tables([o.sales for o in outputs]).to_pandas()
     lost = pa.concat_tables([o.lost_sales for o in outputs]).to_pandas()
     snapshot = pa.concat_tables([o.inventory for o in outputs]).to_pandas()
     spells = pa.concat_tables([o.stockout_events for o in outputs]).to_pandas()
-    return simulator, sales, lost, snapshot, spells
+    return context, sales, lost, snapshot, spells
 
 
 @pytest.fixture(scope="module")
 def tiny_movements():
-    simulator = Simulator(build_world(SimulationConfig.build(preset="tiny", shrinkage_rate=0.002)))
-    state = simulator.state_at_start()
-    outputs = [simulator.step(state, day) for day in range(DAYS)]
+    context = DayContext.build(build_world(SimulationConfig.build(preset="tiny", shrinkage_rate=0.002)))
+    state = day_step.state_at_start(context)
+    outputs = [day_step.step(context, state, day) for day in range(DAYS)]
     snapshot = pa.concat_tables([o.inventory for o in outputs]).to_pandas()
     movements = pa.concat_tables([o.movements for o in outputs]).to_pandas()
     forecasts = pa.concat_tables([o.demand_forecasts for o in outputs]).to_pandas()
-    return simulator, snapshot, movements, forecasts
+    return context, snapshot, movements, forecasts
 
 
 def test_no_negative_inventory(tiny_run):
@@ -265,8 +266,8 @@ def test_movements_reconcile_with_snapshots(tiny_movements):
 
 
 def test_stores_are_replenished_by_transfers_from_their_dc(tiny_movements):
-    simulator, snapshot, movements, _ = tiny_movements
-    locations = simulator.world.locations
+    context, snapshot, movements, _ = tiny_movements
+    locations = context.world.locations
     shipments = movements[(movements.movement_type == "transfer") & (movements.quantity < 0)]
     assert len(shipments) > 0
     assert (shipments.location_key == shipments.from_location_key).all()

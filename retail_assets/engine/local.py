@@ -24,7 +24,9 @@ from retail_assets.config import SimulationConfig
 from retail_assets.days import date_key, days_between
 from retail_assets.registry import Role
 from retail_assets.sim import checkpoint, dimensions
-from retail_assets.sim.day import DayTables, Simulator
+from retail_assets.sim import day as day_step
+from retail_assets.sim.context import DayContext
+from retail_assets.sim.day import DayTables
 from retail_assets.sim.world import build_world
 from retail_assets.storage.delta import Lakehouse, PreparedWrite
 from retail_assets.storage.write_behind import WriteBehind
@@ -86,7 +88,7 @@ class LocalEngine:
     def __init__(self, config: SimulationConfig, lakehouse: Lakehouse | None = None):
         self.config = config
         self.lakehouse = lakehouse or Lakehouse(config.lakehouse_path, fingerprint=config.world_fingerprint())
-        self.simulator = Simulator(build_world(config))
+        self.context = DayContext.build(build_world(config))  # the whole world as one block
 
     def run(self, first: dt.date, last: dt.date) -> Iterator[list[DaySummary]]:
         """Simulate first..last; yield the summaries of each committed batch of days."""
@@ -123,12 +125,12 @@ class LocalEngine:
 
     def _simulate(self, first: dt.date, last: dt.date) -> Iterator[tuple[DayTables, dict[str, pa.Table]]]:
         """Each day's tables and end-of-day checkpoint, in day order."""
-        sim = self.simulator
+        context = self.context
         previous = self._checkpoint_before(first)
-        state = sim.state_at_start() if previous is None else checkpoint.state_from_tables(
-            previous, self.config.day_ordinal(first) - 1, sim.n_positions)
+        state = day_step.state_at_start(context) if previous is None else checkpoint.state_from_tables(
+            previous, self.config.day_ordinal(first) - 1, context.positions.n_positions)
         for day in range(self.config.day_ordinal(first), self.config.day_ordinal(last) + 1):
-            day_tables = sim.step(state, day)
+            day_tables = day_step.step(context, state, day)
             yield day_tables, checkpoint.state_to_tables(state, day_tables.date_key)
 
     def require_checkpoint_before(self, first: dt.date) -> None:
@@ -151,7 +153,7 @@ class LocalEngine:
         day = self.config.day_ordinal(first)
         if day == 0:
             return None
-        previous_key = self.simulator.calendar.date_key(day - 1)
+        previous_key = self.context.calendar.date_key(day - 1)
         return {part.checkpoint_part: self.lakehouse.read(part.name, date_keys=[previous_key])
                 for part in CHECKPOINT_PARTS}
 
@@ -159,12 +161,12 @@ class LocalEngine:
         """Write the dimension rows effective on first..last (one transaction per table)."""
         self._check_range(first, last)
         first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
-        keys = [self.simulator.calendar.date_key(day) for day in range(first_day, last_day + 1)]
+        keys = [self.context.calendar.date_key(day) for day in range(first_day, last_day + 1)]
         stamp = etl_now()
         written = {}
         with self.lakehouse.transaction(DIMENSIONS_OPERATION, keys):
             for name in registry.names(Role.DIMENSION):
-                rows_of_days = dimensions.BUILDERS[name](self.simulator.world, first_day, last_day)
+                rows_of_days = dimensions.BUILDERS[name](self.context.world, first_day, last_day)
                 prepared, rows = self._prepare_table(name, rows_of_days, keys, stamp)
                 written[name] = self.lakehouse.commit(prepared)
         return written
@@ -212,7 +214,7 @@ class LocalEngine:
         is_return = sales.column("is_return").to_numpy(zero_copy_only=False)
         sold = sales.column("quantity_sold").to_numpy()
         return DaySummary(
-            day=self.simulator.calendar.date(day.day),
+            day=self.context.calendar.date(day.day),
             date_key=day.date_key,
             rows=rows,
             units_sold=int(sold[~is_return].sum()),

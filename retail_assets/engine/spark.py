@@ -88,14 +88,14 @@ class SparkEngine(LocalEngine):
 
     @functools.cached_property
     def blocks(self) -> list:
-        n_locations = len(self.simulator.world.locations)
+        n_locations = len(self.context.world.locations)
         return blocks.location_blocks(n_locations, self._location_blocks or self.spark.sparkContext.defaultParallelism)
 
     def _simulate(self, first: dt.date, last: dt.date) -> Iterator[tuple[DayTables, dict[str, pa.Table]]]:
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        spark, world = self.spark, self.simulator.world
+        spark, world = self.spark, self.context.world
         config_json, n_blocks = self.config.model_dump_json(), len(self.blocks)
         customers = spark.range(len(blocks.customer_blocks(len(world.customers))),
                                 numPartitions=spark.sparkContext.defaultParallelism)
@@ -130,7 +130,7 @@ class SparkEngine(LocalEngine):
 
         rows = functools.reduce(lambda a, b: a.unionByName(b), facts)
         stamp = etl_now()
-        first_key, last_key = (self.simulator.calendar.date_key(day) for day in (first_day, last_day))
+        first_key, last_key = (self.context.calendar.date_key(day) for day in (first_day, last_day))
         for fact in CHAIN_FACTS:
             declared = fact.declaration
             frame = rows.mapInArrow(functools.partial(tasks.published_rows, fact.name, fact.day_tables_field, stamp),
@@ -147,7 +147,7 @@ class SparkEngine(LocalEngine):
             initial = ids.mapInArrow(functools.partial(tasks.initial_states, config_json, len(self.blocks)),
                                      payload_schema)
             return initial.localCheckpoint(eager=True), -self.config.warmup_days
-        n_locations = len(self.simulator.world.locations)
+        n_locations = len(self.context.world.locations)
         rows = pa.concat_tables([
             tasks.payload_rows(number, tasks.STATE, blocks.split_checkpoint(previous, block, n_locations))
             for number, block in enumerate(self.blocks)
@@ -160,6 +160,6 @@ class SparkEngine(LocalEngine):
         for number, block in enumerate(self.blocks):
             rows = output.filter(pc.equal(output.column(tasks.BLOCK), number))
             states.append((block, tasks.state_of(rows)))
-            facts.append(DayTables(day=day, date_key=self.simulator.calendar.date_key(day),
+            facts.append(DayTables(day=day, date_key=self.context.calendar.date_key(day),
                                    **tasks.tables_of(rows, tasks.FACT)))
         return blocks.merge_day_tables(facts), blocks.merge_checkpoints(states)

@@ -30,11 +30,9 @@ from retail_assets.sim.emit import DayTables, day_tables
 from retail_assets.sim.evening import evening
 from retail_assets.sim.morning import morning
 from retail_assets.sim.scheduled_sales import empty_scheduled
-from retail_assets.sim.timeline import DayCalendar
 from retail_assets.sim.trading import trading_day
-from retail_assets.sim.world import World
 
-__all__ = ["DayContext", "DayTables", "Simulator", "initial_state", "state_at_start", "step"]
+__all__ = ["DayContext", "DayTables", "initial_state", "state_at_start", "step"]
 
 
 def initial_state(ctx: DayContext) -> inv.InventoryState:
@@ -127,33 +125,3 @@ def step(ctx: DayContext, state: inv.InventoryState, day: int, emit: bool = True
     today_evening = evening(ctx, state, day, today_morning, trading)
     state.day = day
     return day_tables(ctx, state, day, today_morning, trading, today_evening) if emit else None
-
-
-class Simulator:
-    """The engines' handle on a block's day step: its context, with the functions above as methods."""
-
-    def __init__(self, world: World, block: np.ndarray | None = None):
-        """``block``: the location indexes this simulator owns (all by default; any grouping works)."""
-        self.context = DayContext.build(world, block)
-
-    @property
-    def world(self) -> World:
-        return self.context.world
-
-    @property
-    def calendar(self) -> DayCalendar:
-        return self.context.calendar
-
-    @property
-    def n_positions(self) -> int:
-        return self.context.positions.n_positions
-
-    def initial_state(self) -> inv.InventoryState:
-        return initial_state(self.context)
-
-    def state_at_start(self) -> inv.InventoryState:
-        return state_at_start(self.context)
-
-    def step(self, state: inv.InventoryState, day: int, emit: bool = True, new_requests: Requests | None = None
-             ) -> DayTables | None:
-        return step(self.context, state, day, emit, new_requests)
