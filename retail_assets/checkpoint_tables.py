@@ -82,8 +82,10 @@ def _columns(schema: pa.Schema, known: dict[str, Column] | None = None) -> tuple
 
 
 def _sales_columns() -> dict[str, Column]:
-    """The sales fact's columns as a scheduled row carries them (its date_key renamed)."""
-    columns = {c.name: c for c in GOLD_SALES_FACT.columns}
+    """The sales fact's columns as a scheduled row carries them (its date_key renamed), with
+    their types and nullability: ranges and vocabularies are checked on the day the row is
+    emitted, by the sales fact's contract, not again on every day it waits in the state."""
+    columns = {c.name: replace(c, minimum=None, maximum=None, allowed=None) for c in GOLD_SALES_FACT.columns}
     row_date = columns.pop("date_key")
     columns[checkpoint.SCHEDULED_ROW_DATE] = replace(
         row_date, name=checkpoint.SCHEDULED_ROW_DATE, description=_DESCRIPTIONS[checkpoint.SCHEDULED_ROW_DATE])
