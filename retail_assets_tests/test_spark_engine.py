@@ -20,6 +20,7 @@ pytest.importorskip("pyspark")
 from retail_assets import registry  # noqa: E402
 from retail_assets.cli import materialize_range  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
+from retail_assets.contracts.rules import rules  # noqa: E402
 from retail_assets.defs.location import build_definitions  # noqa: E402
 from retail_assets.engine.local import LocalEngine  # noqa: E402
 from retail_assets.registry import CHAIN_STEP, Role  # noqa: E402
@@ -110,5 +111,6 @@ def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows
         outcomes[engine] = {(e.asset_key.to_user_string(), e.check_name, e.passed)
                             for e in result.get_asset_check_evaluations()}
         lakehouses[engine] = Lakehouse(tmp_path / engine)
-    assert len(outcomes["local"]) == 28 and outcomes["spark"] == outcomes["local"]
+    every_check = len(registry.ENTRIES) + len(rules(SimulationConfig()))  # a contract per table, the rules
+    assert len(outcomes["local"]) == every_check and outcomes["spark"] == outcomes["local"]
     _assert_same_rows(lakehouses["local"], lakehouses["spark"])
