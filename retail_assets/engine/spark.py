@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import sys
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -31,32 +30,14 @@ import pyarrow.compute as pc
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.local import CHAIN_FACTS, MAX_BATCH_DAYS, LocalEngine
+from retail_assets.engine.spark_session import local_session
 from retail_assets.sim import blocks
 from retail_assets.sim.day import DayTables
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import etl_now
 
-LOCAL_MASTER = "local[2]"
 DATABRICKS_RUNTIME = "DATABRICKS_RUNTIME_VERSION"  # set on every Databricks cluster
-
-
-def local_session():
-    """A Spark session on this machine (no downloads: plain PySpark, Parquet only)."""
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter and its packages
-    return (
-        SparkSession.builder.master(LOCAL_MASTER)
-        .appName("retail-assets")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.driver.memory", "4g")
-        .config("spark.cleaner.periodicGC.interval", "1min")  # frees the days' checkpointed output
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
 
 
 class SparkEngine(LocalEngine):
@@ -74,6 +55,7 @@ class SparkEngine(LocalEngine):
         self._spark = spark
         self.publish = publish
         self._location_blocks = location_blocks
+        self.published_versions: dict[str, int] = {}  # table -> the Delta version holding its newest days
 
     @functools.cached_property
     def spark(self):
@@ -135,7 +117,8 @@ class SparkEngine(LocalEngine):
             declared = fact.declaration
             frame = rows.mapInArrow(functools.partial(tasks.published_rows, fact.name, fact.day_tables_field, stamp),
                                     from_arrow_schema(declared.arrow_schema))
-            self.publish.replace_days(frame, fact.name, declared.partition_column, first_key, last_key)
+            self.published_versions[fact.name] = self.publish.replace_days(
+                frame, fact.name, declared.partition_column, first_key, last_key)
 
     def _state_before(self, first: dt.date, payload_schema):
         """The blocks' states at the end of the day before ``first`` as a Spark table, and the
