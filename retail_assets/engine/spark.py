@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.local import CHAIN_FACTS, MAX_BATCH_DAYS, LocalEngine
-from retail_assets.engine.spark_session import local_session
+from retail_assets.engine.spark_session import configured_parallelism, local_session
 from retail_assets.sim import blocks
 from retail_assets.sim.day import DayTables
 from retail_assets.storage.delta import Lakehouse
@@ -71,7 +71,13 @@ class SparkEngine(LocalEngine):
     @functools.cached_property
     def blocks(self) -> list:
         n_locations = len(self.context.world.locations)
-        return blocks.location_blocks(n_locations, self._location_blocks or self.spark.sparkContext.defaultParallelism)
+        return blocks.location_blocks(n_locations, self._location_blocks or self.parallelism)
+
+    @functools.cached_property
+    def parallelism(self) -> int:
+        """Tasks the session runs at once, from its configuration (a Spark Connect session has no
+        SparkContext to ask)."""
+        return configured_parallelism(self.spark)
 
     def _simulate(self, first: dt.date, last: dt.date) -> Iterator[tuple[DayTables, dict[str, pa.Table]]]:
         from pyspark.sql import functions as F
@@ -80,7 +86,7 @@ class SparkEngine(LocalEngine):
         spark, world = self.spark, self.context.world
         config_json, n_blocks = self.config.model_dump_json(), len(self.blocks)
         customers = spark.range(len(blocks.customer_blocks(len(world.customers))),
-                                numPartitions=spark.sparkContext.defaultParallelism)
+                                numPartitions=self.parallelism)
         payload_schema = from_arrow_schema(tasks.PAYLOAD_SCHEMA)
         requests_schema = from_arrow_schema(tasks.REQUESTS_SCHEMA)
         state, warm_up_from = self._state_before(first, payload_schema)
@@ -126,7 +132,7 @@ class SparkEngine(LocalEngine):
         previous = self._checkpoint_before(first)
         if previous is None:
             config_json = self.config.model_dump_json()
-            ids = self.spark.range(len(self.blocks), numPartitions=self.spark.sparkContext.defaultParallelism)
+            ids = self.spark.range(len(self.blocks), numPartitions=self.parallelism)
             initial = ids.mapInArrow(functools.partial(tasks.initial_states, config_json, len(self.blocks)),
                                      payload_schema)
             return initial.localCheckpoint(eager=True), -self.config.warmup_days

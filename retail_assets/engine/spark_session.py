@@ -19,10 +19,18 @@ SPARK_MINOR = "4.2"  # the Spark line those jars are built for (io.delta:delta-s
 DELTA_JARS = (f"delta-spark_{SPARK_MINOR}_2.13-{DELTA_VERSION}.jar", f"delta-storage-{DELTA_VERSION}.jar")
 JARS_VARIABLE = "RETAIL_SPARK_JARS"  # the folder holding DELTA_JARS; default: .spark-jars in the checkout
 LOCAL_MASTER = "local[2]"
+LOCAL_PARALLELISM = 2  # local[2]: one task per core
 DELTA_CONFIG = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+
+
+def configured_parallelism(spark) -> int:
+    """Tasks a session runs at once, read from its configuration (works on Spark Connect, which
+    has no SparkContext): ``spark.default.parallelism``, else ``spark.sql.shuffle.partitions``."""
+    value = spark.conf.get("spark.default.parallelism", None) or spark.conf.get("spark.sql.shuffle.partitions")
+    return int(value)
 
 
 class SparkSetupError(RuntimeError):
@@ -68,6 +76,7 @@ def local_session():
         .config("spark.jars", ",".join(str(jar) for jar in jars))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.default.parallelism", str(LOCAL_PARALLELISM))
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.driver.memory", "4g")
         .config("spark.cleaner.periodicGC.interval", "1min")  # frees the days' checkpointed output
