@@ -21,11 +21,21 @@ $(VENV)/.core: $(VENV)/bin/python pyproject.toml
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.spark: $(VENV)/.core
+# Delta Lake's jars for local Spark, fetched once from Maven Central into a folder the Makefile owns
+# (a Spark session never downloads them: see retail_assets/engine/spark_session.py).
+DELTA_VERSION := 4.4.0
+SPARK_JARS := .spark-jars
+
+$(SPARK_JARS)/.fetched:
+	mvn -q dependency:copy -Dartifact=io.delta:delta-spark_4.2_2.13:$(DELTA_VERSION) -DoutputDirectory=$(SPARK_JARS)
+	mvn -q dependency:copy -Dartifact=io.delta:delta-storage:$(DELTA_VERSION) -DoutputDirectory=$(SPARK_JARS)
+	touch $@
+
+$(VENV)/.spark: $(VENV)/.core $(SPARK_JARS)/.fetched
 	$(BIN)/pip install -q -e ".[spark]"
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.core
+$(VENV)/.dev: $(VENV)/.core $(SPARK_JARS)/.fetched
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 

@@ -178,7 +178,7 @@ def _run(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     engines = ("local", "spark") if args.engine == "both" else (args.engine,)
     if "spark" in engines:  # started here, so the chain's figures do not include it
-        from retail_assets.engine.spark import local_session
+        from retail_assets.engine.spark_session import local_session
 
         started = time.perf_counter()
         local_session()

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pytest
+from deltalake import DeltaTable
 
 pytest.importorskip("pyspark")
 
@@ -24,7 +24,14 @@ from retail_assets.contracts.rules import rules  # noqa: E402
 from retail_assets.defs.location import build_definitions  # noqa: E402
 from retail_assets.engine.local import LocalEngine  # noqa: E402
 from retail_assets.registry import CHAIN_STEP, Role  # noqa: E402
-from retail_assets.engine.spark import SparkEngine, local_session  # noqa: E402
+from retail_assets.engine.spark import SparkEngine  # noqa: E402
+from retail_assets.engine.spark_session import (  # noqa: E402
+    JARS_VARIABLE,
+    SparkSetupError,
+    delta_jars,
+    local_session,
+    require_spark_version,
+)
 from retail_assets.storage.delta import Lakehouse  # noqa: E402
 from retail_assets.storage.spark_tables import SparkTables  # noqa: E402
 from retail_assets_tests.helpers import canonical, sorted_rows  # noqa: E402
@@ -74,24 +81,30 @@ def test_a_local_run_resumes_from_a_spark_checkpoint(spark, tmp_path):
     _assert_same_rows(local, mixed)
 
 
-def _published(folder, name: str) -> pa.Table:
-    """A Parquet table Spark wrote (date_key partitions), in the declared column order and types."""
+def _published(folder, name: str) -> tuple[pa.Table, int]:
+    """A Delta table Spark wrote, read with delta-rs: its rows in the declared column order and
+    types, and its version."""
     declared = registry.TABLES[name]
-    data = ds.dataset(folder / name, format="parquet", partitioning="hive").to_table()
-    return data.select(declared.column_names).cast(declared.arrow_schema)
+    table = DeltaTable(str(folder / name))
+    return table.to_pyarrow_table().select(declared.column_names).cast(declared.arrow_schema), table.version()
 
 
-def test_spark_publishes_the_chain_tables_and_a_rerun_replaces_its_days(spark, tmp_path):
+def test_spark_writes_the_chain_tables_as_delta_and_a_rerun_replaces_its_days(spark, tmp_path):
+    """delta-spark writes each chain table from the executors; delta-rs reads the local engine's
+    rows from them; re-running days 2-3 replaces those days (a new version, the same rows)."""
     config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
     local = Lakehouse(tmp_path / "local")
     LocalEngine(config, local).run_all(START, START + dt.timedelta(days=2))
     folder = tmp_path / "published"
-    publish = SparkTables(path=str(folder), format="parquet")
+    publish = SparkTables(path=str(folder))
     SparkEngine(config, Lakehouse(tmp_path / "spark"), spark, publish).run_all(START, START + dt.timedelta(days=2))
+    first_versions = {name: _published(folder, name)[1] for name in registry.names(Role.CHAIN_FACT)}
     SparkEngine(config, Lakehouse(tmp_path / "spark"), spark, publish).run_all(
         START + dt.timedelta(days=1), START + dt.timedelta(days=2))
     for name in registry.names(Role.CHAIN_FACT):
-        assert sorted_rows(_published(folder, name)).equals(canonical(local, name)), name
+        rows, version = _published(folder, name)
+        assert version == first_versions[name] + 1, name
+        assert sorted_rows(rows).equals(canonical(local, name)), name
 
 
 @pytest.mark.parametrize("field, value", [("catalog", "main; DROP TABLE x"), ("schema", "1retail"),
@@ -114,3 +127,12 @@ def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows
     every_check = len(registry.ENTRIES) + len(rules(SimulationConfig()))  # a contract per table, the rules
     assert len(outcomes["local"]) == every_check and outcomes["spark"] == outcomes["local"]
     _assert_same_rows(lakehouses["local"], lakehouses["spark"])
+
+
+def test_another_spark_line_or_missing_jars_are_refused_naming_the_fix(tmp_path, monkeypatch):
+    with pytest.raises(SparkSetupError, match=r"Spark 3\.5\.3: the Delta jars .* need Spark 4\.2\.x"):
+        require_spark_version("3.5.3")
+    require_spark_version("4.2.0")
+    monkeypatch.setenv(JARS_VARIABLE, str(tmp_path))
+    with pytest.raises(SparkSetupError, match=r"delta-spark_4\.2_2\.13-4\.4\.0\.jar.*make \.venv/\.spark"):
+        delta_jars()

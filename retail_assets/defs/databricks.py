@@ -51,7 +51,6 @@ class DatabricksResource(dg.ConfigurableResource):
     schema_name: str = Field(default="retail", description="Unity Catalog schema of the published tables.")
     tables_path: str | None = Field(
         default=None, description="Publish folders of tables under this path instead of catalog tables.")
-    tables_format: str = Field(default="delta", description="delta, or parquet where the Delta jars are absent.")
     volume_path: str | None = Field(
         default=None, description="UC volume for the Pipes files of serverless runs, /Volumes/<catalog>/<schema>/<v>.")
     pipes_io: str | None = Field(default=None, description="dbfs, volumes or local; by default dbfs on classic "
@@ -86,13 +85,12 @@ class DatabricksResource(dg.ConfigurableResource):
     def publish_target(self) -> SparkTables:
         """Where the task's Spark publishes the tables; names are checked here, before any run."""
         if self.tables_path:
-            return SparkTables(path=self.tables_path, format=self.tables_format)
-        return SparkTables(catalog=self.catalog, schema=self.schema_name, format=self.tables_format)
+            return SparkTables(path=self.tables_path)
+        return SparkTables(catalog=self.catalog, schema=self.schema_name)
 
     def extras(self) -> dict[str, Any]:
         target = self.publish_target()
-        return {"publish": {"catalog": target.catalog, "schema": target.schema, "path": target.path,
-                            "format": target.format}}
+        return {"publish": {"catalog": target.catalog, "schema": target.schema, "path": target.path}}
 
     def pipes_client(self) -> PipesDatabricksClient | PipesDatabricksServerlessClient:
         from dagster_databricks.pipes import PipesDatabricksClient, PipesDatabricksServerlessClient

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import sys
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -31,32 +30,14 @@ import pyarrow.compute as pc
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.local import CHAIN_FACTS, MAX_BATCH_DAYS, LocalEngine
+from retail_assets.engine.spark_session import configured_parallelism, local_session
 from retail_assets.sim import blocks
 from retail_assets.sim.day import DayTables
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import etl_now
 
-LOCAL_MASTER = "local[2]"
 DATABRICKS_RUNTIME = "DATABRICKS_RUNTIME_VERSION"  # set on every Databricks cluster
-
-
-def local_session():
-    """A Spark session on this machine (no downloads: plain PySpark, Parquet only)."""
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter and its packages
-    return (
-        SparkSession.builder.master(LOCAL_MASTER)
-        .appName("retail-assets")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.driver.memory", "4g")
-        .config("spark.cleaner.periodicGC.interval", "1min")  # frees the days' checkpointed output
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
 
 
 class SparkEngine(LocalEngine):
@@ -74,6 +55,7 @@ class SparkEngine(LocalEngine):
         self._spark = spark
         self.publish = publish
         self._location_blocks = location_blocks
+        self.published_versions: dict[str, int] = {}  # table -> the Delta version holding its newest days
 
     @functools.cached_property
     def spark(self):
@@ -89,7 +71,13 @@ class SparkEngine(LocalEngine):
     @functools.cached_property
     def blocks(self) -> list:
         n_locations = len(self.context.world.locations)
-        return blocks.location_blocks(n_locations, self._location_blocks or self.spark.sparkContext.defaultParallelism)
+        return blocks.location_blocks(n_locations, self._location_blocks or self.parallelism)
+
+    @functools.cached_property
+    def parallelism(self) -> int:
+        """Tasks the session runs at once, from its configuration (a Spark Connect session has no
+        SparkContext to ask)."""
+        return configured_parallelism(self.spark)
 
     def _simulate(self, first: dt.date, last: dt.date) -> Iterator[tuple[DayTables, dict[str, pa.Table]]]:
         from pyspark.sql import functions as F
@@ -98,7 +86,7 @@ class SparkEngine(LocalEngine):
         spark, world = self.spark, self.context.world
         config_json, n_blocks = self.config.model_dump_json(), len(self.blocks)
         customers = spark.range(len(blocks.customer_blocks(len(world.customers))),
-                                numPartitions=spark.sparkContext.defaultParallelism)
+                                numPartitions=self.parallelism)
         payload_schema = from_arrow_schema(tasks.PAYLOAD_SCHEMA)
         requests_schema = from_arrow_schema(tasks.REQUESTS_SCHEMA)
         state, warm_up_from = self._state_before(first, payload_schema)
@@ -135,7 +123,8 @@ class SparkEngine(LocalEngine):
             declared = fact.declaration
             frame = rows.mapInArrow(functools.partial(tasks.published_rows, fact.name, fact.day_tables_field, stamp),
                                     from_arrow_schema(declared.arrow_schema))
-            self.publish.replace_days(frame, fact.name, declared.partition_column, first_key, last_key)
+            self.published_versions[fact.name] = self.publish.replace_days(
+                frame, fact.name, declared.partition_column, first_key, last_key)
 
     def _state_before(self, first: dt.date, payload_schema):
         """The blocks' states at the end of the day before ``first`` as a Spark table, and the
@@ -143,7 +132,7 @@ class SparkEngine(LocalEngine):
         previous = self._checkpoint_before(first)
         if previous is None:
             config_json = self.config.model_dump_json()
-            ids = self.spark.range(len(self.blocks), numPartitions=self.spark.sparkContext.defaultParallelism)
+            ids = self.spark.range(len(self.blocks), numPartitions=self.parallelism)
             initial = ids.mapInArrow(functools.partial(tasks.initial_states, config_json, len(self.blocks)),
                                      payload_schema)
             return initial.localCheckpoint(eager=True), -self.config.warmup_days

@@ -69,7 +69,8 @@ def run(pipes: PipesContext) -> None:
     ledger, lakehouse = checked_lakehouse(config.lakehouse_path, config.world_fingerprint())
     publish = SparkTables(**pipes.get_extra("publish"))
     rows: dict[str, int] = {}
-    for committed in SparkEngine(config, lakehouse, publish=publish).run(first, last):
+    engine = SparkEngine(config, lakehouse, publish=publish)
+    for committed in engine.run(first, last):
         pipes.log.info(f"committed {committed[0].day} .. {committed[-1].day}")
         for summary in committed:
             for name, count in summary.rows.items():
@@ -77,7 +78,8 @@ def run(pipes: PipesContext) -> None:
     for fact in CHAIN_FACTS:
         pipes.report_asset_materialization(
             asset_key=fact.name, metadata={"dagster/row_count": rows.get(fact.name, 0), "first_day": str(first),
-                                           "last_day": str(last)})
+                                           "last_day": str(last),
+                                           "published_delta_version": engine.published_versions[fact.name]})
     pipes.report_asset_materialization(asset_key=registry.CHECKPOINT_ASSET, metadata={"last_day": str(last)})
     for report in step_reports(registry.CHAIN_STEP, ledger, lakehouse, config, Window(first, last)):
         _report_check(pipes, report)

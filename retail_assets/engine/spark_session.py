@@ -1,0 +1,87 @@
+"""The local Spark session: PySpark with Delta Lake (delta-spark), and nothing downloaded.
+
+Spark reads and writes Delta through the Delta jars on its classpath. The project's install step
+(`make .venv/.spark`, and the test set-up) fetches them once from Maven Central into
+``.spark-jars/``; a session is built from that folder (``spark.jars``), never with
+``spark.jars.packages``, which would resolve and download them at run time. Delta's jars are
+built for one Spark minor version: the pair is pinned here and in the Makefile, and a session on
+another Spark version is refused before any day runs, naming what is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+DELTA_VERSION = "4.4.0"  # delta-spark (Python) 4.4.x talks to these jars
+SPARK_MINOR = "4.2"  # the Spark line those jars are built for (io.delta:delta-spark_4.2_2.13)
+DELTA_JARS = (f"delta-spark_{SPARK_MINOR}_2.13-{DELTA_VERSION}.jar", f"delta-storage-{DELTA_VERSION}.jar")
+JARS_VARIABLE = "RETAIL_SPARK_JARS"  # the folder holding DELTA_JARS; default: .spark-jars in the checkout
+LOCAL_MASTER = "local[2]"
+LOCAL_PARALLELISM = 2  # local[2]: one task per core
+DELTA_CONFIG = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def configured_parallelism(spark) -> int:
+    """Tasks a session runs at once, read from its configuration (works on Spark Connect, which
+    has no SparkContext): ``spark.default.parallelism``, else ``spark.sql.shuffle.partitions``."""
+    value = spark.conf.get("spark.default.parallelism", None) or spark.conf.get("spark.sql.shuffle.partitions")
+    return int(value)
+
+
+class SparkSetupError(RuntimeError):
+    """The Spark session cannot be built as the engine needs it: the message says how to fix it."""
+
+
+def jars_folder() -> Path:
+    default = Path(__file__).resolve().parents[2] / ".spark-jars"
+    return Path(os.environ.get(JARS_VARIABLE, default)).expanduser()
+
+
+def delta_jars() -> list[Path]:
+    """The Delta jars, all present; SparkSetupError naming the missing ones and the fix otherwise."""
+    folder = jars_folder()
+    jars = [folder / name for name in DELTA_JARS]
+    missing = [jar.name for jar in jars if not jar.is_file()]
+    if missing:
+        raise SparkSetupError(
+            f"Delta Lake's Spark jars are missing from {folder}: {', '.join(missing)}. Run `make .venv/.spark` "
+            f"(it fetches them from Maven Central once), or set {JARS_VARIABLE} to a folder holding them.")
+    return jars
+
+
+def require_spark_version(version: str) -> None:
+    """Refuse a Spark the Delta jars were not built for, before anything runs."""
+    if ".".join(version.split(".")[:2]) != SPARK_MINOR:
+        raise SparkSetupError(
+            f"Spark {version}: the Delta jars ({DELTA_JARS[0]}) need Spark {SPARK_MINOR}.x; install the "
+            f"spark extra (`pip install -e '.[spark]'`, pyspark {SPARK_MINOR}.x) or use a {SPARK_MINOR} cluster.")
+
+
+def local_session():
+    """A classic ``local[2]`` session with Delta, from the jars on this machine."""
+    import pyspark
+    from pyspark.sql import SparkSession
+
+    require_spark_version(pyspark.__version__)
+    jars = delta_jars()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter and its packages
+    builder = (
+        SparkSession.builder.master(LOCAL_MASTER)
+        .appName("retail-assets")
+        .config("spark.jars", ",".join(str(jar) for jar in jars))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.default.parallelism", str(LOCAL_PARALLELISM))
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.memory", "4g")
+        .config("spark.cleaner.periodicGC.interval", "1min")  # frees the days' checkpointed output
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    )
+    for key, value in DELTA_CONFIG.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
