@@ -313,6 +313,7 @@ def test_day_predicate() -> None:
     assert day_predicate([20241231, 20250101]) == "date_key >= 20241231 AND date_key <= 20250101"
     assert day_predicate([20240228, 20240301]) == "date_key IN (20240228, 20240301)"  # leap year
     assert day_predicate([20250228, 20250301]).startswith("date_key >=")
+    assert day_predicate([20250130, 20250199]) == "date_key IN (20250130, 20250199)"  # not a day: listed
 
 
 def test_non_contiguous_write(lh: Lakehouse) -> None:

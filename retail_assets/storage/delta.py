@@ -148,7 +148,7 @@ def _is_contiguous(keys: list[int]) -> bool:
     equivalent to ``date_key IN keys`` for a table of valid date keys."""
     if keys[-1] - keys[0] == len(keys) - 1:
         return True
-    if not is_date_key(keys[0]):
+    if not (is_date_key(keys[0]) and is_date_key(keys[-1])):
         return False
     return keys == [date_key(day) for day in days_between(day_of_key(keys[0]), day_of_key(keys[-1]))]
 
