@@ -173,8 +173,6 @@ def _run(args: argparse.Namespace) -> None:
     print(summarise(Lakehouse(config.lakehouse_path)))
 
 
-
-
 def _bench(args: argparse.Namespace) -> None:
     engines = ("local", "spark") if args.engine == "both" else (args.engine,)
     if "spark" in engines:  # started here, so the chain's figures do not include it

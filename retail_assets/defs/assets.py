@@ -226,7 +226,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             engine = simulation.engine(lakehouse)
             engine.require_checkpoint_before(first)  # so is an out-of-order range
             engine.write_dimensions(first, last)
-            record_rows_by_day(context, lakehouse, registry.names(Role.DIMENSION))
+            record_rows_by_day(context, lakehouse, registry.step_assets(DIMENSIONS_STEP))
         yield from step_results(DIMENSIONS_STEP, context, ledger, lakehouse, config)
 
     @step_multi_asset(CHAIN_STEP, config)

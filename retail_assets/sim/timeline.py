@@ -10,6 +10,7 @@ import datetime as dt
 
 import numpy as np
 
+from retail_assets.days import day_of_ordinal
 from retail_assets.sim import calendar
 from retail_assets.sim.catalog import SEASONS
 
@@ -55,7 +56,7 @@ class DayCalendar:
         return index
 
     def date(self, day: int) -> dt.date:
-        return self.start_date + dt.timedelta(days=day)
+        return day_of_ordinal(day, self.start_date)
 
     def date_key(self, day: int) -> int:
         return int(self.columns["date_key"][self._at(day)])
