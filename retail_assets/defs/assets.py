@@ -39,7 +39,7 @@ from retail_assets.days import (
 from retail_assets.defs.checks import step_check_results, step_check_specs
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
-from retail_assets.engine.local import DaySummary
+from retail_assets.engine.figures import DaySummary
 from retail_assets.registry import CHAIN_STEP, DIMENSIONS_STEP, Role
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.table_model import Column, Table

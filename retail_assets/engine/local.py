@@ -22,6 +22,7 @@ import pyarrow as pa
 from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.days import date_key, days_between
+from retail_assets.engine.figures import DaySummary, day_figures
 from retail_assets.registry import Role
 from retail_assets.sim import checkpoint, dimensions
 from retail_assets.sim import day as day_step
@@ -40,7 +41,6 @@ MAX_BATCH_DAYS = 7  # with two batches in flight: 60 mid_market days peak 1.5 Gi
 MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory
 
 
-
 class MissingCheckpointError(RuntimeError):
     """Day D cannot run: the inventory checkpoint of day D-1 is not in the lakehouse."""
 
@@ -52,21 +52,6 @@ def first_missing_day(lakehouse: Lakehouse, start: dt.date, last: dt.date,
     state, names = lakehouse.ledger_state(), tuple(operations)
     return next((day for day in days_between(start, last)
                  if not all(state.committed(name, date_key(day)) for name in names)), None)
-
-
-@dataclass(frozen=True)
-class DaySummary:
-    """Per-day figures shown as Dagster metadata and in the run summary."""
-
-    day: dt.date
-    date_key: int
-    rows: dict[str, int]
-    units_sold: int
-    units_lost: int
-    lost_revenue: float
-    net_sales: float
-    stockout_rate: float
-    constrained_lines: int
 
 
 @dataclass
@@ -210,17 +195,4 @@ class LocalEngine:
         return summaries
 
     def _summary(self, day: DayTables, rows: dict[str, int]) -> DaySummary:
-        sales, lost, snapshot = day.sales, day.lost_sales, day.inventory
-        is_return = sales.column("is_return").to_numpy(zero_copy_only=False)
-        sold = sales.column("quantity_sold").to_numpy()
-        return DaySummary(
-            day=self.context.calendar.date(day.day),
-            date_key=day.date_key,
-            rows=rows,
-            units_sold=int(sold[~is_return].sum()),
-            units_lost=int(lost.column("quantity_requested").to_numpy().sum()),
-            lost_revenue=float(lost.column("lost_revenue").to_numpy().sum()),
-            net_sales=float(sales.column("net_sales_amount").to_numpy().sum()),
-            stockout_rate=float(np.mean(snapshot.column("is_stockout").to_numpy(zero_copy_only=False))),
-            constrained_lines=int(sales.column("is_inventory_constrained").to_numpy(zero_copy_only=False).sum()),
-        )
+        return DaySummary.of(self.context.calendar.date(day.day), day.date_key, rows, day_figures(day))

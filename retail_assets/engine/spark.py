@@ -1,20 +1,25 @@
-"""The Spark engine: the same day step, cut into Spark tasks.
+"""The Spark engine: the same day step, cut into Spark tasks, writing every chain table itself.
 
 Per simulated day, one Spark job:
 
-1. customer blocks (``mapInArrow``): each task draws the new requests of 100,000 customers and
-   tags each with the block of the location it asks for;
-2. one shuffle: requests, the location blocks' states and the messages they sent each other
-   yesterday (stores' orders to their DC, the DC's answers) are cogrouped by location block;
-3. location-block tasks (cogrouped ``applyInArrow``): each runs the position side of its
-   locations with the very ``sim.day.step`` the local engine runs, and returns the day's
-   tables, its next state and its messages, addressed to their blocks.
+1. customer blocks (``mapInArrow``): each task draws the new requests of 100,000 customers,
+   as rows addressed to the location block each asks for;
+2. one exchange (``repartition`` by block): the requests meet the location blocks' states
+   and the messages they sent each other yesterday (stores' orders to their DC, the DC's
+   answers), read from the engine's Delta table of block rows;
+3. location-block tasks (``mapInArrow``): each runs the position side of its locations with the
+   very ``sim.day.step`` the local engine runs, and appends the day's tables, its figures, its
+   next state and its messages to that Delta table.
 
-The blocks' states stay in Spark between days (a local checkpoint of the day's output), so
-the state is a table, not a driver variable; the warm-up days run the same way. The day's
-tables and the whole-world checkpoint are then collected and committed by the local engine's
-batch writer: the same delta-rs lakehouse, contracts and checks, whichever engine ran. Where
-no Spark session is active, a local one (``local[2]``) starts.
+Every few days (a batch, as on the local engine) Spark decodes the batch's rows into the
+eight chain tables and the six checkpoint tables and writes them from the executors into
+the lakehouse's folders (``replaceWhere`` on the batch's days); the driver reads only each
+block's figures and each table's new Delta version, and commits the batch in the lakehouse's
+ledger. Readers (DuckDB, delta-rs, the contracts) see the very tables Spark wrote.
+
+Only Spark 3.3+ DataFrame calls portable to Spark Connect are used: ``mapInArrow``,
+``repartition``, ``unionByName``, Delta reads and writes, SQL; no ``sparkContext``, no RDD,
+no ``localCheckpoint``, no Arrow to or from the driver.
 """
 
 from __future__ import annotations
@@ -22,51 +27,63 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import shutil
 from collections.abc import Iterator
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from pathlib import Path
 
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
-from retail_assets.engine.local import CHAIN_FACTS, MAX_BATCH_DAYS, LocalEngine
-from retail_assets.engine.spark_session import configured_parallelism, local_session
+from retail_assets.engine.figures import DaySummary
+from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_PARTS, MAX_BATCH_DAYS, LocalEngine
+from retail_assets.engine.spark_session import configured_parallelism, default_session, require_supported_spark
 from retail_assets.sim import blocks
-from retail_assets.sim.day import DayTables
-from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.delta import TABLE_CONFIGURATION, Lakehouse
 from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import etl_now
 
-DATABRICKS_RUNTIME = "DATABRICKS_RUNTIME_VERSION"  # set on every Databricks cluster
+BLOCK_ROWS_FOLDER = "_spark"  # under the lakehouse root; not a table folder, so no reader lists it
+BLOCK_ROWS = "block_rows"
+WRITTEN = (*CHAIN_FACTS, *CHECKPOINT_PARTS)  # what a batch writes, facts first and checkpoints last
+
+
+def route_keys(spark, n_blocks: int) -> list[int]:
+    """For each block, a value that Spark's hash partitioning into ``n_blocks`` partitions sends
+    to partition ``block`` (the exchange's ``pmod(hash(v), n)``), so that every location block
+    gets a task of its own."""
+    found = spark.sql(
+        f"SELECT min(id) AS key, pmod(hash(id), {int(n_blocks)}) AS part FROM range({64 * int(n_blocks)}) GROUP BY part"
+    ).collect()
+    keys = {row["part"]: row["key"] for row in found}
+    return [keys.get(block, block) for block in range(n_blocks)]  # a partition no value reaches: blocks share one
 
 
 class SparkEngine(LocalEngine):
-    """Simulate on Spark, commit like the local engine."""
+    """Simulate on Spark; Spark writes the lakehouse's chain tables, the driver commits them."""
 
     def __init__(
         self, config: SimulationConfig, lakehouse: Lakehouse | None = None, spark=None,
         publish: SparkTables | None = None, location_blocks: int | None = None,
     ):
-        """``publish``: where Spark also writes the chain's tables from the tasks' output (Unity
-        Catalog on Databricks), every ``MAX_BATCH_DAYS`` days, replacing those days.
-        ``location_blocks``: position-side tasks per day (default: the session's parallelism, at
-        most one per location); the rows do not depend on it."""
+        """``publish``: where Spark also writes the chain's tables (Unity Catalog on Databricks),
+        batch by batch. ``location_blocks``: position-side tasks per day (default: the session's
+        parallelism, at most one per location); the rows do not depend on it."""
         super().__init__(config, lakehouse)
         self._spark = spark
+        self.tables = SparkTables(path=str(self.lakehouse.root))
+        self.block_rows = SparkTables(path=str(self.lakehouse.root / BLOCK_ROWS_FOLDER))
         self.publish = publish
         self._location_blocks = location_blocks
         self.published_versions: dict[str, int] = {}  # table -> the Delta version holding its newest days
+        self.driver_bytes = 0  # bytes of the rows the driver collected (figures, versions)
+        self._created: set[tuple[SparkTables, str]] = set()  # tables this engine made sure exist
+        self.config_json = config.model_dump_json()
 
     @functools.cached_property
     def spark(self):
-        """The given session, else the cluster's (on Databricks), else a local[2] one."""
-        from pyspark.sql import SparkSession
-
-        if self._spark is not None:
-            return self._spark
-        if DATABRICKS_RUNTIME in os.environ:
-            return SparkSession.builder.getOrCreate()
-        return SparkSession.getActiveSession() or local_session()
+        """The given session, else the default one (``spark_session.default_session``)."""
+        session = self._spark if self._spark is not None else default_session()
+        require_supported_spark(session.version)
+        return session
 
     @functools.cached_property
     def blocks(self) -> list:
@@ -79,76 +96,139 @@ class SparkEngine(LocalEngine):
         SparkContext to ask)."""
         return configured_parallelism(self.spark)
 
-    def _simulate(self, first: dt.date, last: dt.date) -> Iterator[tuple[DayTables, dict[str, pa.Table]]]:
+    def run(self, first: dt.date, last: dt.date) -> Iterator[list[DaySummary]]:
+        """Simulate first..last; yield the summaries of each committed batch of days."""
+        self._check_range(first, last)
+        first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
+        with self.lakehouse.writing():  # the block rows and the batches are this run's alone
+            day = self._write_start_state(first)
+            batch_from = first_day
+            while day <= last_day:
+                self._step(day, emit=day >= first_day)
+                if day >= first_day and (day == last_day or day - batch_from + 1 == MAX_BATCH_DAYS):
+                    yield self._commit_batch(batch_from, day)
+                    batch_from = day + 1
+                day += 1
+            self._drop_block_rows()
+
+    # ------------------------------------------------------------------ internals
+    def _block_rows_schema(self):
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        return from_arrow_schema(tasks.BLOCK_ROWS_SCHEMA)
+
+    def _write_start_state(self, first: dt.date) -> int:
+        """Write the blocks' state at the end of the day before ``first`` as the first block rows
+        (replacing any a killed run left); the first day to step: the first warm-up day when
+        ``first`` is the start date."""
+        from pyspark.sql import functions as F
+
+        self.require_checkpoint_before(first)
+        spark, n_blocks, schema = self.spark, len(self.blocks), self._block_rows_schema()
+        day = self.config.day_ordinal(first)
+        if day == 0:
+            before = -self.config.warmup_days - 1
+            ids = spark.range(n_blocks, numPartitions=min(n_blocks, self.parallelism))
+            rows = ids.mapInArrow(functools.partial(tasks.initial_state_rows, self.config_json, n_blocks, before),
+                                  schema)
+        else:
+            before = day - 1
+            key, versions = self.context.calendar.date_key(before), self.lakehouse.ledger_state().versions
+            rows = functools.reduce(lambda a, b: a.unionByName(b), [
+                self.tables.read(spark, part.name, versions[part.name]).where(F.col("date_key") == key)
+                .mapInArrow(functools.partial(tasks.checkpoint_state_rows, self.config_json, n_blocks, before,
+                                              part.checkpoint_part), schema)
+                for part in CHECKPOINT_PARTS])
+        rows.write.format("delta").mode("overwrite").partitionBy(tasks.DAY).save(self.block_rows.location(BLOCK_ROWS))
+        return before + 1
+
+    @functools.cached_property
+    def _customers(self):
+        n = len(blocks.customer_blocks(len(self.context.world.customers)))
+        return self.spark.range(n, numPartitions=min(n, self.parallelism))
+
+    @functools.cached_property
+    def _route(self):
+        """The exchange's partitioning column: each block's route key (``route_keys``)."""
+        from pyspark.sql import functions as F
+
+        keys = route_keys(self.spark, len(self.blocks))
+        return F.element_at(F.array(*[F.lit(key) for key in keys]), F.col(tasks.BLOCK) + 1)
+
+    def _step(self, day: int, emit: bool) -> None:
+        """One Spark job: the day of every block, appended to the block rows."""
+        from pyspark.sql import functions as F
+
+        n_blocks, schema = len(self.blocks), self._block_rows_schema()
+        requests = self._customers.mapInArrow(
+            functools.partial(tasks.request_rows, self.config_json, n_blocks, day), schema)
+        state = self.block_rows.read(self.spark, BLOCK_ROWS).where(
+            (F.col(tasks.DAY) == day - 1) & (F.col(tasks.KIND) == tasks.STATE))
+        (requests.unionByName(state)
+         .repartition(n_blocks, self._route)
+         .mapInArrow(functools.partial(tasks.step_blocks, self.config_json, n_blocks, day, emit), schema)
+         .write.format("delta").mode("append").partitionBy(tasks.DAY).save(self.block_rows.location(BLOCK_ROWS)))
+
+    def _commit_batch(self, first_day: int, last_day: int) -> list[DaySummary]:
+        """Spark writes the batch's chain and checkpoint tables; the ledger commits them."""
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        spark, world = self.spark, self.context.world
-        config_json, n_blocks = self.config.model_dump_json(), len(self.blocks)
-        customers = spark.range(len(blocks.customer_blocks(len(world.customers))),
-                                numPartitions=self.parallelism)
-        payload_schema = from_arrow_schema(tasks.PAYLOAD_SCHEMA)
-        requests_schema = from_arrow_schema(tasks.REQUESTS_SCHEMA)
-        state, warm_up_from = self._state_before(first, payload_schema)
-        unpublished = []
-        first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
-        for day in range(warm_up_from, last_day + 1):
-            emit = day >= first_day  # warm-up days only carry the state forward
-            requests = customers.mapInArrow(
-                functools.partial(tasks.customer_requests, config_json, n_blocks, day), requests_schema)
-            output = (
-                requests.groupBy(tasks.BLOCK)
-                .cogroup(state.groupBy(tasks.BLOCK))
-                .applyInArrow(functools.partial(tasks.step_block, config_json, n_blocks, day, emit), payload_schema)
-                .localCheckpoint(eager=True)
-            )
-            state = output.where(F.col("kind") == tasks.STATE)
-            if not emit:
-                continue
-            if self.publish is not None:
-                unpublished.append(output.where(F.col("kind") == tasks.FACT))
-                if len(unpublished) == MAX_BATCH_DAYS or day == last_day:
-                    self._publish(unpublished, day - len(unpublished) + 1, day)
-                    unpublished = []
-            yield self._collect(output.toArrow(), day)
-
-    def _publish(self, facts: list, first_day: int, last_day: int) -> None:
-        """Spark writes the chain tables of first_day..last_day from the blocks' fact rows."""
-        from pyspark.sql.pandas.types import from_arrow_schema
-
-        rows = functools.reduce(lambda a, b: a.unionByName(b), facts)
+        calendar = self.context.calendar
+        first_key, last_key = calendar.date_key(first_day), calendar.date_key(last_day)
+        rows = self.block_rows.read(self.spark, BLOCK_ROWS).where(F.col(tasks.DAY).between(first_day, last_day))
         stamp = etl_now()
-        first_key, last_key = (self.context.calendar.date_key(day) for day in (first_day, last_day))
-        for fact in CHAIN_FACTS:
-            declared = fact.declaration
-            frame = rows.mapInArrow(functools.partial(tasks.published_rows, fact.name, fact.day_tables_field, stamp),
-                                    from_arrow_schema(declared.arrow_schema))
-            self.published_versions[fact.name] = self.publish.replace_days(
-                frame, fact.name, declared.partition_column, first_key, last_key)
+        targets = [self.tables] if self.publish is None else [self.tables, self.publish]
+        with self.lakehouse.transaction(CHAIN_OPERATION, [calendar.date_key(d) for d in range(first_day, last_day + 1)]):
+            for target in targets:
+                for entry in WRITTEN:
+                    kind, name = tasks.payload_name(entry.name)
+                    schema = from_arrow_schema(tasks.write_schema(entry.name))
+                    if (target, entry.name) not in self._created:
+                        target.create_if_missing(self.spark, entry.name, schema, TABLE_CONFIGURATION)
+                        self._created.add((target, entry.name))
+                    frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
+                        functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp),
+                        schema)
+                    version = target.replace_days(frame, entry.name, entry.declaration.partition_column,
+                                                  first_key, last_key)
+                    if target is self.tables:
+                        self.lakehouse.record_written(entry.name, version)
+                    else:
+                        self.published_versions[entry.name] = version
+            summaries = self._summaries(rows, first_day, last_day)
+        self.spark.sql(f"DELETE FROM {self.block_rows.sql_name(BLOCK_ROWS)} WHERE {tasks.DAY} < {int(last_day)}")
+        return summaries
 
-    def _state_before(self, first: dt.date, payload_schema):
-        """The blocks' states at the end of the day before ``first`` as a Spark table, and the
-        first day to simulate: the first warm-up day when ``first`` is the start date."""
-        previous = self._checkpoint_before(first)
-        if previous is None:
-            config_json = self.config.model_dump_json()
-            ids = self.spark.range(len(self.blocks), numPartitions=self.parallelism)
-            initial = ids.mapInArrow(functools.partial(tasks.initial_states, config_json, len(self.blocks)),
-                                     payload_schema)
-            return initial.localCheckpoint(eager=True), -self.config.warmup_days
-        n_locations = len(self.context.world.locations)
-        rows = pa.concat_tables([
-            tasks.payload_rows(number, tasks.STATE, blocks.split_checkpoint(previous, block, n_locations))
-            for number, block in enumerate(self.blocks)
-        ])
-        return self.spark.createDataFrame(rows, schema=payload_schema), self.config.day_ordinal(first)
+    def _summaries(self, rows, first_day: int, last_day: int) -> list[DaySummary]:
+        """The batch's days' summaries from the blocks' figures and row counts: the only rows of
+        the day the driver reads."""
+        from pyspark.sql import functions as F
 
-    def _collect(self, output: pa.Table, day: int) -> tuple[DayTables, dict[str, pa.Table]]:
-        """The whole world's day tables and checkpoint from the blocks' output rows."""
-        states, facts = [], []
-        for number, block in enumerate(self.blocks):
-            rows = output.filter(pc.equal(output.column(tasks.BLOCK), number))
-            states.append((block, tasks.state_of(rows)))
-            facts.append(DayTables(day=day, date_key=self.context.calendar.date_key(day),
-                                   **tasks.tables_of(rows, tasks.FACT)))
-        return blocks.merge_day_tables(facts), blocks.merge_checkpoints(states)
+        collected = (rows.where(F.col(tasks.KIND).isin(tasks.FACT, tasks.SUMMARY))
+                     .select(tasks.DAY, tasks.KIND, tasks.NAME, tasks.ROWS,
+                             F.when(F.col(tasks.KIND) == tasks.SUMMARY, F.col(tasks.PAYLOAD)).alias(tasks.PAYLOAD))
+                     .collect())
+        self.driver_bytes += sum(4 + len(row[tasks.KIND]) + len(row[tasks.NAME]) + 8 + len(row[tasks.PAYLOAD] or b"")
+                                 for row in collected)
+        table_of_field = {fact.day_tables_field: fact.name for fact in CHAIN_FACTS}
+        rows_of = {day: dict.fromkeys(table_of_field.values(), 0) for day in range(first_day, last_day + 1)}
+        figures: dict[int, dict[str, float]] = {day: {} for day in rows_of}
+        for row in collected:
+            day = row[tasks.DAY]
+            if row[tasks.KIND] == tasks.FACT:
+                rows_of[day][table_of_field[row[tasks.NAME]]] += row[tasks.ROWS]
+                continue
+            for name, value in tasks.decode(row[tasks.PAYLOAD]).to_pylist()[0].items():
+                figures[day][name] = figures[day].get(name, 0) + value
+        calendar = self.context.calendar
+        return [DaySummary.of(calendar.date(day), calendar.date_key(day), rows_of[day], figures[day])
+                for day in sorted(rows_of)]
+
+    def _drop_block_rows(self) -> None:
+        """The block rows are scratch: removed at the end of a run (a local folder), else emptied."""
+        location = self.block_rows.location(BLOCK_ROWS)
+        if os.path.isdir(location):
+            shutil.rmtree(Path(location).parent)
+        else:
+            self.spark.sql(f"DELETE FROM {self.block_rows.sql_name(BLOCK_ROWS)}")

@@ -18,12 +18,36 @@ DELTA_VERSION = "4.4.0"  # delta-spark (Python) 4.4.x talks to these jars
 SPARK_MINOR = "4.2"  # the Spark line those jars are built for (io.delta:delta-spark_4.2_2.13)
 DELTA_JARS = (f"delta-spark_{SPARK_MINOR}_2.13-{DELTA_VERSION}.jar", f"delta-storage-{DELTA_VERSION}.jar")
 JARS_VARIABLE = "RETAIL_SPARK_JARS"  # the folder holding DELTA_JARS; default: .spark-jars in the checkout
+MINIMUM_SPARK = (3, 5)  # the oldest Spark the engine runs on (Databricks Runtime 15.4 LTS)
+REMOTE_VARIABLE = "SPARK_REMOTE"  # Spark Connect's standard variable: sc://host:port
+DATABRICKS_RUNTIME = "DATABRICKS_RUNTIME_VERSION"  # set on every Databricks cluster
 LOCAL_MASTER = "local[2]"
 LOCAL_PARALLELISM = 2  # local[2]: one task per core
 DELTA_CONFIG = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+
+
+LOCAL_SQL_CONFIG = {  # the same for the local Spark Connect server (its --conf flags)
+    "spark.sql.shuffle.partitions": "4",
+    # Delta rebuilds a table's snapshot with this many tasks: 50 by default, which on two cores
+    # costs more than the engine's daily job itself.
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # not INT96: every Delta reader reads it
+}
+
+
+def default_session():
+    """The session the engine uses when it is given none: Spark Connect when ``SPARK_REMOTE``
+    is set, the cluster's on Databricks, else the active one, else a local[2] one."""
+    from pyspark.sql import SparkSession
+
+    if os.environ.get(REMOTE_VARIABLE):
+        return SparkSession.builder.remote(os.environ[REMOTE_VARIABLE]).getOrCreate()
+    if DATABRICKS_RUNTIME in os.environ:
+        return SparkSession.builder.getOrCreate()
+    return SparkSession.getActiveSession() or local_session()
 
 
 def configured_parallelism(spark) -> int:
@@ -54,8 +78,23 @@ def delta_jars() -> list[Path]:
     return jars
 
 
-def require_spark_version(version: str) -> None:
-    """Refuse a Spark the Delta jars were not built for, before anything runs."""
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def require_supported_spark(version: str) -> None:
+    """Refuse a session older than the engine's minimum (``mapInArrow`` with the Arrow types the
+    block rows use), before any day runs."""
+    if _minor(version) < MINIMUM_SPARK:
+        needed = ".".join(map(str, MINIMUM_SPARK))
+        raise SparkSetupError(
+            f"Spark {version} is older than the Spark engine needs: use Spark {needed} or later (Databricks "
+            f"Runtime 15.4 LTS or later, or pyspark>={needed} with its Delta jars).")
+
+
+def require_jar_line(version: str) -> None:
+    """Refuse a local Spark the Delta jars were not built for, before anything runs."""
     if ".".join(version.split(".")[:2]) != SPARK_MINOR:
         raise SparkSetupError(
             f"Spark {version}: the Delta jars ({DELTA_JARS[0]}) need Spark {SPARK_MINOR}.x; install the "
@@ -67,7 +106,7 @@ def local_session():
     import pyspark
     from pyspark.sql import SparkSession
 
-    require_spark_version(pyspark.__version__)
+    require_jar_line(pyspark.__version__)
     jars = delta_jars()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter and its packages
     builder = (
@@ -77,11 +116,12 @@ def local_session():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.default.parallelism", str(LOCAL_PARALLELISM))
-        .config("spark.sql.shuffle.partitions", "4")
         .config("spark.driver.memory", "4g")
         .config("spark.cleaner.periodicGC.interval", "1min")  # frees the days' checkpointed output
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
+    for key, value in LOCAL_SQL_CONFIG.items():
+        builder = builder.config(key, value)
     for key, value in DELTA_CONFIG.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -65,21 +65,23 @@ def _location_of_position(positions: pa.ChunkedArray, n_locations: int) -> pa.Ar
 
 
 def split_checkpoint(tables: dict[str, pa.Table], block: np.ndarray, n_locations: int) -> dict[str, pa.Table]:
-    """The part of a whole-world checkpoint a block carries: its positions and rows, the messages
+    """The part of a whole-world checkpoint a block carries (``split_part`` of every part)."""
+    return {part: split_part(part, table, block, n_locations) for part, table in tables.items()}
+
+
+def split_part(part: str, table: pa.Table, block: np.ndarray, n_locations: int) -> pa.Table:
+    """The rows of one checkpoint part a block carries: its positions and rows, the messages
     addressed to its locations (location rows: all of them)."""
     members = pa.array(block.astype(np.int64))
-    positions = tables[checkpoint.POSITIONS]
-    keep = pc.is_in(_location_of_position(positions.column("position"), n_locations), members)
-    sales = tables[checkpoint.SCHEDULED]
-    requests = tables[checkpoint.REQUESTS]
-    return {
-        checkpoint.POSITIONS: positions.filter(keep),
-        checkpoint.LOCATIONS: tables[checkpoint.LOCATIONS],
-        checkpoint.SCHEDULED: sales.filter(pc.is_in(pc.subtract(sales.column("location_key").cast(pa.int64()), 1),
-                                                    members)),
-        checkpoint.REQUESTS: requests.filter(pc.is_in(requests.column("location"), members)),
-        **{part: addressed_to(tables[part], part, block, n_locations) for part in checkpoint.MESSAGES},
-    }
+    if part == checkpoint.POSITIONS:
+        return table.filter(pc.is_in(_location_of_position(table.column("position"), n_locations), members))
+    if part == checkpoint.SCHEDULED:
+        return table.filter(pc.is_in(pc.subtract(table.column("location_key").cast(pa.int64()), 1), members))
+    if part == checkpoint.REQUESTS:
+        return table.filter(pc.is_in(table.column("location"), members))
+    if part in checkpoint.MESSAGES:
+        return addressed_to(table, part, block, n_locations)
+    return table
 
 
 def addressed_to(messages: pa.Table, part: str, block: np.ndarray, n_locations: int) -> pa.Table:
@@ -97,20 +99,22 @@ def deliver(states: list, blocks: list[np.ndarray], n_locations: int) -> None:
             setattr(state, part, addressed_to(sent, part, block, n_locations).sort_by("store_position").combine_chunks())
 
 
+def own_part(part: str, table: pa.Table, block: np.ndarray) -> pa.Table:
+    """A block's rows of one checkpoint part that belong in the whole world's: all of them but
+    the location rows of other blocks' locations."""
+    if part == checkpoint.LOCATIONS:
+        return table.filter(pc.is_in(table.column("location"), pa.array(block.astype(np.int64))))
+    return table
+
+
 def merge_checkpoints(parts: list[tuple[np.ndarray, dict[str, pa.Table]]]) -> dict[str, pa.Table]:
     """The whole-world checkpoint from each block's: its positions, its own location rows, the
     messages it sent."""
-    def own_locations(block: np.ndarray, table: pa.Table) -> pa.Table:
-        return table.filter(pc.is_in(table.column("location"), pa.array(block.astype(np.int64))))
-
-    return {
-        checkpoint.POSITIONS: pa.concat_tables([t[checkpoint.POSITIONS] for _, t in parts]).sort_by("position"),
-        checkpoint.LOCATIONS: pa.concat_tables([own_locations(b, t[checkpoint.LOCATIONS]) for b, t in parts])
-        .sort_by("location"),
-        checkpoint.SCHEDULED: pa.concat_tables([t[checkpoint.SCHEDULED] for _, t in parts]),
-        **{part: pa.concat_tables([t[part] for _, t in parts])
-           for part in (checkpoint.REQUESTS, *checkpoint.MESSAGES)},
-    }
+    merged = {part: pa.concat_tables([own_part(part, tables[part], block) for block, tables in parts])
+              for part in checkpoint.CHECKPOINT_SCHEMAS}
+    merged[checkpoint.POSITIONS] = merged[checkpoint.POSITIONS].sort_by("position")
+    merged[checkpoint.LOCATIONS] = merged[checkpoint.LOCATIONS].sort_by("location")
+    return merged
 
 
 def merge_day_tables(parts: list[DayTables]) -> DayTables:

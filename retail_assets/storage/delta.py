@@ -608,6 +608,15 @@ class Lakehouse:
                     metadata=prepared.metadata)
         return prepared.data.num_rows
 
+    def record_written(self, name: str, version: int) -> None:
+        """Inside a transaction: table ``name`` was written up to ``version`` by another writer
+        of this process (Spark, under this process's lock); it commits with the transaction."""
+        self.table_path(name)
+        if self._transaction is None:
+            raise RuntimeError(f"record_written({name!r}) outside a transaction: open one around the writes")
+        self._handles.pop(name, None)  # its log moved without this handle
+        self._transaction[name] = int(version)
+
     def replace_all(self, name: str, data: pa.Table) -> int:
         """Overwrite the whole table ``name`` with ``data`` (one transaction).
 

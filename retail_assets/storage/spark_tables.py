@@ -42,22 +42,47 @@ class SparkTables:
             identifier(self.schema, "schema")
 
     def location(self, table: str) -> str:
+        """What Spark's reader and writer take: the table's folder, or its catalog name."""
         name = identifier(table, "table")
         return f"{self.path.rstrip('/')}/{name}" if self.path else f"`{self.catalog}`.`{self.schema}`.`{name}`"
 
-    def replace_days(self, frame, table: str, partition_column: str, first_key: int, last_key: int) -> int:
-        """Replace the days first_key..last_key of ``table`` with ``frame``'s rows; the Delta
-        version that holds them (from the table's history, through delta-spark)."""
-        from delta.tables import DeltaTable
+    def sql_name(self, table: str) -> str:
+        """The table in Spark SQL: ``delta.`folder``` or ``catalog.schema.table``."""
+        if not self.path:
+            return self.location(table)
+        folder = self.location(table)
+        if "`" in folder:
+            raise ValueError(f"path={self.path!r} contains a backtick, which Spark SQL cannot quote")
+        return f"delta.`{folder}`"
 
+    def read(self, spark, table: str, version: int | None = None):
+        """The table as a DataFrame, at ``version`` (time travel) when given."""
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        return reader.load(self.location(table)) if self.path else reader.table(self.location(table))
+
+    def version(self, spark, table: str) -> int:
+        """The table's newest Delta version (``DESCRIBE HISTORY``: classic and Spark Connect alike)."""
+        return int(spark.sql(f"DESCRIBE HISTORY {self.sql_name(table)} LIMIT 1").first()["version"])
+
+    def create_if_missing(self, spark, table: str, schema, properties: dict[str, str]) -> None:
+        """Create ``table`` with the declared columns' nullability (a DataFrame write would make
+        every column nullable) and ``properties``, unless it exists."""
+        columns = ", ".join(f"`{identifier(field.name, 'column')}` {field.dataType.simpleString()}"
+                            f"{'' if field.nullable else ' NOT NULL'}" for field in schema.fields)
+        settings = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {self.sql_name(table)} ({columns}) USING DELTA"
+                  + (f" TBLPROPERTIES ({settings})" if settings else ""))
+
+    def replace_days(self, frame, table: str, partition_column: str, first_key: int, last_key: int) -> int:
+        """Replace the days first_key..last_key of ``table`` with ``frame``'s rows, written by the
+        executors; the Delta version that holds them."""
         column = identifier(partition_column, "partition column")
         writer = (frame.write.format("delta").mode("overwrite")
                   .option("replaceWhere", f"{column} BETWEEN {int(first_key)} AND {int(last_key)}"))
-        location, spark = self.location(table), frame.sparkSession
         if self.path:
-            writer.save(location)
-            written = DeltaTable.forPath(spark, location)
+            writer.save(self.location(table))
         else:
-            writer.saveAsTable(location)
-            written = DeltaTable.forName(spark, location)
-        return written.history(1).first()["version"]
+            writer.saveAsTable(self.location(table))
+        return self.version(frame.sparkSession, table)
