@@ -1,5 +1,5 @@
-"""The Spark engine (local PySpark, local[2]) writes exactly the local engine's rows, and so do
-the tables Spark itself publishes (Parquet here; Delta in Unity Catalog on Databricks).
+"""The Spark engine (local PySpark, local[2], Delta through delta-spark) writes exactly the local
+engine's rows: Spark writes every chain and checkpoint table of the lakehouse itself.
 
 Every chain table and every checkpoint table is compared row for row (all columns but
 etl_timestamp): from the start date (the warm-up days run as Spark days too) and resuming
@@ -10,6 +10,7 @@ their DC in different blocks.
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
@@ -23,16 +24,17 @@ from retail_assets.config import SimulationConfig  # noqa: E402
 from retail_assets.contracts.rules import rules  # noqa: E402
 from retail_assets.defs.location import build_definitions  # noqa: E402
 from retail_assets.engine.local import LocalEngine  # noqa: E402
-from retail_assets.registry import CHAIN_STEP, Role  # noqa: E402
+from retail_assets.registry import CHAIN_STEP  # noqa: E402
 from retail_assets.engine.spark import SparkEngine  # noqa: E402
 from retail_assets.engine.spark_session import (  # noqa: E402
     JARS_VARIABLE,
     SparkSetupError,
     delta_jars,
     local_session,
-    require_spark_version,
+    require_jar_line,
 )
 from retail_assets.storage.delta import Lakehouse  # noqa: E402
+from retail_assets.storage.digest import table_digests  # noqa: E402
 from retail_assets.storage.spark_tables import SparkTables  # noqa: E402
 from retail_assets_tests.helpers import canonical, sorted_rows  # noqa: E402
 
@@ -71,40 +73,46 @@ def test_spark_engine_writes_the_local_engines_rows(spark, tmp_path, preset, loc
     _assert_same_rows(local, on_spark)
 
 
-def test_a_local_run_resumes_from_a_spark_checkpoint(spark, tmp_path):
+def test_runs_resume_across_engines_both_ways(spark, tmp_path):
+    """Local days 1-2, Spark days 3-4 (from delta-rs's checkpoint), local days 5-6 (from
+    delta-spark's): the rows of one local run."""
     config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
     local = Lakehouse(tmp_path / "local")
-    LocalEngine(config, local).run_all(START, START + dt.timedelta(days=3))
+    LocalEngine(config, local).run_all(START, START + dt.timedelta(days=5))
     mixed = Lakehouse(tmp_path / "mixed")
-    SparkEngine(config, mixed, spark).run_all(START, START + dt.timedelta(days=1))
-    LocalEngine(config, mixed).run_all(START + dt.timedelta(days=2), START + dt.timedelta(days=3))
+    LocalEngine(config, mixed).run_all(START, START + dt.timedelta(days=1))
+    SparkEngine(config, mixed, spark).run_all(START + dt.timedelta(days=2), START + dt.timedelta(days=3))
+    LocalEngine(config, mixed).run_all(START + dt.timedelta(days=4), START + dt.timedelta(days=5))
     _assert_same_rows(local, mixed)
 
 
 def _published(folder, name: str) -> tuple[pa.Table, int]:
-    """A Delta table Spark wrote, read with delta-rs: its rows in the declared column order and
-    types, and its version."""
-    declared = registry.TABLES[name]
+    """A Delta table Spark wrote, read with delta-rs: its rows in the declared column order, and
+    its version."""
     table = DeltaTable(str(folder / name))
-    return table.to_pyarrow_table().select(declared.column_names).cast(declared.arrow_schema), table.version()
+    return table.to_pyarrow_table().select(registry.TABLES[name].column_names), table.version()
 
 
-def test_spark_writes_the_chain_tables_as_delta_and_a_rerun_replaces_its_days(spark, tmp_path):
-    """delta-spark writes each chain table from the executors; delta-rs reads the local engine's
-    rows from them; re-running days 2-3 replaces those days (a new version, the same rows)."""
+def test_a_rerun_of_a_middle_range_replaces_its_days_in_the_delta_tables(spark, tmp_path):
+    """Spark writes the lakehouse's tables (delta-rs reads them); re-running days 2-3 of 1-4
+    makes one new Delta version of every chain table, whose rows (counts and digests) are
+    unchanged. The tables Spark also publishes elsewhere (Unity Catalog on Databricks) hold the
+    same rows."""
     config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
-    local = Lakehouse(tmp_path / "local")
-    LocalEngine(config, local).run_all(START, START + dt.timedelta(days=2))
-    folder = tmp_path / "published"
-    publish = SparkTables(path=str(folder))
-    SparkEngine(config, Lakehouse(tmp_path / "spark"), spark, publish).run_all(START, START + dt.timedelta(days=2))
-    first_versions = {name: _published(folder, name)[1] for name in registry.names(Role.CHAIN_FACT)}
-    SparkEngine(config, Lakehouse(tmp_path / "spark"), spark, publish).run_all(
-        START + dt.timedelta(days=1), START + dt.timedelta(days=2))
-    for name in registry.names(Role.CHAIN_FACT):
-        rows, version = _published(folder, name)
-        assert version == first_versions[name] + 1, name
-        assert sorted_rows(rows).equals(canonical(local, name)), name
+    lakehouse = Lakehouse(tmp_path / "spark")
+    publish = SparkTables(path=str(tmp_path / "published"))
+    SparkEngine(config, lakehouse, spark, publish).run_all(START, START + dt.timedelta(days=3))
+    digests = table_digests(lakehouse)
+    versions = {name: DeltaTable(lakehouse.table_path(name)).version() for name in TABLES}
+    rerun = SparkEngine(config, lakehouse, spark, publish)
+    rerun.run_all(START + dt.timedelta(days=1), START + dt.timedelta(days=2))
+    assert table_digests(lakehouse) == digests
+    for name in TABLES:
+        assert DeltaTable(lakehouse.table_path(name)).version() == versions[name] + 1, name
+        assert rerun.published_versions[name] == versions[name] + 1, name
+        rows, _ = _published(tmp_path / "published", name)
+        assert sorted_rows(rows).equals(canonical(lakehouse, name)), name
+    assert not (lakehouse.root / "_spark").exists()  # the block rows were scratch
 
 
 @pytest.mark.parametrize("field, value", [("catalog", "main; DROP TABLE x"), ("schema", "1retail"),
@@ -129,10 +137,18 @@ def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows
     _assert_same_rows(lakehouses["local"], lakehouses["spark"])
 
 
+def test_a_session_older_than_spark_3_5_is_refused_before_the_lakehouse_is_touched(tmp_path):
+    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
+    engine = SparkEngine(config, Lakehouse(tmp_path / "lakehouse"), spark=SimpleNamespace(version="3.4.1"))
+    with pytest.raises(SparkSetupError, match=r"Spark 3\.4\.1 is older than the Spark engine needs: use Spark 3\.5"):
+        next(engine.run(START, START))
+    assert not (tmp_path / "lakehouse").exists()
+
+
 def test_another_spark_line_or_missing_jars_are_refused_naming_the_fix(tmp_path, monkeypatch):
     with pytest.raises(SparkSetupError, match=r"Spark 3\.5\.3: the Delta jars .* need Spark 4\.2\.x"):
-        require_spark_version("3.5.3")
-    require_spark_version("4.2.0")
+        require_jar_line("3.5.3")
+    require_jar_line("4.2.0")
     monkeypatch.setenv(JARS_VARIABLE, str(tmp_path))
     with pytest.raises(SparkSetupError, match=r"delta-spark_4\.2_2\.13-4\.4\.0\.jar.*make \.venv/\.spark"):
         delta_jars()

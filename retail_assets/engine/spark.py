@@ -29,12 +29,13 @@ import functools
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.figures import DaySummary
-from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_PARTS, MAX_BATCH_DAYS, LocalEngine
+from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_PARTS, LocalEngine
 from retail_assets.engine.spark_session import configured_parallelism, default_session, require_supported_spark
 from retail_assets.sim import blocks
 from retail_assets.storage.delta import TABLE_CONFIGURATION, Lakehouse
@@ -43,7 +44,12 @@ from retail_assets.table_model import etl_now
 
 BLOCK_ROWS_FOLDER = "_spark"  # under the lakehouse root; not a table folder, so no reader lists it
 BLOCK_ROWS = "block_rows"
-WRITTEN = (*CHAIN_FACTS, *CHECKPOINT_PARTS)  # what a batch writes, facts first and checkpoints last
+WRITTEN = (*CHAIN_FACTS, *CHECKPOINT_PARTS)  # what a batch writes
+# A batch writes 14 tables, each a few short Spark jobs and a Delta commit (about 30 s on
+# local[2] whatever its days): 28 days a batch bring that to about a second a day. Nothing of a
+# batch is held by the driver, so its length is bounded by what a crash may redo, not by memory.
+BATCH_DAYS = 28
+CONCURRENT_WRITES = 4  # table writes in flight at once (measured on local[2]: see README)
 
 
 def route_keys(spark, n_blocks: int) -> list[int]:
@@ -75,7 +81,6 @@ class SparkEngine(LocalEngine):
         self._location_blocks = location_blocks
         self.published_versions: dict[str, int] = {}  # table -> the Delta version holding its newest days
         self.driver_bytes = 0  # bytes of the rows the driver collected (figures, versions)
-        self._created: set[tuple[SparkTables, str]] = set()  # tables this engine made sure exist
         self.config_json = config.model_dump_json()
 
     @functools.cached_property
@@ -99,13 +104,14 @@ class SparkEngine(LocalEngine):
     def run(self, first: dt.date, last: dt.date) -> Iterator[list[DaySummary]]:
         """Simulate first..last; yield the summaries of each committed batch of days."""
         self._check_range(first, last)
+        self.spark  # a session the engine cannot use is refused before the lakehouse is touched
         first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
         with self.lakehouse.writing():  # the block rows and the batches are this run's alone
             day = self._write_start_state(first)
             batch_from = first_day
             while day <= last_day:
                 self._step(day, emit=day >= first_day)
-                if day >= first_day and (day == last_day or day - batch_from + 1 == MAX_BATCH_DAYS):
+                if day >= first_day and (day == last_day or day - batch_from + 1 == BATCH_DAYS):
                     yield self._commit_batch(batch_from, day)
                     batch_from = day + 1
                 day += 1
@@ -170,35 +176,42 @@ class SparkEngine(LocalEngine):
          .write.format("delta").mode("append").partitionBy(tasks.DAY).save(self.block_rows.location(BLOCK_ROWS)))
 
     def _commit_batch(self, first_day: int, last_day: int) -> list[DaySummary]:
-        """Spark writes the batch's chain and checkpoint tables; the ledger commits them."""
+        """Spark writes the batch's chain and checkpoint tables, several at once (each write is
+        a few short jobs and a commit: the driver waits more than the cores work); the ledger
+        commits them."""
         from pyspark.sql import functions as F
-        from pyspark.sql.pandas.types import from_arrow_schema
 
         calendar = self.context.calendar
         first_key, last_key = calendar.date_key(first_day), calendar.date_key(last_day)
         rows = self.block_rows.read(self.spark, BLOCK_ROWS).where(F.col(tasks.DAY).between(first_day, last_day))
         stamp = etl_now()
         targets = [self.tables] if self.publish is None else [self.tables, self.publish]
+        writes = [(target, entry) for target in targets for entry in WRITTEN]
         with self.lakehouse.transaction(CHAIN_OPERATION, [calendar.date_key(d) for d in range(first_day, last_day + 1)]):
-            for target in targets:
-                for entry in WRITTEN:
-                    kind, name = tasks.payload_name(entry.name)
-                    schema = from_arrow_schema(tasks.write_schema(entry.name))
-                    if (target, entry.name) not in self._created:
-                        target.create_if_missing(self.spark, entry.name, schema, TABLE_CONFIGURATION)
-                        self._created.add((target, entry.name))
-                    frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
-                        functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp),
-                        schema)
-                    version = target.replace_days(frame, entry.name, entry.declaration.partition_column,
-                                                  first_key, last_key)
-                    if target is self.tables:
-                        self.lakehouse.record_written(entry.name, version)
-                    else:
-                        self.published_versions[entry.name] = version
+            with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
+                versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, first_key, last_key),
+                                         writes))
+            for (target, entry), version in zip(writes, versions):
+                if target is self.tables:
+                    self.lakehouse.record_written(entry.name, version)
+                else:
+                    self.published_versions[entry.name] = version
             summaries = self._summaries(rows, first_day, last_day)
         self.spark.sql(f"DELETE FROM {self.block_rows.sql_name(BLOCK_ROWS)} WHERE {tasks.DAY} < {int(last_day)}")
         return summaries
+
+    def _write_table(self, target: SparkTables, entry, rows, stamp, first_key: int, last_key: int) -> int:
+        """Spark decodes one table's rows of the batch from the block rows and replaces the
+        batch's days of it; the Delta version written."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        kind, name = tasks.payload_name(entry.name)
+        schema = from_arrow_schema(tasks.write_schema(entry.name))
+        target.create_if_missing(self.spark, entry.name, schema, TABLE_CONFIGURATION)
+        frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
+            functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp), schema)
+        return target.replace_days(frame, entry.name, entry.declaration.partition_column, first_key, last_key)
 
     def _summaries(self, rows, first_day: int, last_day: int) -> list[DaySummary]:
         """The batch's days' summaries from the blocks' figures and row counts: the only rows of
