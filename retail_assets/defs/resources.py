@@ -2,6 +2,7 @@
 
 
 import json
+from typing import Optional
 
 import dagster as dg
 
@@ -11,24 +12,36 @@ from retail_assets.engine.local import LocalEngine
 from retail_assets.storage.delta import Lakehouse
 
 
+try:  # the spark extra: the spark engine's session is dagster-pyspark's resource
+    from dagster_pyspark import LazyPySparkResource
+except ImportError:  # the base install runs the local engine only
+    LazyPySparkResource = None
+
 ENGINES = ("local", "spark", "databricks")
 
 
 class SimulationResource(dg.ConfigurableResource):
     """Runs the simulation. ``config_json`` is a validated SimulationConfig; ``engine_name``
     selects where the daily chain runs: ``local`` (in-process numpy + delta-rs, the embedded
-    default), ``spark`` (the same day step as Spark tasks, on the active or a local[2] session,
-    committed to the same lakehouse) or ``databricks`` (the Spark engine as a one-time job
-    through Pipes, see ``defs.databricks``)."""
+    default), ``spark`` (the same day step as Spark tasks writing the lakehouse's tables, on the
+    ``pyspark`` resource's session) or ``databricks`` (the Spark engine as a one-time job through
+    Pipes, see ``defs.databricks``)."""
 
     config_json: str
     engine_name: str = "local"
+    pyspark: Optional[LazyPySparkResource] = None  # noqa: UP045 - the spark engine's session (None: other engines)
 
     @classmethod
     def for_config(cls, config: SimulationConfig, engine_name: str = "local") -> "SimulationResource":
         if engine_name not in ENGINES:
             raise ValueError(f"engine {engine_name!r} is not available; allowed: {', '.join(ENGINES)}")
-        return cls(config_json=config.model_dump_json(), engine_name=engine_name)
+        if engine_name != "spark":
+            return cls(config_json=config.model_dump_json(), engine_name=engine_name)
+        from retail_assets.engine.spark_session import session_config  # the spark extra
+
+        # Started on first use: a run of other steps never starts a JVM.
+        return cls(config_json=config.model_dump_json(), engine_name=engine_name,
+                   pyspark=LazyPySparkResource(spark_config=session_config()))
 
     @property
     def simulation_config(self) -> SimulationConfig:
@@ -49,5 +62,5 @@ class SimulationResource(dg.ConfigurableResource):
         if self.engine_name == "spark":
             from retail_assets.engine.spark import SparkEngine  # pyspark comes with the `spark` extra
 
-            return SparkEngine(self.simulation_config, lakehouse)
+            return SparkEngine(self.simulation_config, lakehouse, spark=self.pyspark.spark_session)
         return self.engine(lakehouse)

@@ -39,15 +39,19 @@ LOCAL_SQL_CONFIG = {  # the same for the local Spark Connect server (its --conf 
 
 
 def default_session():
-    """The session the engine uses when it is given none: Spark Connect when ``SPARK_REMOTE``
-    is set, the cluster's on Databricks, else the active one, else a local[2] one."""
+    """The session the engine uses when it is given none: the cluster's on Databricks, else the
+    active one, else ``session_config``'s (Spark Connect or local[2])."""
     from pyspark.sql import SparkSession
 
-    if os.environ.get(REMOTE_VARIABLE):
-        return SparkSession.builder.remote(os.environ[REMOTE_VARIABLE]).getOrCreate()
     if DATABRICKS_RUNTIME in os.environ:
         return SparkSession.builder.getOrCreate()
-    return SparkSession.getActiveSession() or local_session()
+    active = None if os.environ.get(REMOTE_VARIABLE) else SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder
+    for key, value in session_config().items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def configured_parallelism(spark) -> int:
@@ -101,27 +105,40 @@ def require_jar_line(version: str) -> None:
             f"spark extra (`pip install -e '.[spark]'`, pyspark {SPARK_MINOR}.x) or use a {SPARK_MINOR} cluster.")
 
 
-def local_session():
-    """A classic ``local[2]`` session with Delta, from the jars on this machine."""
+def local_spark_config() -> dict[str, str]:
+    """The configuration of a classic ``local[2]`` session with Delta, from the jars on this
+    machine (what ``local_session`` builds, and the Dagster ``PySparkResource`` of the spark engine)."""
     import pyspark
-    from pyspark.sql import SparkSession
 
     require_jar_line(pyspark.__version__)
-    jars = delta_jars()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter and its packages
-    builder = (
-        SparkSession.builder.master(LOCAL_MASTER)
-        .appName("retail-assets")
-        .config("spark.jars", ",".join(str(jar) for jar in jars))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.default.parallelism", str(LOCAL_PARALLELISM))
-        .config("spark.driver.memory", "4g")
-        .config("spark.cleaner.periodicGC.interval", "1min")  # frees the days' checkpointed output
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-    )
-    for key, value in LOCAL_SQL_CONFIG.items():
-        builder = builder.config(key, value)
-    for key, value in DELTA_CONFIG.items():
+    # Python workers run this interpreter and its packages: PySpark reads the variable, not a
+    # configuration key, when the session starts in this process.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return {
+        "spark.master": LOCAL_MASTER,
+        "spark.app.name": "retail-assets",
+        "spark.jars": ",".join(str(jar) for jar in delta_jars()),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.default.parallelism": str(LOCAL_PARALLELISM),
+        "spark.driver.memory": "4g",
+        **LOCAL_SQL_CONFIG,
+        **DELTA_CONFIG,
+    }
+
+
+def session_config() -> dict[str, str]:
+    """The session the spark engine runs on outside Databricks: Spark Connect when ``SPARK_REMOTE``
+    is set (``spark.remote``), else a local[2] one."""
+    remote = os.environ.get(REMOTE_VARIABLE)
+    return {"spark.remote": remote} if remote else local_spark_config()
+
+
+def local_session():
+    """A classic ``local[2]`` session with Delta, from the jars on this machine."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in local_spark_config().items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
