@@ -25,6 +25,7 @@ from retail_assets.contracts.rules import rules  # noqa: E402
 from retail_assets.defs.location import build_definitions  # noqa: E402
 from retail_assets.engine.local import LocalEngine  # noqa: E402
 from retail_assets.registry import CHAIN_STEP  # noqa: E402
+from retail_assets.engine.connect_server import local_connect_server  # noqa: E402
 from retail_assets.engine.spark import SparkEngine  # noqa: E402
 from retail_assets.engine.spark_session import (  # noqa: E402
     JARS_VARIABLE,
@@ -39,7 +40,7 @@ from retail_assets.storage.spark_tables import SparkTables  # noqa: E402
 from retail_assets_tests.helpers import canonical, sorted_rows  # noqa: E402
 
 START = dt.date(2025, 1, 1)
-WARMUP_DAYS = 14  # every warm-up day is a Spark day too: a short one keeps the tests quick
+WARMUP_DAYS = 7  # every warm-up day is a Spark day too: a short one keeps the tests quick
 TABLES = [entry.name for entry in registry.step_entries(CHAIN_STEP)]
 
 
@@ -48,6 +49,17 @@ def spark():
     session = local_session()
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def connect(tmp_path_factory):
+    """A Spark Connect session on a local Connect server (Delta on its classpath), stopped after."""
+    from pyspark.sql import SparkSession
+
+    with local_connect_server(tmp_path_factory.mktemp("connect") / "server.log") as url:
+        session = SparkSession.builder.remote(url).getOrCreate()
+        yield session
+        session.stop()
 
 
 def _assert_same_rows(expected: Lakehouse, got: Lakehouse) -> None:
@@ -83,6 +95,21 @@ def test_runs_resume_across_engines_both_ways(spark, tmp_path):
     LocalEngine(config, mixed).run_all(START, START + dt.timedelta(days=1))
     SparkEngine(config, mixed, spark).run_all(START + dt.timedelta(days=2), START + dt.timedelta(days=3))
     LocalEngine(config, mixed).run_all(START + dt.timedelta(days=4), START + dt.timedelta(days=5))
+    _assert_same_rows(local, mixed)
+
+
+def test_on_spark_connect_from_the_start_date_and_resuming_from_a_local_checkpoint(connect, tmp_path):
+    """Over Spark Connect (no SparkContext, no RDD): days 1-2 from the start date (the warm-up
+    on the server too), day 3 on the local engine, day 4 on Connect again from delta-rs's
+    checkpoint: the rows of one local run."""
+    assert type(connect).__module__.startswith("pyspark.sql.connect")
+    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
+    local = Lakehouse(tmp_path / "local")
+    LocalEngine(config, local).run_all(START, START + dt.timedelta(days=3))
+    mixed = Lakehouse(tmp_path / "connect")
+    SparkEngine(config, mixed, connect).run_all(START, START + dt.timedelta(days=1))
+    LocalEngine(config, mixed).run_all(START + dt.timedelta(days=2), START + dt.timedelta(days=2))
+    SparkEngine(config, mixed, connect).run_all(START + dt.timedelta(days=3), START + dt.timedelta(days=3))
     _assert_same_rows(local, mixed)
 
 
