@@ -22,13 +22,22 @@ $(VENV)/.core: $(VENV)/bin/python pyproject.toml
 	touch $@
 
 # Delta Lake's jars for local Spark, fetched once from Maven Central into a folder the Makefile owns
-# (a Spark session never downloads them: see retail_assets/engine/spark_session.py).
-DELTA_VERSION := 4.4.0
+# (a Spark session never downloads them: see retail_assets/engine/spark_session.py). Two Spark
+# lines: 4.2 (the spark extra) and 3.5, the lowest the engine supports (Databricks 15.4/16.4 LTS).
 SPARK_JARS := .spark-jars
+JARS := io.delta:delta-spark_4.2_2.13:4.4.0 io.delta:delta-storage:4.4.0 \
+	io.delta:delta-spark_2.12:3.3.2 io.delta:delta-storage:3.3.2
 
-$(SPARK_JARS)/.fetched:
-	mvn -q dependency:copy -Dartifact=io.delta:delta-spark_4.2_2.13:$(DELTA_VERSION) -DoutputDirectory=$(SPARK_JARS)
-	mvn -q dependency:copy -Dartifact=io.delta:delta-storage:$(DELTA_VERSION) -DoutputDirectory=$(SPARK_JARS)
+$(SPARK_JARS)/.fetched: Makefile
+	for jar in $(JARS); do mvn -q dependency:copy -Dartifact=$$jar -DoutputDirectory=$(SPARK_JARS) || exit 1; done
+	touch $@
+
+# The Spark suite again on Spark 3.5 (pyspark 3.5.x, delta-spark 3.3.x), in a venv of its own.
+SPARK35 := .venv-spark35
+$(SPARK35)/.ready: pyproject.toml $(SPARK_JARS)/.fetched
+	$(PYTHON) -m venv $(SPARK35)
+	$(SPARK35)/bin/python -m pip install -q --upgrade pip
+	$(SPARK35)/bin/pip install -q -e ".[spark35]"
 	touch $@
 
 $(VENV)/.spark: $(VENV)/.core $(SPARK_JARS)/.fetched
@@ -49,8 +58,9 @@ dev: $(VENV)/.core
 $(CHROMIUM):
 	$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
 
-test: $(VENV)/.dev $(CHROMIUM)
+test: $(VENV)/.dev $(SPARK35)/.ready $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+	$(SPARK35)/bin/python -m pytest -q retail_assets_tests/test_spark_engine.py -m "not spark4_only"
 
 bench: $(VENV)/.core $(if $(filter local,$(ENGINE)),,$(VENV)/.spark)
 	$(BIN)/python -m retail_assets.cli bench --preset $(PRESET) --engine $(ENGINE) $(if $(DAYS),--days $(DAYS),)

@@ -173,8 +173,14 @@ def _run(args: argparse.Namespace) -> None:
     print(summarise(Lakehouse(config.lakehouse_path)))
 
 
+BENCH_ENGINES = {  # --engine of bench: what runs the daily chain, in the order they run
+    "local": ("local",), "spark": ("spark",), "connect": ("connect",),
+    "both": ("local", "spark"), "all": ("local", "spark", "connect"),
+}
+
+
 def _bench(args: argparse.Namespace) -> None:
-    engines = ("local", "spark") if args.engine == "both" else (args.engine,)
+    engines = BENCH_ENGINES[args.engine]
     if "spark" in engines:  # started here, so the chain's figures do not include it
         from retail_assets.engine.spark_session import local_session
 
@@ -182,18 +188,45 @@ def _bench(args: argparse.Namespace) -> None:
         local_session()
         print(f"spark session  {time.perf_counter() - started:8.1f} s to start local[2]")
     chain = {engine: _bench_engine(args, engine) for engine in engines}
-    if len(chain) == 2:
+    if "local" in chain and len(chain) > 1:
         config = _config(args)
         days, simulated = config.scale.days, config.scale.days + config.warmup_days
-        (local_seconds, local_rows), (spark_seconds, spark_rows) = chain["local"], chain["spark"]
-        extra = spark_seconds - local_seconds
-        print(f"\ndaily chain, {days} days: local {local_seconds:.1f} s ({local_rows / local_seconds:,.0f} rows/s), "
-              f"spark local[2] {spark_seconds:.1f} s ({spark_rows / spark_seconds:,.0f} rows/s); spark overhead "
-              f"{extra / days:+.2f} s per written day, {extra / simulated:+.2f} s per simulated day (the "
-              f"{config.warmup_days} warm-up days are Spark days too; session start excluded)")
+        local_seconds, local_rows = chain["local"]
+        print(f"\ndaily chain, {days} days: local {local_seconds:.1f} s ({local_rows / local_seconds:,.0f} rows/s)")
+        for engine, (seconds, rows) in chain.items():
+            if engine != "local":
+                extra = seconds - local_seconds
+                print(f"  {engine} (local[2]) {seconds:.1f} s ({rows / seconds:,.0f} rows/s): overhead {extra / days:+.2f} s "
+                      f"per written day, {extra / simulated:+.2f} s per simulated day (the {config.warmup_days} "
+                      "warm-up days are Spark days too; session start excluded)")
 
 
 def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:
+    """``_bench_run`` on ``engine``; ``connect``: the spark engine over a local Spark Connect server
+    (started first, stopped after)."""
+    if engine != "connect":
+        return _bench_run(args, engine)
+    from pyspark.sql import SparkSession
+
+    from retail_assets.engine.connect_server import local_connect_server
+    from retail_assets.engine.spark_session import REMOTE_VARIABLE
+
+    classic = SparkSession.getActiveSession()
+    if classic is not None:  # a process holds one kind of session at a time
+        classic.stop()
+    folder = Path(tempfile.mkdtemp(prefix="retail_connect_"))
+    started = time.perf_counter()
+    with local_connect_server(folder / "server.log") as url:
+        print(f"spark connect  {time.perf_counter() - started:8.1f} s to start the local server at {url}")
+        os.environ[REMOTE_VARIABLE] = url
+        try:
+            return _bench_run(args, "spark", label="connect")
+        finally:
+            del os.environ[REMOTE_VARIABLE]
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _bench_run(args: argparse.Namespace, engine: str, label: str | None = None) -> tuple[float, int]:
     """Materialise the range on ``engine`` into a scratch lakehouse, print its figures; return
     the daily chain's seconds and rows."""
     folder = Path(tempfile.mkdtemp(prefix="retail_bench_"))
@@ -207,7 +240,7 @@ def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:
         counts = row_counts(lakehouse, lakehouse.tables())
         total = sum(counts.values())
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"engine={engine} preset={config.preset} days={config.scale.days} "
+        print(f"engine={label or engine} preset={config.preset} days={config.scale.days} "
               f"customers={config.scale.customers:,} products={config.scale.products:,} "
               f"locations={config.scale.locations}")
         for name, count in sorted(counts.items()):
@@ -220,7 +253,14 @@ def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:
               "business rules)")
         print(f"wall time      {elapsed:8.1f} s")
         print(f"rows written   {total:>12,}  ({total / elapsed:,.0f} rows/s overall)")
-        print(f"peak RSS       {peak_mib:8.0f} MiB")
+        print(f"peak RSS       {peak_mib:8.0f} MiB (the Dagster process)")
+        per_day = [event.materialization.metadata["driver_bytes"].value
+                   for event in result.get_asset_materialization_events()
+                   if event.asset_key.to_user_string() == registry.CHECKPOINT_ASSET
+                   and "driver_bytes" in event.materialization.metadata]
+        if per_day:
+            print(f"to the driver  {sum(per_day) / len(per_day) / 1024:8.1f} KiB a day on average, "
+                  f"{max(per_day) / 1024:.1f} KiB at most (figures, row counts and table versions)")
         print("\n".join(quality_lines(lakehouse)))
         chain_rows = sum(counts.get(entry.name, 0) for entry in registry.step_entries(CHAIN_STEP))
         return step_seconds(result)[CHAIN_STEP], chain_rows
@@ -247,9 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--days", type=int)
         command.add_argument("--start", help="first day, YYYY-MM-DD (default 2025-01-01)")
         command.add_argument("--seed", type=int)
-        engines = [*ENGINES[:2], "both"] if name == "bench" else list(ENGINES[:2])
+        engines = list(BENCH_ENGINES) if name == "bench" else list(ENGINES[:2])
         command.add_argument("--engine", choices=engines, default="local",
-                             help="what runs the daily chain (spark: local[2] PySpark, the `spark` extra)")
+                             help="what runs the daily chain (spark: local[2] PySpark with Delta, the `spark` "
+                                  "extra; connect: the same over a local Spark Connect server; both: local and "
+                                  "spark; all: the three)")
         if name == "run":
             command.add_argument("--lakehouse", default="lakehouse")
             command.add_argument("--persist", action="store_true", help="record the run in $DAGSTER_HOME")

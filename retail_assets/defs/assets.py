@@ -281,6 +281,7 @@ def _day_metadata(summary: DaySummary, name: str) -> dict[str, object]:
         "net_sales": round(summary.net_sales, 2),
         "stockout_rate": round(summary.stockout_rate, 4),
         "constrained_lines": summary.constrained_lines,
+        **({} if summary.driver_bytes is None else {"driver_bytes": summary.driver_bytes}),
     }
 
 

@@ -1,8 +1,8 @@
 """A local Spark Connect server with Delta Lake: the closest thing to Databricks serverless and
 standard-access clusters on one machine (the tests and ``make bench ENGINE=connect``).
 
-PySpark ships the server (``SparkConnectServer`` in its ``spark-connect`` jar); it is started with
-``spark-submit`` and the Delta jars of the install step, bound to 127.0.0.1, its Python workers
+PySpark 4 ships the server (``SparkConnectServer`` in its ``spark-connect`` jar); it is started
+with ``spark-submit`` and the Delta jars of the install step, bound to 127.0.0.1, its Python workers
 running this interpreter (the project and its packages), and stopped by its PID.
 """
 
@@ -25,7 +25,6 @@ from retail_assets.engine.spark_session import (
     LOCAL_SQL_CONFIG,
     SparkSetupError,
     delta_jars,
-    require_jar_line,
 )
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -49,7 +48,7 @@ def local_connect_server(log: Path) -> Iterator[str]:
     The server's output goes to ``log``."""
     import pyspark
 
-    require_jar_line(pyspark.__version__)
+    jars = delta_jars()
     port = _free_port()
     conf = {
         **DELTA_CONFIG, **LOCAL_SQL_CONFIG,
@@ -60,7 +59,7 @@ def local_connect_server(log: Path) -> Iterator[str]:
         "spark.driver.memory": "4g",
     }
     command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--class", SERVER_CLASS,
-               "--master", LOCAL_MASTER, "--jars", ",".join(str(jar) for jar in delta_jars())]
+               "--master", LOCAL_MASTER, "--jars", ",".join(str(jar) for jar in jars)]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
     command.append("spark-internal")

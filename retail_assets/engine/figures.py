@@ -43,12 +43,15 @@ class DaySummary:
     net_sales: float
     stockout_rate: float
     constrained_lines: int
+    driver_bytes: int | None = None  # Spark: what the driver collected for the day (None: in-process)
 
     @classmethod
-    def of(cls, day: dt.date, date_key: int, rows: dict[str, int], figures: dict[str, float]) -> "DaySummary":
+    def of(cls, day: dt.date, date_key: int, rows: dict[str, int], figures: dict[str, float],
+           driver_bytes: int | None = None) -> "DaySummary":
         """The summary of a day from its rows per table and its figures (``day_figures``, or
         the sum of its blocks')."""
         return cls(
+            driver_bytes=driver_bytes,
             day=day, date_key=date_key, rows=rows,
             units_sold=int(figures["units_sold"]), units_lost=int(figures["units_lost"]),
             lost_revenue=float(figures["lost_revenue"]), net_sales=float(figures["net_sales"]),

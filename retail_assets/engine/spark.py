@@ -80,7 +80,6 @@ class SparkEngine(LocalEngine):
         self.publish = publish
         self._location_blocks = location_blocks
         self.published_versions: dict[str, int] = {}  # table -> the Delta version holding its newest days
-        self.driver_bytes = 0  # bytes of the rows the driver collected (figures, versions)
         self.config_json = config.model_dump_json()
 
     @functools.cached_property
@@ -187,16 +186,18 @@ class SparkEngine(LocalEngine):
         stamp = etl_now()
         targets = [self.tables] if self.publish is None else [self.tables, self.publish]
         writes = [(target, entry) for target in targets for entry in WRITTEN]
-        with self.lakehouse.transaction(CHAIN_OPERATION, [calendar.date_key(d) for d in range(first_day, last_day + 1)]):
+        keys = [calendar.date_key(day) for day in range(first_day, last_day + 1)]
+        with self.lakehouse.transaction(CHAIN_OPERATION, keys):
             with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
                 versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, first_key, last_key),
                                          writes))
             for (target, entry), version in zip(writes, versions):
-                if target is self.tables:
-                    self.lakehouse.record_written(entry.name, version)
+                if target is self.tables:  # the contracts validate what Spark wrote, as the local writer's rows
+                    self.lakehouse.record_written(entry.name, version, keys,
+                                                  key_column=entry.declaration.partition_column)
                 else:
                     self.published_versions[entry.name] = version
-            summaries = self._summaries(rows, first_day, last_day)
+            summaries = self._summaries(rows, first_day, last_day, len(writes))
         self.spark.sql(f"DELETE FROM {self.block_rows.sql_name(BLOCK_ROWS)} WHERE {tasks.DAY} < {int(last_day)}")
         return summaries
 
@@ -213,30 +214,32 @@ class SparkEngine(LocalEngine):
             functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp), schema)
         return target.replace_days(frame, entry.name, entry.declaration.partition_column, first_key, last_key)
 
-    def _summaries(self, rows, first_day: int, last_day: int) -> list[DaySummary]:
+    def _summaries(self, rows, first_day: int, last_day: int, versions_read: int) -> list[DaySummary]:
         """The batch's days' summaries from the blocks' figures and row counts: the only rows of
-        the day the driver reads."""
+        the day the driver reads (with the tables' new versions, ``versions_read`` numbers of
+        8 bytes, shared by the batch's days)."""
         from pyspark.sql import functions as F
 
         collected = (rows.where(F.col(tasks.KIND).isin(tasks.FACT, tasks.SUMMARY))
                      .select(tasks.DAY, tasks.KIND, tasks.NAME, tasks.ROWS,
                              F.when(F.col(tasks.KIND) == tasks.SUMMARY, F.col(tasks.PAYLOAD)).alias(tasks.PAYLOAD))
                      .collect())
-        self.driver_bytes += sum(4 + len(row[tasks.KIND]) + len(row[tasks.NAME]) + 8 + len(row[tasks.PAYLOAD] or b"")
-                                 for row in collected)
+        days = range(first_day, last_day + 1)
         table_of_field = {fact.day_tables_field: fact.name for fact in CHAIN_FACTS}
-        rows_of = {day: dict.fromkeys(table_of_field.values(), 0) for day in range(first_day, last_day + 1)}
-        figures: dict[int, dict[str, float]] = {day: {} for day in rows_of}
+        rows_of = {day: dict.fromkeys(table_of_field.values(), 0) for day in days}
+        figures: dict[int, dict[str, float]] = {day: {} for day in days}
+        driver_bytes = dict.fromkeys(days, 8 * versions_read // len(days))
         for row in collected:
             day = row[tasks.DAY]
+            driver_bytes[day] += 4 + len(row[tasks.KIND]) + len(row[tasks.NAME]) + 8 + len(row[tasks.PAYLOAD] or b"")
             if row[tasks.KIND] == tasks.FACT:
                 rows_of[day][table_of_field[row[tasks.NAME]]] += row[tasks.ROWS]
                 continue
             for name, value in tasks.decode(row[tasks.PAYLOAD]).to_pylist()[0].items():
                 figures[day][name] = figures[day].get(name, 0) + value
         calendar = self.context.calendar
-        return [DaySummary.of(calendar.date(day), calendar.date_key(day), rows_of[day], figures[day])
-                for day in sorted(rows_of)]
+        return [DaySummary.of(calendar.date(day), calendar.date_key(day), rows_of[day], figures[day], driver_bytes[day])
+                for day in days]
 
     def _drop_block_rows(self) -> None:
         """The block rows are scratch: removed at the end of a run (a local folder), else emptied."""

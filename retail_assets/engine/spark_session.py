@@ -4,8 +4,9 @@ Spark reads and writes Delta through the Delta jars on its classpath. The projec
 (`make .venv/.spark`, and the test set-up) fetches them once from Maven Central into
 ``.spark-jars/``; a session is built from that folder (``spark.jars``), never with
 ``spark.jars.packages``, which would resolve and download them at run time. Delta's jars are
-built for one Spark minor version: the pair is pinned here and in the Makefile, and a session on
-another Spark version is refused before any day runs, naming what is needed.
+built for one Spark minor version: the pairs are pinned here and in the Makefile (4.2, the
+``spark`` extra; 3.5, the lowest line the engine supports, the ``spark35`` extra), and a
+session on another Spark line is refused before any day runs, naming what is needed.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import os
 import sys
 from pathlib import Path
 
-DELTA_VERSION = "4.4.0"  # delta-spark (Python) 4.4.x talks to these jars
-SPARK_MINOR = "4.2"  # the Spark line those jars are built for (io.delta:delta-spark_4.2_2.13)
-DELTA_JARS = (f"delta-spark_{SPARK_MINOR}_2.13-{DELTA_VERSION}.jar", f"delta-storage-{DELTA_VERSION}.jar")
+# Spark line -> the jars a local session of that line loads (the Makefile fetches them all).
+DELTA_JARS = {
+    "4.2": ("delta-spark_4.2_2.13-4.4.0.jar", "delta-storage-4.4.0.jar"),  # delta-spark (Python) 4.4.x
+    "3.5": ("delta-spark_2.12-3.3.2.jar", "delta-storage-3.3.2.jar"),  # Databricks Runtime 15.4 / 16.4 LTS's line
+}
 JARS_VARIABLE = "RETAIL_SPARK_JARS"  # the folder holding DELTA_JARS; default: .spark-jars in the checkout
 MINIMUM_SPARK = (3, 5)  # the oldest Spark the engine runs on (Databricks Runtime 15.4 LTS)
 REMOTE_VARIABLE = "SPARK_REMOTE"  # Spark Connect's standard variable: sc://host:port
@@ -70,10 +73,18 @@ def jars_folder() -> Path:
     return Path(os.environ.get(JARS_VARIABLE, default)).expanduser()
 
 
+def spark_line(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
 def delta_jars() -> list[Path]:
-    """The Delta jars, all present; SparkSetupError naming the missing ones and the fix otherwise."""
+    """The jars of the installed PySpark's line, all present; SparkSetupError naming the missing
+    ones and the fix otherwise."""
+    import pyspark
+
+    require_jar_line(pyspark.__version__)
     folder = jars_folder()
-    jars = [folder / name for name in DELTA_JARS]
+    jars = [folder / name for name in DELTA_JARS[spark_line(pyspark.__version__)]]
     missing = [jar.name for jar in jars if not jar.is_file()]
     if missing:
         raise SparkSetupError(
@@ -98,19 +109,17 @@ def require_supported_spark(version: str) -> None:
 
 
 def require_jar_line(version: str) -> None:
-    """Refuse a local Spark the Delta jars were not built for, before anything runs."""
-    if ".".join(version.split(".")[:2]) != SPARK_MINOR:
+    """Refuse a local Spark no Delta jars here are built for, before anything runs."""
+    if spark_line(version) not in DELTA_JARS:
+        lines = " or ".join(f"{line}.x" for line in DELTA_JARS)
         raise SparkSetupError(
-            f"Spark {version}: the Delta jars ({DELTA_JARS[0]}) need Spark {SPARK_MINOR}.x; install the "
-            f"spark extra (`pip install -e '.[spark]'`, pyspark {SPARK_MINOR}.x) or use a {SPARK_MINOR} cluster.")
+            f"Spark {version}: the Delta jars fetched here need Spark {lines}; install the spark extra "
+            "(`pip install -e '.[spark]'`, pyspark 4.2.x) or the spark35 one (pyspark 3.5.x), or use such a cluster.")
 
 
 def local_spark_config() -> dict[str, str]:
     """The configuration of a classic ``local[2]`` session with Delta, from the jars on this
     machine (what ``local_session`` builds, and the Dagster ``PySparkResource`` of the spark engine)."""
-    import pyspark
-
-    require_jar_line(pyspark.__version__)
     # Python workers run this interpreter and its packages: PySpark reads the variable, not a
     # configuration key, when the session starts in this process.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -608,14 +608,17 @@ class Lakehouse:
                     metadata=prepared.metadata)
         return prepared.data.num_rows
 
-    def record_written(self, name: str, version: int) -> None:
+    def record_written(self, name: str, version: int, date_keys: Sequence[int], *, key_column: str = DATE_KEY) -> None:
         """Inside a transaction: table ``name`` was written up to ``version`` by another writer
-        of this process (Spark, under this process's lock); it commits with the transaction."""
+        of this process (Spark, under this process's lock), replacing ``date_keys``; it commits
+        with the transaction. ``on_write`` sees the rows of those days, read back table by table."""
         self.table_path(name)
         if self._transaction is None:
             raise RuntimeError(f"record_written({name!r}) outside a transaction: open one around the writes")
         self._handles.pop(name, None)  # its log moved without this handle
         self._transaction[name] = int(version)
+        if self.on_write is not None:
+            self.on_write(name, self.read(name, date_keys, key_column=key_column))
 
     def replace_all(self, name: str, data: pa.Table) -> int:
         """Overwrite the whole table ``name`` with ``data`` (one transaction).

@@ -64,7 +64,7 @@ class SparkTables:
 
     def version(self, spark, table: str) -> int:
         """The table's newest Delta version (``DESCRIBE HISTORY``: classic and Spark Connect alike)."""
-        return int(spark.sql(f"DESCRIBE HISTORY {self.sql_name(table)} LIMIT 1").first()["version"])
+        return int(spark.sql(f"DESCRIBE HISTORY {self.sql_name(table)} LIMIT 1").select("version").first()[0])
 
     def create_if_missing(self, spark, table: str, schema, properties: dict[str, str]) -> None:
         """Create ``table`` with the declared columns' nullability (a DataFrame write would make
