@@ -55,9 +55,14 @@ def spark():
 
 @pytest.fixture(scope="module")
 def connect(tmp_path_factory):
-    """A Spark Connect session on a local Connect server (Delta on its classpath), stopped after."""
+    """A Spark Connect session on a local Connect server (Delta on its classpath), stopped after.
+    A process holds one kind of session at a time: the classic one of the tests before (they
+    come first in this module) is stopped."""
     from pyspark.sql import SparkSession
 
+    classic = SparkSession.getActiveSession()
+    if classic is not None:
+        classic.stop()
     with local_connect_server(tmp_path_factory.mktemp("connect") / "server.log") as url:
         session = SparkSession.builder.remote(url).getOrCreate()
         yield session
@@ -100,22 +105,6 @@ def test_runs_resume_across_engines_both_ways(spark, tmp_path):
     LocalEngine(config, mixed).run_all(START, START + dt.timedelta(days=1))
     SparkEngine(config, mixed, spark).run_all(START + dt.timedelta(days=2), START + dt.timedelta(days=3))
     LocalEngine(config, mixed).run_all(START + dt.timedelta(days=4), START + dt.timedelta(days=5))
-    _assert_same_rows(local, mixed)
-
-
-@pytest.mark.spark4_only  # PySpark 3.5's Connect client pins numpy below 2, which the project needs
-def test_on_spark_connect_from_the_start_date_and_resuming_from_a_local_checkpoint(connect, tmp_path):
-    """Over Spark Connect (no SparkContext, no RDD): days 1-2 from the start date (the warm-up
-    on the server too), day 3 on the local engine, day 4 on Connect again from delta-rs's
-    checkpoint: the rows of one local run."""
-    assert type(connect).__module__.startswith("pyspark.sql.connect")
-    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
-    local = Lakehouse(tmp_path / "local")
-    LocalEngine(config, local).run_all(START, START + dt.timedelta(days=3))
-    mixed = Lakehouse(tmp_path / "connect")
-    SparkEngine(config, mixed, connect).run_all(START, START + dt.timedelta(days=1))
-    LocalEngine(config, mixed).run_all(START + dt.timedelta(days=2), START + dt.timedelta(days=2))
-    SparkEngine(config, mixed, connect).run_all(START + dt.timedelta(days=3), START + dt.timedelta(days=3))
     _assert_same_rows(local, mixed)
 
 
@@ -208,3 +197,19 @@ def test_another_spark_line_or_missing_jars_are_refused_naming_the_fix(tmp_path,
     monkeypatch.setenv(JARS_VARIABLE, str(tmp_path))
     with pytest.raises(SparkSetupError, match=r"delta-spark_.*\.jar.*make \.venv/\.spark"):
         delta_jars()
+
+
+@pytest.mark.spark4_only  # PySpark 3.5's Connect client pins numpy below 2, which the project needs
+def test_on_spark_connect_from_the_start_date_and_resuming_from_a_local_checkpoint(connect, tmp_path):
+    """Over Spark Connect (no SparkContext, no RDD): days 1-2 from the start date (the warm-up
+    on the server too), day 3 on the local engine, day 4 on Connect again from delta-rs's
+    checkpoint: the rows of one local run."""
+    assert type(connect).__module__.startswith("pyspark.sql.connect")
+    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
+    local = Lakehouse(tmp_path / "local")
+    LocalEngine(config, local).run_all(START, START + dt.timedelta(days=3))
+    mixed = Lakehouse(tmp_path / "connect")
+    SparkEngine(config, mixed, connect).run_all(START, START + dt.timedelta(days=1))
+    LocalEngine(config, mixed).run_all(START + dt.timedelta(days=2), START + dt.timedelta(days=2))
+    SparkEngine(config, mixed, connect).run_all(START + dt.timedelta(days=3), START + dt.timedelta(days=3))
+    _assert_same_rows(local, mixed)
