@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (Python 3.11 + Java 17):
 #   make run    venv + core install, then materialise the `small` preset (90 days) into ./lakehouse
-#   make test   venv + dev install (and Debian's chromium for the browser test), then the test suite
+#   make test   venv + dev install, the Spark 3.5 venv, Delta's jars (and Debian's chromium for the
+#               browser test), then the test suite (and the Spark suite again on Spark 3.5)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
