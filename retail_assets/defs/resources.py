@@ -14,8 +14,10 @@ from retail_assets.storage.delta import Lakehouse
 
 try:  # the spark extra: the spark engine's session is dagster-pyspark's resource
     from dagster_pyspark import LazyPySparkResource
-except ImportError:  # the base install runs the local engine only
-    LazyPySparkResource = None
+except ImportError:  # the base install (no PySpark) runs the local engine only
+
+    class LazyPySparkResource(dg.ConfigurableResource):  # type: ignore[no-redef]
+        """The type of the ``pyspark`` field where dagster-pyspark is not installed: always None."""
 
 ENGINES = ("local", "spark", "databricks")
 
