@@ -106,14 +106,12 @@ class SparkEngine(LocalEngine):
         self.spark  # a session the engine cannot use is refused before the lakehouse is touched
         first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
         with self.lakehouse.writing():  # the block rows and the batches are this run's alone
-            day = self._write_start_state(first)
             batch_from = first_day
-            while day <= last_day:
+            for day in range(self._write_start_state(first), last_day + 1):
                 self._step(day, emit=day >= first_day)
                 if day >= first_day and (day == last_day or day - batch_from + 1 == BATCH_DAYS):
                     yield self._commit_batch(batch_from, day)
                     batch_from = day + 1
-                day += 1
             self._drop_block_rows()
 
     # ------------------------------------------------------------------ internals
@@ -180,16 +178,14 @@ class SparkEngine(LocalEngine):
         commits them."""
         from pyspark.sql import functions as F
 
-        calendar = self.context.calendar
-        first_key, last_key = calendar.date_key(first_day), calendar.date_key(last_day)
+        keys = [self.context.calendar.date_key(day) for day in range(first_day, last_day + 1)]
         rows = self.block_rows.read(self.spark, BLOCK_ROWS).where(F.col(tasks.DAY).between(first_day, last_day))
         stamp = etl_now()
         targets = [self.tables] if self.publish is None else [self.tables, self.publish]
         writes = [(target, entry) for target in targets for entry in WRITTEN]
-        keys = [calendar.date_key(day) for day in range(first_day, last_day + 1)]
         with self.lakehouse.transaction(CHAIN_OPERATION, keys):
             with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
-                versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, first_key, last_key),
+                versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, keys[0], keys[-1]),
                                          writes))
             for (target, entry), version in zip(writes, versions):
                 if target is self.tables:  # the contracts validate what Spark wrote, as the local writer's rows
