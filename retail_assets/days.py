@@ -8,8 +8,8 @@ at the edges, and only this module converts between them:
 - the ordinal: days since the configured start date, the simulation core's index (negative in
   the warm-up), converted in bulk with numpy.
 
-SQL gets the same conversions as DuckDB macros (``SQL_MACROS``), so queries, rollups and rules
-share one definition. The ground floor: this module imports nothing from the project.
+SQL gets the same conversions as macros (``portable_sql.MACROS``: ``day_of_key``, ``key_of_day``).
+The ground floor: this module imports nothing from the project.
 """
 
 from __future__ import annotations
@@ -20,13 +20,6 @@ import numpy as np
 import pyarrow as pa
 
 _EPOCH = dt.date(1970, 1, 1)
-
-# DuckDB: day_of_key(20250131) = DATE '2025-01-31'; key_of_day(DATE '2025-01-31') = 20250131.
-SQL_MACROS = """
-CREATE OR REPLACE TEMP MACRO day_of_key(k) AS make_date(k // 10000, (k // 100) % 100, k % 100);
-CREATE OR REPLACE TEMP MACRO key_of_day(d) AS CAST(year(d) * 10000 + month(d) * 100 + day(d) AS INTEGER);
-"""
-
 
 def date_key(day: dt.date) -> int:
     return day.year * 10000 + day.month * 100 + day.day

@@ -271,7 +271,7 @@ def test_a_configured_restock_delay_is_judged_by_its_own_band(tmp_path):
 
     def delay_report(rule_config: SimulationConfig):
         (rule,) = [rule for rule in rules_for(["gold_sales_fact"], rule_config) if rule.name == "return_restock_delay"]
-        (report,) = rule_reports(engine.lakehouse, [rule], Window(config.start_date, last))
+        (report,) = rule_reports(engine.queries(), [rule], Window(config.start_date, last))
         return rule, report
 
     rule, report = delay_report(config)

@@ -57,7 +57,7 @@ import duckdb
 import pyarrow as pa
 
 from retail_assets import registry
-from retail_assets.analytics.rollups import _MACROS, UNKNOWN, _query, _write
+from retail_assets.analytics.rollups import UNKNOWN, _query, _write
 from retail_assets.days import date_key, day_chunks, days_between
 from retail_assets.rollup_tables import (
     AFFINITY_SCALE,
@@ -70,9 +70,8 @@ from retail_assets.rollup_tables import (
 from retail_assets.sim.catalog import SIZES_BOTTOMS, SIZES_SHOES, SIZES_TOPS
 from retail_assets.storage.delta import Lakehouse
 
-# Private helpers of the rollups, reused on purpose (same SQL macros, conforming and stamped write):
-# _MACROS defines them, _query runs them and conforms to the declaration, _write stamps etl_timestamp and
-# predicate-overwrites the partitions.
+# Private helpers of the rollups, reused on purpose (conforming and stamped write): _query runs the SQL
+# and conforms to the declaration, _write stamps etl_timestamp and predicate-overwrites the partitions.
 from retail_assets.table_model import etl_now
 
 __all__ = [
@@ -210,7 +209,6 @@ class AffinityWindow:
     def __init__(self, connection: duckdb.DuckDBPyConnection):
         self._connection = connection
         self._held: tuple[dt.date, dt.date] | None = None  # days whose activity is in the temp table
-        connection.execute(_MACROS)
 
     def rows(self, first: dt.date, last: dt.date) -> pa.Table:
         """gold_customer_product_affinity_agg rows of the days first..last (etl_timestamp excepted),

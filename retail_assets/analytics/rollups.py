@@ -18,8 +18,8 @@ the lakehouse, not only the run's days, and replaces those periods (predicate ov
 date": ``days_covered`` counts its days present in the daily aggs.
 
 Determinism: money is summed as DECIMAL (the facts hold cent amounts, summed exactly whatever the
-order DuckDB's threads combine them in) and the mean stockout rate is an ordered aggregate, so a
-re-run writes bit-identical values. Products are joined on product_key only (dimensions are
+order the threads or tasks combine them in) and the mean stockout rate as integers (``RATE_QUANTUM``),
+so a re-run, on DuckDB or on Spark, writes bit-identical values. Products are joined on product_key only (dimensions are
 effective-dated: most rows sit in the first partition), using the latest row of each key; a
 product missing from gold_product_dim is reported under category 'Unknown' instead of being
 dropped, so the rollups always add up to the facts.
@@ -65,6 +65,9 @@ SOURCE_TABLES = registry.step_upstream(registry.ROLLUPS_STEP)
 UNKNOWN = "Unknown"
 
 CHUNK_DAYS = 31  # daily aggs computed and written per step of a long range
+# Daily rates are averaged as exact integer sums of rate x 1e12: the same bits in any summation
+# order (DuckDB's threads, Spark's partial aggregates), to 1e-12.
+RATE_QUANTUM = 1e12
 
 
 def _period_end(unit: str, start: dt.date) -> dt.date:
@@ -74,10 +77,6 @@ def _period_end(unit: str, start: dt.date) -> dt.date:
 
 
 # ---------------------------------------------------------------------------------- SQL
-
-_MACROS = """
-CREATE OR REPLACE TEMP MACRO rollup_money(x) AS CAST(x AS DECIMAL(18, 6));
-"""
 
 # Latest row of each product_key, whatever partition it was written in.
 _PRODUCT = """
@@ -197,7 +196,9 @@ inventory AS (
     GROUP BY ALL
 ),
 stockout AS (
-    SELECT period, category_level_1, location_key, avg(stockout_rate ORDER BY date_key) AS avg_stockout_rate
+    SELECT period, category_level_1, location_key,
+        CAST(sum(CAST(round(stockout_rate * {RATE_QUANTUM:g}) AS BIGINT)) AS DOUBLE) / (count(*) * {RATE_QUANTUM:g})
+            AS avg_stockout_rate
     FROM inventory GROUP BY ALL
 ),
 covered AS (
@@ -220,7 +221,6 @@ ORDER BY period, category_level_1, location_key, channel_key
 
 
 def _query(connection: duckdb.DuckDBPyConnection, sql: str, declared: Table) -> pa.Table:
-    connection.execute(_MACROS)
     return _conform(connection.sql(sql).to_arrow_table(), declared)
 
 

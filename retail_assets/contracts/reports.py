@@ -14,7 +14,7 @@ from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger, markdown_table
 from retail_assets.contracts.rules import BusinessRule, Window, rules_for
-from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import Queries
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,14 @@ class CheckReport:
         return "WARN" if self.warn_only or self.not_evaluated else "ERROR"
 
 
-def step_reports(step: str, ledger: ContractLedger, lakehouse: Lakehouse, config: SimulationConfig,
+def step_reports(step: str, ledger: ContractLedger, queries: Queries, config: SimulationConfig,
                  window: Window) -> Iterator[CheckReport]:
     """Every check of a step's run, in process or on a cluster alike: the contract of each table
-    it writes (on the rows ``ledger`` validated), then the business rules of those tables."""
+    it writes (on the rows ``ledger`` validated), then the business rules of those tables, as
+    SQL on ``queries`` (the store the engine wrote: DuckDB over delta-rs, or Spark)."""
     names = [entry.name for entry in registry.step_entries(step)]
     yield from contract_reports(ledger, names)
-    yield from rule_reports(lakehouse, rules_for(names, config), window)
+    yield from rule_reports(queries, rules_for(names, config), window)
 
 
 def contract_reports(ledger: ContractLedger, names: Iterable[str]) -> Iterator[CheckReport]:
@@ -59,22 +60,18 @@ def contract_reports(ledger: ContractLedger, names: Iterable[str]) -> Iterator[C
         yield CheckReport(entry.asset, entry.contract_check, verdict.passed, metadata=metadata, markdown=markdown)
 
 
-def rule_reports(lakehouse: Lakehouse, rules: Iterable[BusinessRule], window: Window) -> Iterator[CheckReport]:
-    connection = lakehouse.duckdb_connection()
-    try:
-        for rule in rules:
-            started = time.perf_counter()
-            outcome = rule.evaluate(connection, window)
-            metadata: dict[str, object] = {
-                **outcome.metadata,
-                "first_day": str(window.first),
-                "last_day": str(window.last),
-                "validation_seconds": round(time.perf_counter() - started, 3),
-            }
-            if outcome.not_evaluated:
-                metadata["not_evaluated"] = outcome.not_evaluated
-            markdown = {"offending_rows": markdown_table(outcome.sample)} if outcome.sample else {}
-            yield CheckReport(rule.table, rule.name, outcome.passed, rule.warn_only, metadata, markdown,
-                              outcome.not_evaluated)
-    finally:
-        connection.close()
+def rule_reports(queries: Queries, rules: Iterable[BusinessRule], window: Window) -> Iterator[CheckReport]:
+    for rule in rules:
+        started = time.perf_counter()
+        outcome = rule.evaluate(queries, window)
+        metadata: dict[str, object] = {
+            **outcome.metadata,
+            "first_day": str(window.first),
+            "last_day": str(window.last),
+            "validation_seconds": round(time.perf_counter() - started, 3),
+        }
+        if outcome.not_evaluated:
+            metadata["not_evaluated"] = outcome.not_evaluated
+        markdown = {"offending_rows": markdown_table(outcome.sample)} if outcome.sample else {}
+        yield CheckReport(rule.table, rule.name, outcome.passed, rule.warn_only, metadata, markdown,
+                          outcome.not_evaluated)

@@ -1,7 +1,7 @@
 """Business rules over the written lakehouse: the reference system's six validations, and more.
 
-Each rule is SQL over the Delta tables (DuckDB), evaluated for the days a run wrote
-(first..last), and returns the measured value(s) and a sample of offending rows. Rules that
+Each rule is SQL over the Delta tables (written once, run on DuckDB or on Spark:
+``storage.queries``), evaluated for the days a run wrote (first..last), and returns the measured value(s) and a sample of offending rows. Rules that
 measure rates need enough data: they look back over a trailing window ending on the last day
 (at least ``MIN_WINDOW_DAYS``), across earlier runs' days too. The bands they judge against
 come from the configuration that generated the data (``Bands``), so a changed policy is judged
@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-import duckdb
-
 from retail_assets.config import SimulationConfig
 from retail_assets.days import date_key, day_chunks
+from retail_assets.storage.queries import Queries
 
 CONSERVATION_CHUNK_DAYS = 31  # days of movements checked per query: memory flat in the run length
 
@@ -98,47 +97,37 @@ class BusinessRule:
     name: str
     table: str  # the asset the check is attached to
     description: str
-    evaluate: Callable[[duckdb.DuckDBPyConnection, Window], Outcome]
+    evaluate: Callable[[Queries, Window], Outcome]  # on DuckDB or Spark alike
     blocking: bool = False  # an ERROR failure stops the downstream assets
     warn_only: bool = False  # failures show as WARN
-
-
-def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    relation = connection.sql(sql)
-    columns = relation.columns
-    return [dict(zip(columns, row)) for row in relation.limit(SAMPLE_ROWS).fetchall()]
-
-
-def _one(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple:
-    return connection.execute(sql).fetchall()[0]
 
 
 def _in(value: float | None, band: tuple[float, float]) -> bool:
     return value is not None and band[0] <= value <= band[1]
 
 
-def _stockout_rate_latest_day(connection, window: Window, bands: Bands) -> Outcome:
+def _stockout_rate_latest_day(queries: Queries, window: Window, bands: Bands) -> Outcome:
     _, last = window.keys
-    (rate,) = _one(connection, f"SELECT avg(is_stockout::INT) FROM gold_inventory_fact WHERE date_key = {last}")
+    (rate,) = queries.one(f"SELECT avg(is_stockout::INT) FROM gold_inventory_fact WHERE date_key = {last}")
     return Outcome(_in(rate, bands.stockout_rate), {"stockout_rate": _round(rate), "date_key": last,
                                                     "band": bands.stockout_text})
 
 
-def _stockout_rate_over_run(connection, window: Window, bands: Bands) -> Outcome:
+def _stockout_rate_over_run(queries: Queries, window: Window, bands: Bands) -> Outcome:
     first, last = window.keys
-    (rate,) = _one(connection, f"""SELECT avg(rate) FROM (SELECT avg(is_stockout::INT) AS rate FROM gold_inventory_fact
+    (rate,) = queries.one(f"""SELECT avg(rate) FROM (SELECT avg(is_stockout::INT) AS rate FROM gold_inventory_fact
                                    WHERE date_key BETWEEN {first} AND {last} GROUP BY date_key)""")
     return Outcome(_in(rate, bands.stockout_rate), {"mean_daily_stockout_rate": _round(rate),
                                                     "band": bands.stockout_text})
 
 
-def _constrained_sales(connection, window: Window) -> Outcome:
+def _constrained_sales(queries: Queries, window: Window) -> Outcome:
     first, last = window.trailing(MIN_WINDOW_DAYS)
-    days, constrained, short_units = _one(connection, f"""
+    days, constrained, short_units = queries.one(f"""
         SELECT count(DISTINCT date_key), coalesce(sum(is_inventory_constrained::INT), 0),
                coalesce(sum(quantity_requested - quantity_sold), 0)
         FROM gold_sales_fact WHERE NOT is_return AND date_key BETWEEN {first} AND {last}""")
-    (lost_units,) = _one(connection, f"""SELECT coalesce(sum(quantity_requested), 0) FROM gold_lost_sales_fact
+    (lost_units,) = queries.one(f"""SELECT coalesce(sum(quantity_requested), 0) FROM gold_lost_sales_fact
                                          WHERE date_key BETWEEN {first} AND {last}""")
     metadata = {"days": days, "constrained_lines": constrained, "units_short_on_constrained_lines": short_units,
                 "lost_units": lost_units}
@@ -147,7 +136,7 @@ def _constrained_sales(connection, window: Window) -> Outcome:
     return Outcome(constrained > 0 and lost_units > 0, metadata)
 
 
-def _stockout_events_agree(connection, window: Window) -> Outcome:
+def _stockout_events_agree(queries: Queries, window: Window) -> Outcome:
     first, last = window.trailing(MIN_WINDOW_DAYS)
     spells = f"""
         spells AS (  -- closed spells whose every day is in the lakehouse
@@ -161,7 +150,7 @@ def _stockout_events_agree(connection, window: Window) -> Outcome:
               ON l.product_key = s.product_key AND l.location_key = s.location_key
              AND day_of_key(l.date_key) BETWEEN s.stockout_start_date AND s.stockout_end_date
             GROUP BY s.stockout_id)"""
-    days, events, lost_revenue = _one(connection, f"""
+    days, events, lost_revenue = queries.one(f"""
         SELECT (SELECT count(DISTINCT date_key) FROM gold_inventory_fact WHERE date_key BETWEEN {first} AND {last}),
                count(*), coalesce(sum(lost_sales_revenue), 0)
         FROM gold_stockout_events WHERE date_key BETWEEN {first} AND {last}""")
@@ -171,17 +160,17 @@ def _stockout_events_agree(connection, window: Window) -> Outcome:
         FROM spells s JOIN counted c USING (stockout_id)
         WHERE s.lost_sales_attempts <> c.attempts OR s.lost_sales_quantity <> c.units
         ORDER BY s.stockout_id"""
-    (mismatches,) = _one(connection, f"SELECT count(*) FROM ({disagreeing})")
+    (mismatches,) = queries.one(f"SELECT count(*) FROM ({disagreeing})")
     metadata = {"days": days, "event_rows": events, "lost_sales_revenue": _round(lost_revenue, 2),
                 "spells_disagreeing_with_lost_sales": mismatches}
     enough = days >= MIN_WINDOW_DAYS
     passed = mismatches == 0 and (not enough or (events > 0 and lost_revenue > 0))
-    return Outcome(passed, metadata, _rows(connection, disagreeing) if mismatches else [])
+    return Outcome(passed, metadata, queries.rows(disagreeing, SAMPLE_ROWS) if mismatches else [])
 
 
-def _abandonment_uplift(connection, window: Window, bands: Bands) -> Outcome:
+def _abandonment_uplift(queries: Queries, window: Window, bands: Bands) -> Outcome:
     first, last = window.last_days(UPLIFT_WINDOW_DAYS)
-    low_rate, other_rate, low_carts, other_carts = _one(connection, f"""
+    low_rate, other_rate, low_carts, other_carts = queries.one(f"""
         WITH carts AS (  -- every new online cart: its session, low if an add-to-cart showed low stock
             SELECT session_id, bool_or(event_label = 'low_stock') AS low,
                    NOT bool_or(event_type = 'checkout_complete') AS abandoned
@@ -207,31 +196,30 @@ def _abandonment_uplift(connection, window: Window, bands: Bands) -> Outcome:
     return Outcome(_in(uplift, bands.uplift_points), metadata)
 
 
-def _no_negative_available(connection, window: Window) -> Outcome:
+def _no_negative_available(queries: Queries, window: Window) -> Outcome:
     first, last = window.keys
     negative = f"""SELECT product_key, location_key, date_key, quantity_on_hand, quantity_reserved, quantity_available
                    FROM gold_inventory_fact WHERE date_key BETWEEN {first} AND {last} AND quantity_available < 0
                    ORDER BY date_key, product_key, location_key"""
-    (count,) = _one(connection, f"SELECT count(*) FROM ({negative})")
-    return Outcome(count == 0, {"negative_rows": count}, _rows(connection, negative) if count else [])
+    (count,) = queries.one(f"SELECT count(*) FROM ({negative})")
+    return Outcome(count == 0, {"negative_rows": count}, queries.rows(negative, SAMPLE_ROWS) if count else [])
 
 
-def _restock_delay(connection, window: Window, bands: Bands) -> Outcome:
+def _restock_delay(queries: Queries, window: Window, bands: Bands) -> Outcome:
     first, last = window.keys
     delays = f"""SELECT sale_id, date_key, return_restocked_date_key,
                         datediff('day', day_of_key(date_key), day_of_key(return_restocked_date_key)) AS delay_days
                  FROM gold_sales_fact WHERE is_return AND date_key BETWEEN {first} AND {last}"""
     low, high = bands.restock_delay_days
-    returns, shortest, longest, mean = _one(
-        connection, f"SELECT count(*), min(delay_days), max(delay_days), avg(delay_days) FROM ({delays})")
+    returns, shortest, longest, mean = queries.one(f"SELECT count(*), min(delay_days), max(delay_days), avg(delay_days) FROM ({delays})")
     outside = f"SELECT * FROM ({delays}) WHERE delay_days NOT BETWEEN {low} AND {high} ORDER BY date_key, sale_id"
-    (count,) = _one(connection, f"SELECT count(*) FROM ({outside})")
+    (count,) = queries.one(f"SELECT count(*) FROM ({outside})")
     passed = count == 0 and (returns == 0 or _in(mean, bands.restock_mean_days))
     mean_low, mean_high = bands.restock_mean_days
     return Outcome(passed, {"returns": returns, "min_delay_days": shortest or 0, "max_delay_days": longest or 0,
                             "mean_delay_days": _round(mean, 3), "band_days": f"{low}..{high}",
                             "mean_band_days": f"{mean_low:g}..{mean_high:g}", "returns_outside_band": count},
-                   _rows(connection, outside) if count else [])
+                   queries.rows(outside, SAMPLE_ROWS) if count else [])
 
 
 def _unreconciled_sql(first: dt.date, last: dt.date) -> str:
@@ -253,14 +241,14 @@ def _unreconciled_sql(first: dt.date, last: dt.date) -> str:
         ORDER BY d.date_key, d.product_key, d.location_key"""
 
 
-def _conservation(connection, window: Window) -> Outcome:
+def _conservation(queries: Queries, window: Window) -> Outcome:
     count, sample = 0, []
     for first, last in day_chunks(window.first, window.last, CONSERVATION_CHUNK_DAYS):
         broken = _unreconciled_sql(first, last)
-        (found,) = _one(connection, f"SELECT count(*) FROM ({broken})")
+        (found,) = queries.one(f"SELECT count(*) FROM ({broken})")
         count += found
         if found and len(sample) < SAMPLE_ROWS:
-            sample += _rows(connection, broken)[: SAMPLE_ROWS - len(sample)]
+            sample += queries.rows(broken, SAMPLE_ROWS)[: SAMPLE_ROWS - len(sample)]
     return Outcome(count == 0, {"positions_days_not_reconciled": count}, sample)
 
 

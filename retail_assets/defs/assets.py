@@ -22,6 +22,7 @@ import re
 import socket
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 
 import dagster as dg
 
@@ -40,6 +41,7 @@ from retail_assets.defs.checks import step_check_results, step_check_specs
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.engine.figures import DaySummary
+from retail_assets.engine.local import LocalEngine
 from retail_assets.registry import CHAIN_STEP, DIMENSIONS_STEP, Role
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.table_model import Column, Table
@@ -156,13 +158,14 @@ def step_multi_asset(step: str, config: SimulationConfig):
     )
 
 
-def step_results(step: str, context: dg.AssetExecutionContext, ledger: ContractLedger, lakehouse: Lakehouse,
+def step_results(step: str, context: dg.AssetExecutionContext, ledger: ContractLedger, engine: LocalEngine,
                  config: SimulationConfig) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """The end of a step's run: one result per asset (its per-day metadata was added with
-    ``record_days``), then its checks on the written range."""
+    ``record_days``), then its checks on the written range, on the store ``engine`` wrote."""
     for name in registry.step_assets(step):
         yield dg.MaterializeResult(asset_key=name, metadata={"dagster/column_schema": column_schema(name)})
-    yield from step_check_results(step, ledger, lakehouse, config, Window(*partition_range(context)))
+    with closing(engine.queries()) as queries:
+        yield from step_check_results(step, ledger, queries, config, Window(*partition_range(context)))
 
 
 def record_days(context: dg.AssetExecutionContext, name: str, by_day: dict[dt.date, dict[str, object]]) -> None:
@@ -227,7 +230,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             engine.require_checkpoint_before(first)  # so is an out-of-order range
             engine.write_dimensions(first, last)
             record_rows_by_day(context, lakehouse, registry.step_assets(DIMENSIONS_STEP))
-        yield from step_results(DIMENSIONS_STEP, context, ledger, lakehouse, config)
+        yield from step_results(DIMENSIONS_STEP, context, ledger, engine, config)
 
     @step_multi_asset(CHAIN_STEP, config)
     def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource, databricks: DatabricksResource):
@@ -245,9 +248,10 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         days: list[DaySummary] = []
+        engine = simulation.chain_engine(lakehouse)
         try:
             with lakehouse.writing():
-                for committed in simulation.chain_engine(lakehouse).run(first, last):
+                for committed in engine.run(first, last):
                     days.extend(committed)
                     context.log.info(f"Committed {committed[0].day} .. {committed[-1].day}")
                     context.instance.add_run_tags(context.run.run_id, {RUN_TAG_PREFIX + "committed_through":
@@ -265,7 +269,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         validating = sum(ledger.verdict(entry.name).seconds for entry in registry.step_entries(CHAIN_STEP))
         context.log.info(f"Contracts: {validating:.1f} s validating, {validating / elapsed:.1%} of the "
                          f"{elapsed:.1f} s the chain took")
-        yield from step_results(CHAIN_STEP, context, ledger, lakehouse, config)
+        yield from step_results(CHAIN_STEP, context, ledger, engine, config)
 
     return [world_dimensions, daily_chain]
 

@@ -15,7 +15,7 @@ from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.reports import CheckReport, step_reports
 from retail_assets.contracts.rules import Window, rules_for
-from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import Queries
 
 CONTRACT_DESCRIPTION = (
     "The rows written by the run against the table's declared contract (Pandera): types, nullability, "
@@ -51,6 +51,6 @@ def check_result(report: CheckReport) -> dg.AssetCheckResult:
     )
 
 
-def step_check_results(step: str, ledger: ContractLedger, lakehouse: Lakehouse, config: SimulationConfig,
+def step_check_results(step: str, ledger: ContractLedger, queries: Queries, config: SimulationConfig,
                        window: Window) -> Iterator[dg.AssetCheckResult]:
-    return map(check_result, step_reports(step, ledger, lakehouse, config, window))
+    return map(check_result, step_reports(step, ledger, queries, config, window))

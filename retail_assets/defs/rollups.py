@@ -49,7 +49,7 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         with lakehouse.writing():
             write_rollups(lakehouse, first, last)
             record_rows_by_day(context, lakehouse, registry.step_assets(ROLLUPS_STEP))
-        yield from step_results(ROLLUPS_STEP, context, ledger, lakehouse, config)
+        yield from step_results(ROLLUPS_STEP, context, ledger, simulation.engine(lakehouse), config)
 
     return [rollups, *build_customer_insight_assets(config)]
 
@@ -86,6 +86,6 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
                 )
             )
         record_rows_by_day(context, lakehouse, registry.step_assets(INSIGHTS_STEP))
-        yield from step_results(INSIGHTS_STEP, context, ledger, lakehouse, config)
+        yield from step_results(INSIGHTS_STEP, context, ledger, simulation.engine(lakehouse), config)
 
     return [customer_insights]

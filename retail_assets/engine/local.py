@@ -30,6 +30,7 @@ from retail_assets.sim.context import DayContext
 from retail_assets.sim.day import DayTables
 from retail_assets.sim.world import build_world
 from retail_assets.storage.delta import Lakehouse, PreparedWrite
+from retail_assets.storage.queries import DuckDbQueries, Queries
 from retail_assets.storage.write_behind import WriteBehind
 from retail_assets.table_model import etl_now
 
@@ -102,6 +103,10 @@ class LocalEngine:
         return result
 
     # ------------------------------------------------------------------ internals
+    def queries(self) -> Queries:
+        """SQL over the tables this engine writes (the rules' store): DuckDB over delta-rs."""
+        return DuckDbQueries(self.lakehouse)
+
     def _check_range(self, first: dt.date, last: dt.date) -> None:
         if last < first:
             raise ValueError(f"empty range: last day {last} is before first day {first}")

@@ -39,6 +39,7 @@ from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_
 from retail_assets.engine.spark_session import configured_parallelism, default_session, require_supported_spark
 from retail_assets.sim import blocks
 from retail_assets.storage.delta import TABLE_CONFIGURATION, Lakehouse
+from retail_assets.storage.queries import SparkQueries
 from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import etl_now
 
@@ -113,6 +114,10 @@ class SparkEngine(LocalEngine):
                     yield self._commit_batch(batch_from, day)
                     batch_from = day + 1
             self._drop_block_rows()
+
+    def queries(self) -> SparkQueries:
+        """SQL over the tables Spark wrote, run by Spark (the rules run where the data is)."""
+        return SparkQueries(self.spark, self.lakehouse, self.tables)
 
     # ------------------------------------------------------------------ internals
     def _block_rows_schema(self):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import closing
 
 from dagster_pipes import (
     PipesCliArgsParamsLoader,
@@ -81,8 +82,9 @@ def run(pipes: PipesContext) -> None:
                                            "last_day": str(last),
                                            "published_delta_version": engine.published_versions[fact.name]})
     pipes.report_asset_materialization(asset_key=registry.CHECKPOINT_ASSET, metadata={"last_day": str(last)})
-    for report in step_reports(registry.CHAIN_STEP, ledger, lakehouse, config, Window(first, last)):
-        _report_check(pipes, report)
+    with closing(engine.queries()) as queries:  # the rules run on the cluster's Spark
+        for report in step_reports(registry.CHAIN_STEP, ledger, queries, config, Window(first, last)):
+            _report_check(pipes, report)
 
 
 def main() -> None:

@@ -50,12 +50,12 @@ from deltalake import CommitProperties, DeltaTable, WriterProperties, write_delt
 from deltalake.exceptions import SchemaMismatchError
 
 from retail_assets.days import (
-    SQL_MACROS,
     date_key,
     day_of_key,
     days_between,
     is_date_key,
 )
+from retail_assets.portable_sql import DUCKDB_MACROS
 from retail_assets.storage.commits import LEDGER_TABLE, CommitLedger, LedgerState
 from retail_assets.storage.lock import WriterLock
 
@@ -745,7 +745,7 @@ class Lakehouse:
         table while a connection built before the compaction is in use.
         """
         con = duckdb.connect(database=":memory:")
-        con.execute(SQL_MACROS)  # day_of_key(date_key), key_of_day(date)
+        con.execute(DUCKDB_MACROS)  # day_of_key(date_key), key_of_day(date), rollup_money(x)
         for name in self.tables():
             con.register(name, self._to_dataset(name, self._table(name)))
         if self._ledger.exists():
