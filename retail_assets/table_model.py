@@ -95,6 +95,16 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def select_generated(self, data: pa.Table) -> pa.Table:
+        """A query's result as generated rows: the declared columns (etl_timestamp excepted) in
+        order, cast to the declared types; a ValueError naming a NOT NULL column that has nulls."""
+        schema = self.generated_schema
+        data = data.select(schema.names)
+        for field in schema:
+            if not field.nullable and data.column(field.name).null_count:
+                raise ValueError(f"{self.name}.{field.name} is declared NOT NULL but the query produced nulls")
+        return data.cast(schema)
+
     def conform(self, generated: pa.Table, stamp: pa.Scalar) -> pa.Table:
         """Generated rows as written: stamped with ``stamp`` (etl_timestamp), in the declared
         column order and types."""

@@ -10,6 +10,7 @@ their DC in different blocks.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from contextlib import closing
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from deltalake import DeltaTable
 pytest.importorskip("pyspark")
 
 from retail_assets import registry  # noqa: E402
+from retail_assets.analytics.rollups import write_rollups  # noqa: E402
 from retail_assets.cli import materialize_range  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
 from retail_assets.contracts.reports import rule_reports  # noqa: E402
@@ -141,14 +143,25 @@ def test_a_rerun_of_a_middle_range_replaces_its_days_in_the_delta_tables(spark, 
     assert not (lakehouse.root / "_spark").exists()  # the block rows were scratch
 
 
-def test_the_business_rules_judge_alike_in_spark_sql_and_in_duckdb(spark, tmp_path):
+@pytest.fixture(scope="module")
+def local_week(tmp_path_factory):
+    """A week and a day of tiny written by the local engine (the rules that need a week of data
+    are evaluated); tests copy it before writing."""
+    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
+    folder = tmp_path_factory.mktemp("local_week") / "lakehouse"
+    engine = LocalEngine(config, Lakehouse(folder))
+    last = START + dt.timedelta(days=7)
+    engine.write_dimensions(START, last)
+    engine.run_all(START, last)
+    return folder, last
+
+
+def test_the_business_rules_judge_alike_in_spark_sql_and_in_duckdb(spark, local_week):
     """One SQL text per rule, run by DuckDB and (transpiled) by Spark over the same committed
     tables: the same verdicts, figures and offending rows, failures included (the data is judged
     by another configuration's bands, so that some rules fail)."""
-    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
-    lakehouse = Lakehouse(tmp_path / "lakehouse")
-    last = START + dt.timedelta(days=7)  # the rules that need a week of data are evaluated
-    LocalEngine(config, lakehouse).run_all(START, last)
+    folder, last = local_week
+    lakehouse = Lakehouse(folder)
     judge = SimulationConfig.build(preset="tiny", return_delay_days=(2, 4), target_stockout_rate=0.2)
     verdicts = []
     for queries in (DuckDbQueries(lakehouse), SparkQueries(spark, lakehouse)):
@@ -163,6 +176,21 @@ def test_the_business_rules_judge_alike_in_spark_sql_and_in_duckdb(spark, tmp_pa
     assert passed["inventory_conservation"] and passed["inventory_constrained_sales"]
     (restock,) = [verdict for verdict in on_spark if verdict[0] == "return_restock_delay"]
     assert restock[3]["offending_rows"].count("\n") > 2  # returns restocked a day after: outside 2..4
+
+
+def test_rollups_computed_and_written_by_spark_equal_duckdbs(spark, local_week, tmp_path):
+    """The rollups' SQL run by DuckDB (rows through delta-rs) and by Spark (written from the
+    executors): the same rows, bit for bit, in all four tables, committed in the ledger."""
+    folder, last = local_week
+    lakehouses = {}
+    for store in ("duckdb", "spark"):
+        lakehouses[store] = Lakehouse(shutil.copytree(folder, tmp_path / store))
+    on_duckdb, on_spark = lakehouses["duckdb"], lakehouses["spark"]
+    rows = write_rollups(on_duckdb, START, last)
+    assert write_rollups(on_spark, START, last, lambda: SparkQueries(spark, on_spark)) == rows
+    for name in registry.step_assets(registry.ROLLUPS_STEP):
+        assert rows[name] > 0 and on_spark.version(name) == DeltaTable(on_spark.table_path(name)).version(), name
+        assert canonical(on_spark, name).equals(canonical(on_duckdb, name)), name
 
 
 @pytest.mark.parametrize("field, value", [("catalog", "main; DROP TABLE x"), ("schema", "1retail"),
@@ -186,6 +214,8 @@ def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows
     every_check = len(registry.ENTRIES) + len(rules(SimulationConfig()))  # a contract per table, the rules
     assert len(outcomes["local"]) == every_check and outcomes["spark"] == outcomes["local"]
     _assert_same_rows(lakehouses["local"], lakehouses["spark"])
+    for name in registry.step_assets(registry.ROLLUPS_STEP):  # computed and written by Spark
+        assert canonical(lakehouses["spark"], name).equals(canonical(lakehouses["local"], name)), name
 
 
 @pytest.mark.spark4_only  # once, on 4.2: it calls nothing of Spark the parity tests do not (CI time)

@@ -57,7 +57,7 @@ import duckdb
 import pyarrow as pa
 
 from retail_assets import registry
-from retail_assets.analytics.rollups import UNKNOWN, _query, _write
+from retail_assets.analytics.rollups import UNKNOWN, _query
 from retail_assets.days import date_key, day_chunks, days_between
 from retail_assets.rollup_tables import (
     AFFINITY_SCALE,
@@ -70,9 +70,8 @@ from retail_assets.rollup_tables import (
 from retail_assets.sim.catalog import SIZES_BOTTOMS, SIZES_SHOES, SIZES_TOPS
 from retail_assets.storage.delta import Lakehouse
 
-# Private helpers of the rollups, reused on purpose (conforming and stamped write): _query runs the SQL
-# and conforms to the declaration, _write stamps etl_timestamp and predicate-overwrites the partitions.
-from retail_assets.table_model import etl_now
+# _query, the rollups' private helper, reused on purpose: it runs the SQL and conforms to the declaration.
+from retail_assets.table_model import Table, etl_now
 
 __all__ = [
     "AffinityWindow",
@@ -343,6 +342,12 @@ def size_fit_bridge(connection: duckdb.DuckDBPyConnection, keys: list[int]) -> p
 
 
 INSIGHTS_OPERATION = "customer_insights"  # the commit ledger's name of write_customer_insights
+
+
+def _write(lakehouse: Lakehouse, data: pa.Table, keys: list[int], declared: Table, stamp: pa.Scalar) -> int:
+    """Stamp etl_timestamp, conform to the declared schema, replace the partitions ``keys``."""
+    return lakehouse.write_days(declared.name, declared.conform(data, stamp), keys,
+                                key_column=declared.partition_column)
 
 
 def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[str, int]:

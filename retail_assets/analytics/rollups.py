@@ -28,6 +28,8 @@ dropped, so the rollups always add up to the facts.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from contextlib import closing
 
 import duckdb
 import pyarrow as pa
@@ -47,6 +49,7 @@ from retail_assets.rollup_tables import (
     GOLD_SALES_WEEKLY_AGG,
 )
 from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import DuckDbQueries, Queries
 from retail_assets.table_model import etl_now
 from retail_assets.tables import Table
 
@@ -221,17 +224,7 @@ ORDER BY period, category_level_1, location_key, channel_key
 
 
 def _query(connection: duckdb.DuckDBPyConnection, sql: str, declared: Table) -> pa.Table:
-    return _conform(connection.sql(sql).to_arrow_table(), declared)
-
-
-def _conform(data: pa.Table, declared: Table) -> pa.Table:
-    """The declared columns (etl_timestamp excepted) in order, cast to the declared Arrow types."""
-    schema = declared.generated_schema
-    data = data.select(schema.names)
-    for field in schema:
-        if not field.nullable and data.column(field.name).null_count:
-            raise ValueError(f"{declared.name}.{field.name} is declared NOT NULL but the rollup produced nulls")
-    return data.cast(schema)
+    return declared.select_generated(connection.sql(sql).to_arrow_table())
 
 
 # ------------------------------------------------------------------------------ rollups
@@ -263,48 +256,40 @@ def sales_monthly_agg(connection: duckdb.DuckDBPyConnection, first: dt.date, las
     return _period_agg(connection, "month", month_starts(first, last), GOLD_SALES_MONTHLY_AGG)
 
 
-
-def _write(lakehouse: Lakehouse, data: pa.Table, keys: list[int], declared: Table, stamp: pa.Scalar) -> int:
-    """Stamp etl_timestamp, conform to the declared schema, replace the partitions ``keys``."""
-    return lakehouse.write_days(declared.name, declared.conform(data, stamp), keys,
-                                key_column=declared.partition_column)
-
-
-DAILY_AGGS = ((GOLD_SALES_DAILY_AGG, sales_daily_agg), (GOLD_INVENTORY_DAILY_AGG, inventory_daily_agg))
+DAILY_AGGS = ((GOLD_SALES_DAILY_AGG, _sales_daily_sql), (GOLD_INVENTORY_DAILY_AGG, _inventory_daily_sql))
+PERIOD_AGGS = ((GOLD_SALES_WEEKLY_AGG, "week", week_starts), (GOLD_SALES_MONTHLY_AGG, "month", month_starts))
 
 
 ROLLUPS_OPERATION = "rollups"  # the commit ledger's name of write_rollups
 
 
-def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[str, int]:
+def write_rollups(lakehouse: Lakehouse, first: dt.date, last: dt.date,
+                  open_queries: Callable[[], Queries] | None = None) -> dict[str, int]:
     """Compute and write the four rollups for first..last; rows written per table.
 
     Daily aggs: exactly the days first..last are replaced. Weekly / monthly: every period touched
-    by first..last is recomputed from the daily agg tables and replaced.
+    by first..last is recomputed from the daily agg tables and replaced. ``open_queries``: the
+    store that computes and writes them (default: DuckDB and delta-rs in this process; the
+    Spark engine's: Spark, from its executors).
     """
     if last < first:
         raise ValueError(f"empty range: last day {last} is before first day {first}")
     missing = [name for name in SOURCE_TABLES if not lakehouse.exists(name)]
     if missing:
         raise LookupError(f"cannot compute rollups: table(s) {', '.join(missing)} missing in {lakehouse.root}")
+    open_queries = open_queries or (lambda: DuckDbQueries(lakehouse))
     with lakehouse.transaction(ROLLUPS_OPERATION, [date_key(first), date_key(last)]):  # all four tables, or none
         stamp = etl_now()
-        rows: dict[str, int] = {GOLD_SALES_DAILY_AGG.name: 0, GOLD_INVENTORY_DAILY_AGG.name: 0}
-
-        connection = lakehouse.duckdb_connection()
-        for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):
-            days = [date_key(day) for day in days_between(chunk_first, chunk_last)]
-            for declared, compute in DAILY_AGGS:
-                rows[declared.name] += _write(lakehouse, compute(connection, chunk_first, chunk_last), days, declared, stamp)
-        connection.close()
-
-        connection = lakehouse.duckdb_connection()  # a fresh snapshot that sees the daily aggs just written
-        periods = (
-            (GOLD_SALES_WEEKLY_AGG, sales_weekly_agg, week_starts(first, last)),
-            (GOLD_SALES_MONTHLY_AGG, sales_monthly_agg, month_starts(first, last)),
-        )
-        for declared, compute, starts in periods:
-            keys = [date_key(start) for start in starts]
-            rows[declared.name] = _write(lakehouse, compute(connection, first, last), keys, declared, stamp)
-        connection.close()
+        rows: dict[str, int] = {declared.name: 0 for declared, _ in DAILY_AGGS}
+        with closing(open_queries()) as queries:
+            for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):
+                days = [date_key(day) for day in days_between(chunk_first, chunk_last)]
+                for declared, sql in DAILY_AGGS:
+                    rows[declared.name] += queries.replace_days(declared, sql(days[0], days[-1]), days, stamp)
+        with closing(open_queries()) as queries:  # a fresh snapshot that sees the daily aggs just written
+            for declared, unit, periods in PERIOD_AGGS:
+                starts = periods(first, last)
+                keys = [date_key(start) for start in starts]
+                sql = _period_sql(unit, keys[0], date_key(_period_end(unit, starts[-1])))
+                rows[declared.name] = queries.replace_days(declared, sql, keys, stamp)
     return rows

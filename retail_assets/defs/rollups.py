@@ -45,11 +45,12 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         first, last = partition_range(context)
         tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
+        engine = simulation.chain_engine(lakehouse)  # on the spark engine, Spark computes and writes them
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
         with lakehouse.writing():
-            write_rollups(lakehouse, first, last)
+            write_rollups(lakehouse, first, last, engine.queries)
             record_rows_by_day(context, lakehouse, registry.step_assets(ROLLUPS_STEP))
-        yield from step_results(ROLLUPS_STEP, context, ledger, simulation.engine(lakehouse), config)
+        yield from step_results(ROLLUPS_STEP, context, ledger, engine, config)
 
     return [rollups, *build_customer_insight_assets(config)]
 

@@ -213,7 +213,8 @@ class SparkEngine(LocalEngine):
         target.create_if_missing(self.spark, entry.name, schema, TABLE_CONFIGURATION)
         frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
             functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp), schema)
-        return target.replace_days(frame, entry.name, entry.declaration.partition_column, first_key, last_key)
+        version, _ = target.replace_days(frame, entry.name, entry.declaration.partition_column, first_key, last_key)
+        return version
 
     def _summaries(self, rows, first_day: int, last_day: int, versions_read: int) -> list[DaySummary]:
         """The batch's days' summaries from the blocks' figures and row counts: the only rows of

@@ -308,8 +308,11 @@ class Lakehouse:
 
     def tables(self) -> list[str]:
         """Names of the committed tables, sorted (the ledger itself excluded)."""
-        visible = {**self.ledger_state().versions, **(self._transaction or {})}
-        return sorted(visible)
+        return sorted(self.visible_versions())
+
+    def visible_versions(self) -> dict[str, int]:
+        """Each table's version readers see: the committed one, or the open transaction's."""
+        return {**self.ledger_state().versions, **(self._transaction or {})}
 
     def ledger_state(self) -> LedgerState:
         """What the ledger has committed (tables, versions, configuration)."""

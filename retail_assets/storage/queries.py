@@ -1,17 +1,24 @@
-"""The lakehouse's committed tables as SQL, on DuckDB or on Spark: what the rules query.
+"""The lakehouse's tables as SQL, on DuckDB or on Spark: what the rules query and the rollups write.
 
 Both answer the same SQL (``portable_sql``: DuckDB's dialect, transpiled for Spark) over the
-tables at the versions the commit ledger holds, so a batch cut short never shows and a rule
-gives the same outcome on either store.
+tables at the versions readers see (the ledger's, or the open transaction's), so a batch cut
+short never shows and a rule gives the same outcome on either store. ``replace_days`` writes a
+query's rows over days of a declared table: on DuckDB the rows pass through this process to
+delta-rs; on Spark the executors compute and write them, and this process reads back only the
+new version and the row count (and the rows, when the ledger validates them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+import pyarrow as pa
+
 from retail_assets.portable_sql import tables_read, to_spark
-from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.delta import TABLE_CONFIGURATION, Lakehouse
 from retail_assets.storage.spark_tables import SparkTables
+from retail_assets.table_model import ETL_TIMESTAMP, Table
 
 
 class Queries(Protocol):
@@ -21,6 +28,10 @@ class Queries(Protocol):
     def rows(self, sql: str, limit: int) -> list[dict]:
         """At most ``limit`` rows of ``sql``'s result, as column -> value."""
 
+    def replace_days(self, declared: Table, sql: str, keys: Sequence[int], stamp: pa.Scalar) -> int:
+        """Inside the lakehouse's transaction: the partitions ``keys`` (a contiguous range) of
+        ``declared`` replaced with the rows of ``sql``, stamped; the rows written."""
+
     def close(self) -> None: ...
 
 
@@ -28,6 +39,7 @@ class DuckDbQueries:
     """In-process DuckDB over the lakehouse's tables (``Lakehouse.duckdb_connection``)."""
 
     def __init__(self, lakehouse: Lakehouse):
+        self.lakehouse = lakehouse
         self.connection = lakehouse.duckdb_connection()
 
     def one(self, sql: str) -> tuple:
@@ -36,6 +48,11 @@ class DuckDbQueries:
     def rows(self, sql: str, limit: int) -> list[dict]:
         relation = self.connection.sql(sql)
         return [dict(zip(relation.columns, row)) for row in relation.limit(limit).fetchall()]
+
+    def replace_days(self, declared: Table, sql: str, keys: Sequence[int], stamp: pa.Scalar) -> int:
+        rows = declared.select_generated(self.connection.sql(sql).to_arrow_table())
+        return self.lakehouse.write_days(declared.name, declared.conform(rows, stamp), keys,
+                                         key_column=declared.partition_column)
 
     def close(self) -> None:
         self.connection.close()
@@ -47,8 +64,9 @@ class SparkQueries:
 
     def __init__(self, spark, lakehouse: Lakehouse, tables: SparkTables | None = None):
         self.spark = spark
+        self.lakehouse = lakehouse
         self.tables = tables or SparkTables(path=str(lakehouse.root))
-        self.versions = lakehouse.ledger_state().versions
+        self.versions = lakehouse.visible_versions()
         self.views: set[str] = set()
 
     def frame(self, sql: str):
@@ -65,6 +83,19 @@ class SparkQueries:
 
     def rows(self, sql: str, limit: int) -> list[dict]:
         return [row.asDict() for row in self.frame(sql).limit(limit).collect()]
+
+    def replace_days(self, declared: Table, sql: str, keys: Sequence[int], stamp: pa.Scalar) -> int:
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = from_arrow_schema(declared.arrow_schema)
+        frame = self.frame(sql).select(*[
+            (F.lit(stamp.as_py()) if field.name == ETL_TIMESTAMP else F.col(field.name)).cast(field.dataType)
+            .alias(field.name) for field in schema.fields])
+        self.tables.create_if_missing(self.spark, declared.name, schema, TABLE_CONFIGURATION)
+        version, rows = self.tables.replace_days(frame, declared.name, declared.partition_column, min(keys), max(keys))
+        self.lakehouse.record_written(declared.name, version, keys, key_column=declared.partition_column)
+        return rows
 
     def close(self) -> None:
         for name in self.views:

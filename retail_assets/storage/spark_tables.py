@@ -64,7 +64,13 @@ class SparkTables:
 
     def version(self, spark, table: str) -> int:
         """The table's newest Delta version (``DESCRIBE HISTORY``: classic and Spark Connect alike)."""
-        return int(spark.sql(f"DESCRIBE HISTORY {self.sql_name(table)} LIMIT 1").select("version").first()[0])
+        return self.last_write(spark, table)[0]
+
+    def last_write(self, spark, table: str) -> tuple[int, int]:
+        """The table's newest Delta version and the rows that commit wrote (its operation metrics)."""
+        newest = spark.sql(f"DESCRIBE HISTORY {self.sql_name(table)} LIMIT 1").select(
+            "version", "operationMetrics").first()
+        return int(newest[0]), int((newest[1] or {}).get("numOutputRows", 0))
 
     def create_if_missing(self, spark, table: str, schema, properties: dict[str, str]) -> None:
         """Create ``table`` with the declared columns' nullability (a DataFrame write would make
@@ -75,9 +81,10 @@ class SparkTables:
         spark.sql(f"CREATE TABLE IF NOT EXISTS {self.sql_name(table)} ({columns}) USING DELTA"
                   + (f" TBLPROPERTIES ({settings})" if settings else ""))
 
-    def replace_days(self, frame, table: str, partition_column: str, first_key: int, last_key: int) -> int:
+    def replace_days(self, frame, table: str, partition_column: str, first_key: int, last_key: int
+                     ) -> tuple[int, int]:
         """Replace the days first_key..last_key of ``table`` with ``frame``'s rows, written by the
-        executors; the Delta version that holds them."""
+        executors; the Delta version that holds them and the rows written."""
         column = identifier(partition_column, "partition column")
         writer = (frame.write.format("delta").mode("overwrite")
                   .option("replaceWhere", f"{column} BETWEEN {int(first_key)} AND {int(last_key)}"))
@@ -85,4 +92,4 @@ class SparkTables:
             writer.save(self.location(table))
         else:
             writer.saveAsTable(self.location(table))
-        return self.version(frame.sparkSession, table)
+        return self.last_write(frame.sparkSession, table)
