@@ -174,11 +174,13 @@ GOLD_SALES_MONTHLY_AGG = Table(
 
 AFFINITY_WINDOW_DAYS = 90
 AFFINITY_WEIGHTS = {"purchases": 3.0, "returns": -2.0, "add_to_carts": 1.0, "product_views": 0.3}
-AFFINITY_SCALE = 5.0
+# The score saturates as e / (e + half): no transcendental function, whose last bit differs between
+# libraries (DuckDB's libm, the JVM's), so DuckDB and Spark compute the same bits.
+AFFINITY_HALF_SATURATION = 3.5  # the engagement scored 0.5
 SIZE_RETURN_FIT_SCORE = 0.3
-AFFINITY_FORMULA = "1 - exp(-max(0, {}) / {:g})".format(
+AFFINITY_FORMULA = "e / (e + {:g}), e = max(0, {})".format(
+    AFFINITY_HALF_SATURATION,
     " ".join(f"{'-' if w < 0 else '+'} {abs(w):g} x {name}" for name, w in AFFINITY_WEIGHTS.items()).lstrip("+ "),
-    AFFINITY_SCALE,
 )
 
 _WINDOW = (
@@ -241,7 +243,7 @@ GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG = Table(
             "affinity_score",
             FLOAT64,
             f"{AFFINITY_FORMULA} over the window, in [0, 1): 0 without net engagement; e.g. "
-            "0.45 for one purchase, 0.70 for two, 0.06 for a single view.",
+            "0.46 for one purchase, 0.63 for two, 0.08 for a single view.",
             minimum=0,
             maximum=1,
         ),

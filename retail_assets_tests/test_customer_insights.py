@@ -34,6 +34,7 @@ from retail_assets.engine.local import LocalEngine
 from retail_assets.registry import Role
 from retail_assets.rollup_tables import AFFINITY_WINDOW_DAYS
 from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import DuckDbQueries
 from retail_assets_tests.helpers import canonical
 
 CUSTOMER_INSIGHT_TABLES = {entry.name: entry.declaration for entry in registry.entries(Role.INSIGHT)}
@@ -154,7 +155,7 @@ def test_the_window_excludes_older_days(lakehouse, monkeypatch):
     previous interaction only see D-3..D, for every row of the last 6 days."""
     window = 4
     monkeypatch.setattr(customer_insights, "AFFINITY_WINDOW_DAYS", window)
-    computed = customer_product_affinity(lakehouse.duckdb_connection(), MID + dt.timedelta(days=1), LAST).to_pandas()
+    computed = customer_product_affinity(DuckDbQueries(lakehouse), MID + dt.timedelta(days=1), LAST).to_pandas()
     expected = _expected_measures(computed, _activity(lakehouse), window)
     merged = computed.merge(expected, on=["date_key", *PAIR], suffixes=("", "_expected"), validate="1:1")
     assert len(merged) == len(computed) > 1000
@@ -171,7 +172,9 @@ def test_scores_ratios_and_cltv_follow_the_documented_formulas(lakehouse):
     affinity = _df(lakehouse, AFFINITY)
     assert affinity.affinity_score.between(0, 1).all()
     engagement = (3 * affinity.purchases - 2 * affinity.returns + affinity.add_to_carts + 0.3 * affinity.product_views)
-    np.testing.assert_allclose(affinity.affinity_score, 1 - np.exp(-engagement.clip(lower=0) / 5), rtol=1e-12)
+    saturating = engagement.clip(lower=0) / (engagement.clip(lower=0) + 3.5)
+    np.testing.assert_allclose(affinity.affinity_score, saturating, rtol=1e-12)
+    assert affinity.affinity_score.max() < 1  # approaching 1, never reaching it
     assert (affinity.affinity_score[engagement > 0] > 0).all()
     views, carts = affinity.product_views, affinity.add_to_carts
     assert affinity.view_to_purchase_ratio.isna().equals(views == 0)
@@ -302,14 +305,14 @@ def test_bridge_days_are_the_run_days_plus_the_sale_days_of_their_returns(lakeho
     lines = sales[~sales.is_return & (sales["size"] != "One Size")]
     returned_days = set(lines.date_key[lines.sale_id.isin(returns.original_sale_id)])
     assert returned_days - run_days  # returns of the run reach back before it
-    assert size_fit_bridge_days(lakehouse.duckdb_connection(), first, last) == sorted(run_days | returned_days)
+    assert size_fit_bridge_days(DuckDbQueries(lakehouse), first, last) == sorted(run_days | returned_days)
 
 
 def test_rerunning_a_sub_range_is_idempotent(lakehouse, scratch):
     before = {name: canonical(scratch, name) for name in CUSTOMER_INSIGHT_TABLES}
     stamps = {name: pc.max(scratch.read(name).column(tables.ETL_TIMESTAMP)).as_py() for name in CUSTOMER_INSIGHT_TABLES}
     first, last = START + dt.timedelta(days=3), START + dt.timedelta(days=7)  # 4..8 January
-    bridge_days = size_fit_bridge_days(scratch.duckdb_connection(), first, last)
+    bridge_days = size_fit_bridge_days(DuckDbQueries(scratch), first, last)
     rows = write_customer_insights(scratch, first, last)
     for name in CUSTOMER_INSIGHT_TABLES:
         assert canonical(scratch, name).equals(before[name]), name
@@ -339,10 +342,10 @@ def test_days_without_data_are_replaced(lakehouse, scratch):
 
 
 def test_schema_equals_the_declaration(lakehouse):
-    connection = lakehouse.duckdb_connection()
+    queries = DuckDbQueries(lakehouse)
     computed = {
-        AFFINITY: customer_product_affinity(connection, START, LAST),
-        BRIDGE: size_fit_bridge(connection, [_key(START + dt.timedelta(days=i)) for i in range(12)]),
+        AFFINITY: customer_product_affinity(queries, START, LAST),
+        BRIDGE: size_fit_bridge(queries, [_key(START + dt.timedelta(days=i)) for i in range(12)]),
     }
     for name, declared in CUSTOMER_INSIGHT_TABLES.items():
         assert lakehouse.read(name).schema.equals(declared.arrow_schema), name

@@ -31,6 +31,7 @@ from retail_assets.defs.rollups import build_rollup_assets
 from retail_assets.engine.local import LocalEngine
 from retail_assets.registry import Role
 from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import DuckDbQueries
 from retail_assets_tests.helpers import canonical
 
 ROLLUP_TABLES = {entry.name: entry.declaration for entry in registry.entries(Role.ROLLUP)}
@@ -246,12 +247,12 @@ def test_products_missing_from_the_dimension_still_add_up(lakehouse, scratch):
 
 
 def test_schema_equals_the_declaration(lakehouse):
-    connection = lakehouse.duckdb_connection()
+    queries = DuckDbQueries(lakehouse)
     computed = {
-        "gold_sales_daily_agg": sales_daily_agg(connection, START, LAST),
-        "gold_inventory_daily_agg": inventory_daily_agg(connection, START, LAST),
-        "gold_sales_weekly_agg": sales_weekly_agg(connection, START, LAST),
-        "gold_sales_monthly_agg": sales_monthly_agg(connection, START, LAST),
+        "gold_sales_daily_agg": sales_daily_agg(queries, START, LAST),
+        "gold_inventory_daily_agg": inventory_daily_agg(queries, START, LAST),
+        "gold_sales_weekly_agg": sales_weekly_agg(queries, START, LAST),
+        "gold_sales_monthly_agg": sales_monthly_agg(queries, START, LAST),
     }
     for name, declared in ROLLUP_TABLES.items():
         assert registry.TABLES[name] is declared

@@ -10,6 +10,7 @@ their DC in different blocks.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
 from contextlib import closing
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from deltalake import DeltaTable
 pytest.importorskip("pyspark")
 
 from retail_assets import registry  # noqa: E402
+from retail_assets.analytics.customer_insights import write_customer_insights  # noqa: E402
 from retail_assets.analytics.rollups import write_rollups  # noqa: E402
 from retail_assets.cli import materialize_range  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
@@ -182,14 +184,28 @@ def test_rollups_computed_and_written_by_spark_equal_duckdbs(spark, local_week, 
     """The rollups' SQL run by DuckDB (rows through delta-rs) and by Spark (written from the
     executors): the same rows, bit for bit, in all four tables, committed in the ledger."""
     folder, last = local_week
-    lakehouses = {}
-    for store in ("duckdb", "spark"):
-        lakehouses[store] = Lakehouse(shutil.copytree(folder, tmp_path / store))
-    on_duckdb, on_spark = lakehouses["duckdb"], lakehouses["spark"]
+    on_duckdb, on_spark = (Lakehouse(shutil.copytree(folder, tmp_path / store)) for store in ("duckdb", "spark"))
     rows = write_rollups(on_duckdb, START, last)
     assert write_rollups(on_spark, START, last, lambda: SparkQueries(spark, on_spark)) == rows
     for name in registry.step_assets(registry.ROLLUPS_STEP):
         assert rows[name] > 0 and on_spark.version(name) == DeltaTable(on_spark.table_path(name)).version(), name
+        assert canonical(on_spark, name).equals(canonical(on_duckdb, name)), name
+
+
+def test_customer_insights_computed_and_written_by_spark_equal_duckdbs(spark, local_week, tmp_path):
+    """The insights' SQL on DuckDB (a temporary table sliding over the chunks) and on Spark (each
+    chunk's window in the query): the same rows, bit for bit, and the same rows reported written
+    when a re-run of the last days replaces them."""
+    folder, last = local_week
+    on_duckdb, on_spark = (Lakehouse(shutil.copytree(folder, tmp_path / store)) for store in ("duckdb", "spark"))
+    in_spark = functools.partial(SparkQueries, spark, on_spark)
+    rows = write_customer_insights(on_duckdb, START, last)
+    assert write_customer_insights(on_spark, START, last, in_spark) == rows
+    rerun = last - dt.timedelta(days=2)
+    assert (write_customer_insights(on_spark, rerun, last, in_spark)
+            == write_customer_insights(on_duckdb, rerun, last))
+    for name in registry.step_assets(registry.INSIGHTS_STEP):
+        assert rows[name] > 0, name
         assert canonical(on_spark, name).equals(canonical(on_duckdb, name)), name
 
 
@@ -214,8 +230,8 @@ def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows
     every_check = len(registry.ENTRIES) + len(rules(SimulationConfig()))  # a contract per table, the rules
     assert len(outcomes["local"]) == every_check and outcomes["spark"] == outcomes["local"]
     _assert_same_rows(lakehouses["local"], lakehouses["spark"])
-    for name in registry.step_assets(registry.ROLLUPS_STEP):  # computed and written by Spark
-        assert canonical(lakehouses["spark"], name).equals(canonical(lakehouses["local"], name)), name
+    for name in [*registry.step_assets(registry.ROLLUPS_STEP), *registry.step_assets(registry.INSIGHTS_STEP)]:
+        assert canonical(lakehouses["spark"], name).equals(canonical(lakehouses["local"], name)), name  # by Spark
 
 
 @pytest.mark.spark4_only  # once, on 4.2: it calls nothing of Spark the parity tests do not (CI time)

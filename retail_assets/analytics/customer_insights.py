@@ -14,9 +14,10 @@ Tables (declared in ``retail_assets.rollup_tables``):
     interactions: a return alone neither creates a row nor counts as a previous interaction.
   * view_to_purchase_ratio = purchases / product_views, cart_to_purchase_ratio = purchases /
     add_to_carts (NULL on a zero denominator; both can exceed 1, store purchases need no event).
-  * affinity_score = 1 - exp(-max(0, 3 purchases - 2 returns + 1 add_to_carts + 0.3 product_views) / 5)
-    (``AFFINITY_WEIGHTS`` / ``AFFINITY_SCALE``): 0 without net engagement, saturating towards 1;
-    one purchase gives 0.45, two 0.70, a purchase plus a cart and three views 0.62.
+  * affinity_score = e / (e + 3.5), e = max(0, 3 purchases - 2 returns + 1 add_to_carts + 0.3 product_views)
+    (``AFFINITY_WEIGHTS``, ``AFFINITY_HALF_SATURATION``): 0 without net engagement, saturating
+    towards 1 without reaching it; one purchase gives 0.46, two 0.63, a purchase plus a cart and
+    three views 0.58.
   * recommendation_rank: row_number over the customer's rows of D by score desc, product_key asc.
   * predicted_cltv_impact = affinity_score x base_price x expected repeat purchases over the next
     year, the latter = max(purchases, 1) x 365 / 90 (the pair's purchase rate in the window
@@ -52,15 +53,16 @@ row of each key (dimensions are effective-dated, most rows sit in the first part
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from contextlib import closing
 
-import duckdb
 import pyarrow as pa
 
 from retail_assets import registry
-from retail_assets.analytics.rollups import UNKNOWN, _query
+from retail_assets.analytics.rollups import UNKNOWN
 from retail_assets.days import date_key, day_chunks, days_between
 from retail_assets.rollup_tables import (
-    AFFINITY_SCALE,
+    AFFINITY_HALF_SATURATION,
     AFFINITY_WEIGHTS,
     AFFINITY_WINDOW_DAYS,
     GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG,
@@ -69,9 +71,9 @@ from retail_assets.rollup_tables import (
 )
 from retail_assets.sim.catalog import SIZES_BOTTOMS, SIZES_SHOES, SIZES_TOPS
 from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import DuckDbQueries, Queries
 
-# _query, the rollups' private helper, reused on purpose: it runs the SQL and conforms to the declaration.
-from retail_assets.table_model import Table, etl_now
+from retail_assets.table_model import etl_now
 
 __all__ = [
     "AffinityWindow",
@@ -143,11 +145,15 @@ GROUP BY date_key, customer_key, product_key
 """
 
 
-def _affinity_sql(lo: int, hi: int) -> str:
+def _affinity_sql(lo: int, hi: int, window_lo: int | None = None) -> str:
+    """Affinity rows of lo..hi from the pair days of the temporary table ``PAIR_DAYS``, or, given
+    ``window_lo``, of a common table expression over the facts of window_lo..hi."""
     weighted = " + ".join(f"{float(weight)!r} * {name}" for name, weight in AFFINITY_WEIGHTS.items())
     preceding = AFFINITY_WINDOW_DAYS - 1
+    pair_days = "" if window_lo is None else f"{PAIR_DAYS} AS ({_pair_days_sql(window_lo, hi)}),"
     return f"""
-WITH product AS (
+WITH {pair_days}
+product AS (
     SELECT product_key, category_level_1, base_price
     FROM gold_product_dim
     QUALIFY row_number() OVER (PARTITION BY product_key ORDER BY effective_date_key DESC, category_level_1) = 1
@@ -168,8 +174,9 @@ windowed AS (  -- each interaction of lo..hi joined to its pair's days of the tr
 ),
 scored AS (
     SELECT w.*, coalesce(p.category_level_1, '{UNKNOWN}') AS category_level_1, p.base_price,
-        1 - exp(-CAST(greatest(0, {weighted}) AS DOUBLE) / {float(AFFINITY_SCALE)!r}) AS affinity_score
-    FROM windowed w LEFT JOIN product p USING (product_key)
+        engagement / (engagement + {float(AFFINITY_HALF_SATURATION)!r}) AS affinity_score
+    FROM (SELECT *, CAST(greatest(0, {weighted}) AS DOUBLE) AS engagement FROM windowed) w
+        LEFT JOIN product p USING (product_key)
 )
 SELECT date_key, customer_key, product_key, category_level_1,
     CAST(purchases AS BIGINT) AS purchases,
@@ -196,45 +203,47 @@ ORDER BY date_key, customer_key, recommendation_rank
 
 
 class AffinityWindow:
-    """Computes affinity rows chunk after chunk over one DuckDB connection.
+    """The affinity SQL of chunk after chunk over one store.
 
-    The daily customer x product activity of the trailing window is held in a temp table that
-    slides with the chunks, so each fact day is read and aggregated once per run, and only the
-    pairs active in the chunk are joined to their history (a hash join on the pair: about 8x
-    faster than a RANGE window over every pair of the 90 days). Chunks in increasing day order
-    slide the table; any other order reloads it.
+    On DuckDB the daily customer x product activity of the trailing window is held in a temp
+    table that slides with the chunks, so each fact day is read and aggregated once per run, and
+    only the pairs active in the chunk are joined to their history (a hash join on the pair:
+    about 8x faster than a RANGE window over every pair of the 90 days). Chunks in increasing day
+    order slide the table; any other order reloads it. A store without temporary tables (Spark)
+    computes each chunk's window in the query itself.
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection):
-        self._connection = connection
+    def __init__(self, queries: Queries):
+        self._queries = queries
         self._held: tuple[dt.date, dt.date] | None = None  # days whose activity is in the temp table
 
-    def rows(self, first: dt.date, last: dt.date) -> pa.Table:
-        """gold_customer_product_affinity_agg rows of the days first..last (etl_timestamp excepted),
-        from the facts of first - 89 days .. last."""
+    def sql(self, first: dt.date, last: dt.date) -> str:
+        """The gold_customer_product_affinity_agg query of the days first..last (etl_timestamp
+        excepted), over the facts of first - 89 days .. last."""
         window_first = first - dt.timedelta(days=AFFINITY_WINDOW_DAYS - 1)
+        if not self._queries.temporary_tables:
+            return _affinity_sql(date_key(first), date_key(last), date_key(window_first))
         held = self._held
         if held is None or not held[0] <= window_first <= held[1] + dt.timedelta(days=1):
-            self._connection.execute(
+            self._queries.execute(
                 f"CREATE OR REPLACE TEMP TABLE {PAIR_DAYS} AS "
                 + _pair_days_sql(date_key(window_first), date_key(last)))
             held = (window_first, last)
         else:
-            self._connection.execute(f"DELETE FROM {PAIR_DAYS} WHERE date_key < {date_key(window_first)}")
+            self._queries.execute(f"DELETE FROM {PAIR_DAYS} WHERE date_key < {date_key(window_first)}")
             if last > held[1]:
                 new_first = held[1] + dt.timedelta(days=1)
-                self._connection.execute(
+                self._queries.execute(
                     f"INSERT INTO {PAIR_DAYS} " + _pair_days_sql(date_key(new_first), date_key(last)))
             held = (window_first, max(last, held[1]))
         self._held = held
-        sql = _affinity_sql(date_key(first), date_key(last))
-        return _query(self._connection, sql, GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG)
+        return _affinity_sql(date_key(first), date_key(last))
 
 
-def customer_product_affinity(connection: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> pa.Table:
+def customer_product_affinity(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:
     """gold_customer_product_affinity_agg rows of the days first..last (etl_timestamp excepted),
     reading the facts of first - 89 days .. last."""
-    return AffinityWindow(connection).rows(first, last)
+    return GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.select_generated(queries.arrow(AffinityWindow(queries).sql(first, last)))
 
 
 # ---------------------------------------------------------------------------- size fit
@@ -248,7 +257,7 @@ def _sizes_values() -> str:
     )
 
 
-def size_fit_bridge_days(connection: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> list[int]:
+def size_fit_bridge_days(queries: Queries, first: dt.date, last: dt.date) -> list[int]:
     """The bridge days a run over first..last writes: first..last, plus the days of the sized sale
     lines returned on first..last (sorted date_keys)."""
     lo, hi = date_key(first), date_key(last)
@@ -258,16 +267,16 @@ def size_fit_bridge_days(connection: duckdb.DuckDBPyConnection, first: dt.date, 
     # scans prune files with (the search stays as small as the return window, however long the run).
     returns = (f"is_return AND date_key BETWEEN {lo} AND {hi} AND order_date_key < {lo} "
                f"AND size <> {_sql_string(ONE_SIZE)}")
-    [(earliest_order,)] = connection.sql(f"SELECT min(order_date_key) FROM gold_sales_fact WHERE {returns}").fetchall()
+    (earliest_order,) = queries.one(f"SELECT min(order_date_key) FROM gold_sales_fact WHERE {returns}")
     if earliest_order is None:
         return _keys(first, last)
-    returned_days = connection.sql(f"""
+    returned_days = queries.rows(f"""
         SELECT DISTINCT o.date_key
         FROM (SELECT original_sale_id FROM gold_sales_fact WHERE {returns}) r
             JOIN gold_sales_fact o ON o.sale_id = r.original_sale_id
         WHERE o.date_key >= {earliest_order} AND o.date_key < {lo} AND NOT o.is_return
-    """).fetchall()
-    return sorted(set(_keys(first, last)) | {row[0] for row in returned_days})
+    """)
+    return sorted(set(_keys(first, last)) | {row["date_key"] for row in returned_days})
 
 
 def _size_fit_sql(keys: list[int]) -> str:
@@ -291,7 +300,7 @@ customer AS (
 returned AS (  -- a return is dated on or after its line, and carries the line's order day (<= the line's)
     SELECT original_sale_id AS sale_id,
         min(date_key) AS return_date_key,
-        first(return_reason ORDER BY date_key, sale_id) AS return_reason
+        arg_min(return_reason, (date_key, sale_id)) AS return_reason  -- the first return's
     FROM gold_sales_fact
     WHERE is_return AND original_sale_id IS NOT NULL AND date_key >= {keys[0]} AND order_date_key <= {keys[-1]}
     GROUP BY original_sale_id
@@ -329,13 +338,13 @@ ORDER BY l.date_key, l.sale_id
 """
 
 
-def size_fit_bridge(connection: duckdb.DuckDBPyConnection, keys: list[int]) -> pa.Table:
+def size_fit_bridge(queries: DuckDbQueries, keys: list[int]) -> pa.Table:
     """gold_size_fit_bridge rows of the sale days ``keys`` (date_keys; etl_timestamp excepted),
     with the returns of the whole sales fact."""
     keys = sorted({int(key) for key in keys})
     if not keys:
         return GOLD_SIZE_FIT_BRIDGE.generated_schema.empty_table()
-    return _query(connection, _size_fit_sql(keys), GOLD_SIZE_FIT_BRIDGE)
+    return GOLD_SIZE_FIT_BRIDGE.select_generated(queries.arrow(_size_fit_sql(keys)))
 
 
 # ------------------------------------------------------------------------------- write
@@ -344,17 +353,14 @@ def size_fit_bridge(connection: duckdb.DuckDBPyConnection, keys: list[int]) -> p
 INSIGHTS_OPERATION = "customer_insights"  # the commit ledger's name of write_customer_insights
 
 
-def _write(lakehouse: Lakehouse, data: pa.Table, keys: list[int], declared: Table, stamp: pa.Scalar) -> int:
-    """Stamp etl_timestamp, conform to the declared schema, replace the partitions ``keys``."""
-    return lakehouse.write_days(declared.name, declared.conform(data, stamp), keys,
-                                key_column=declared.partition_column)
-
-
-def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date) -> dict[str, int]:
+def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date,
+                            open_queries: Callable[[], Queries] | None = None) -> dict[str, int]:
     """Compute and write both customer insight tables for first..last; rows written per table.
 
     Affinity: exactly the days first..last are replaced. Size-fit bridge: first..last plus the sale
     days of the lines returned on first..last (``size_fit_bridge_days``) are replaced.
+    ``open_queries``: the store that computes and writes them (default: DuckDB and delta-rs in
+    this process; the Spark engine's: Spark, from its executors).
     """
     if last < first:
         raise ValueError(f"empty range: last day {last} is before first day {first}")
@@ -363,23 +369,21 @@ def write_customer_insights(lakehouse: Lakehouse, first: dt.date, last: dt.date)
         raise LookupError(
             f"cannot compute customer insights: table(s) {', '.join(missing)} missing in {lakehouse.root}"
         )
+    open_queries = open_queries or (lambda: DuckDbQueries(lakehouse))
     with lakehouse.transaction(INSIGHTS_OPERATION, [date_key(first), date_key(last)]):  # both tables, or none
         stamp = etl_now()
         written = {GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name: 0, GOLD_SIZE_FIT_BRIDGE.name: 0}
-        # One connection for the run: it reads only the facts and dimensions, which this does not write.
-        connection = lakehouse.duckdb_connection()
-        try:
-            affinity_window = AffinityWindow(connection)
+        # One snapshot for the run: it reads only the facts and dimensions, which this does not write.
+        with closing(open_queries()) as queries:
+            affinity_window = AffinityWindow(queries)
             # Each bridge day is written once: a chunk's own days (their returns, up to the last day,
             # are already in the facts), and with the first chunk the earlier days refreshed by returns.
-            earlier_days = [key for key in size_fit_bridge_days(connection, first, last) if key < date_key(first)]
+            earlier_days = [key for key in size_fit_bridge_days(queries, first, last) if key < date_key(first)]
             for chunk_first, chunk_last in day_chunks(first, last, CHUNK_DAYS):  # memory flat in the range length
-                affinity = affinity_window.rows(chunk_first, chunk_last)
-                bridge_days = (earlier_days if chunk_first == first else []) + _keys(chunk_first, chunk_last)
-                bridge = size_fit_bridge(connection, bridge_days)
-                written[GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name] += _write(
-                    lakehouse, affinity, _keys(chunk_first, chunk_last), GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, stamp)
-                written[GOLD_SIZE_FIT_BRIDGE.name] += _write(lakehouse, bridge, bridge_days, GOLD_SIZE_FIT_BRIDGE, stamp)
-        finally:
-            connection.close()
+                days = _keys(chunk_first, chunk_last)
+                bridge_days = (earlier_days if chunk_first == first else []) + days
+                written[GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.name] += queries.replace_days(
+                    GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, affinity_window.sql(chunk_first, chunk_last), days, stamp)
+                written[GOLD_SIZE_FIT_BRIDGE.name] += queries.replace_days(
+                    GOLD_SIZE_FIT_BRIDGE, _size_fit_sql(bridge_days), bridge_days, stamp)
     return written

@@ -31,7 +31,6 @@ import datetime as dt
 from collections.abc import Callable
 from contextlib import closing
 
-import duckdb
 import pyarrow as pa
 
 from retail_assets import registry
@@ -223,37 +222,37 @@ ORDER BY period, category_level_1, location_key, channel_key
 """
 
 
-def _query(connection: duckdb.DuckDBPyConnection, sql: str, declared: Table) -> pa.Table:
-    return declared.select_generated(connection.sql(sql).to_arrow_table())
+def _query(queries: DuckDbQueries, sql: str, declared: Table) -> pa.Table:
+    return declared.select_generated(queries.arrow(sql))
 
 
 # ------------------------------------------------------------------------------ rollups
 
 
-def sales_daily_agg(connection: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> pa.Table:
+def sales_daily_agg(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:
     """gold_sales_daily_agg rows of the days first..last (etl_timestamp excepted)."""
-    return _query(connection, _sales_daily_sql(date_key(first), date_key(last)), GOLD_SALES_DAILY_AGG)
+    return _query(queries, _sales_daily_sql(date_key(first), date_key(last)), GOLD_SALES_DAILY_AGG)
 
 
-def inventory_daily_agg(connection: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> pa.Table:
+def inventory_daily_agg(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:
     """gold_inventory_daily_agg rows of the days first..last (etl_timestamp excepted)."""
-    return _query(connection, _inventory_daily_sql(date_key(first), date_key(last)), GOLD_INVENTORY_DAILY_AGG)
+    return _query(queries, _inventory_daily_sql(date_key(first), date_key(last)), GOLD_INVENTORY_DAILY_AGG)
 
 
-def _period_agg(connection, unit: str, starts: list[dt.date], declared: Table) -> pa.Table:
+def _period_agg(queries: DuckDbQueries, unit: str, starts: list[dt.date], declared: Table) -> pa.Table:
     lo, hi = date_key(starts[0]), date_key(_period_end(unit, starts[-1]))
-    return _query(connection, _period_sql(unit, lo, hi), declared)
+    return _query(queries, _period_sql(unit, lo, hi), declared)
 
 
-def sales_weekly_agg(connection: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> pa.Table:
+def sales_weekly_agg(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:
     """gold_sales_weekly_agg rows of every week touched by first..last, computed from the daily agg
-    tables seen by ``connection`` (all their days in those weeks)."""
-    return _period_agg(connection, "week", week_starts(first, last), GOLD_SALES_WEEKLY_AGG)
+    tables seen by ``queries`` (all their days in those weeks)."""
+    return _period_agg(queries, "week", week_starts(first, last), GOLD_SALES_WEEKLY_AGG)
 
 
-def sales_monthly_agg(connection: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> pa.Table:
+def sales_monthly_agg(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:
     """gold_sales_monthly_agg rows of every month touched by first..last, from the daily agg tables."""
-    return _period_agg(connection, "month", month_starts(first, last), GOLD_SALES_MONTHLY_AGG)
+    return _period_agg(queries, "month", month_starts(first, last), GOLD_SALES_MONTHLY_AGG)
 
 
 DAILY_AGGS = ((GOLD_SALES_DAILY_AGG, _sales_daily_sql), (GOLD_INVENTORY_DAILY_AGG, _inventory_daily_sql))

@@ -60,7 +60,7 @@ class SimulationResource(dg.ConfigurableResource):
         return LocalEngine(self.simulation_config, lakehouse)
 
     def chain_engine(self, lakehouse: Lakehouse) -> LocalEngine:
-        """The engine of the daily chain and the rollups on this machine: local or spark."""
+        """The engine of the daily chain, the rollups and the insights on this machine: local or spark."""
         if self.engine_name == "spark":
             from retail_assets.engine.spark import SparkEngine  # pyspark comes with the `spark` extra
 

@@ -11,6 +11,7 @@ dimensions (identity partition mapping), each with a single-run backfill:
   earlier days are recorded as materialisations of their partitions too.
 """
 
+from contextlib import closing
 
 import dagster as dg
 
@@ -65,14 +66,12 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
         first, last = partition_range(context)
         tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
+        engine = simulation.chain_engine(lakehouse)  # on the spark engine, Spark computes and writes them
         context.log.info(f"Customer insights {first} .. {last} in {lakehouse.root}")
         with lakehouse.writing():
-            connection = lakehouse.duckdb_connection()
-            try:  # the same days write_customer_insights rewrites (the facts do not change in between)
-                bridge_days = size_fit_bridge_days(connection, first, last)
-            finally:
-                connection.close()
-            write_customer_insights(lakehouse, first, last)
+            with closing(engine.queries()) as queries:  # the days write_customer_insights rewrites
+                bridge_days = size_fit_bridge_days(queries, first, last)
+            write_customer_insights(lakehouse, first, last, engine.queries)
         refreshed = [partition_key(day_of_key(key)) for key in bridge_days if day_of_key(key) < first]
         refreshed = [key for key in refreshed if partitions.has_partition_key(key)]
         if refreshed:
@@ -87,6 +86,6 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
                 )
             )
         record_rows_by_day(context, lakehouse, registry.step_assets(INSIGHTS_STEP))
-        yield from step_results(INSIGHTS_STEP, context, ledger, simulation.engine(lakehouse), config)
+        yield from step_results(INSIGHTS_STEP, context, ledger, engine, config)
 
     return [customer_insights]

@@ -190,7 +190,7 @@ class SparkEngine(LocalEngine):
         writes = [(target, entry) for target in targets for entry in WRITTEN]
         with self.lakehouse.transaction(CHAIN_OPERATION, keys):
             with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
-                versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, keys[0], keys[-1]),
+                versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, keys),
                                          writes))
             for (target, entry), version in zip(writes, versions):
                 if target is self.tables:  # the contracts validate what Spark wrote, as the local writer's rows
@@ -202,7 +202,7 @@ class SparkEngine(LocalEngine):
         self.spark.sql(f"DELETE FROM {self.block_rows.sql_name(BLOCK_ROWS)} WHERE {tasks.DAY} < {int(last_day)}")
         return summaries
 
-    def _write_table(self, target: SparkTables, entry, rows, stamp, first_key: int, last_key: int) -> int:
+    def _write_table(self, target: SparkTables, entry, rows, stamp, keys: list[int]) -> int:
         """Spark decodes one table's rows of the batch from the block rows and replaces the
         batch's days of it; the Delta version written."""
         from pyspark.sql import functions as F
@@ -213,7 +213,7 @@ class SparkEngine(LocalEngine):
         target.create_if_missing(self.spark, entry.name, schema, TABLE_CONFIGURATION)
         frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
             functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp), schema)
-        version, _ = target.replace_days(frame, entry.name, entry.declaration.partition_column, first_key, last_key)
+        version, _ = target.replace_days(frame, entry.name, keys, entry.declaration.partition_column)
         return version
 
     def _summaries(self, rows, first_day: int, last_day: int, versions_read: int) -> list[DaySummary]:

@@ -22,21 +22,25 @@ from retail_assets.table_model import ETL_TIMESTAMP, Table
 
 
 class Queries(Protocol):
+    temporary_tables: bool  # whether ``execute`` may create and change temporary tables
+
     def one(self, sql: str) -> tuple:
         """The first row of ``sql``'s result."""
 
-    def rows(self, sql: str, limit: int) -> list[dict]:
-        """At most ``limit`` rows of ``sql``'s result, as column -> value."""
+    def rows(self, sql: str, limit: int | None = None) -> list[dict]:
+        """``sql``'s result (at most ``limit`` rows), as column -> value."""
 
     def replace_days(self, declared: Table, sql: str, keys: Sequence[int], stamp: pa.Scalar) -> int:
-        """Inside the lakehouse's transaction: the partitions ``keys`` (a contiguous range) of
-        ``declared`` replaced with the rows of ``sql``, stamped; the rows written."""
+        """Inside the lakehouse's transaction: exactly the partitions ``keys`` of ``declared``
+        replaced with the rows of ``sql``, stamped; the rows written."""
 
     def close(self) -> None: ...
 
 
 class DuckDbQueries:
     """In-process DuckDB over the lakehouse's tables (``Lakehouse.duckdb_connection``)."""
+
+    temporary_tables = True
 
     def __init__(self, lakehouse: Lakehouse):
         self.lakehouse = lakehouse
@@ -45,12 +49,20 @@ class DuckDbQueries:
     def one(self, sql: str) -> tuple:
         return self.connection.execute(sql).fetchall()[0]
 
-    def rows(self, sql: str, limit: int) -> list[dict]:
+    def rows(self, sql: str, limit: int | None = None) -> list[dict]:
         relation = self.connection.sql(sql)
-        return [dict(zip(relation.columns, row)) for row in relation.limit(limit).fetchall()]
+        relation = relation if limit is None else relation.limit(limit)
+        return [dict(zip(relation.columns, row)) for row in relation.fetchall()]
+
+    def execute(self, sql: str) -> None:
+        """A statement without result (temporary tables)."""
+        self.connection.execute(sql)
+
+    def arrow(self, sql: str) -> pa.Table:
+        return self.connection.sql(sql).to_arrow_table()
 
     def replace_days(self, declared: Table, sql: str, keys: Sequence[int], stamp: pa.Scalar) -> int:
-        rows = declared.select_generated(self.connection.sql(sql).to_arrow_table())
+        rows = declared.select_generated(self.arrow(sql))
         return self.lakehouse.write_days(declared.name, declared.conform(rows, stamp), keys,
                                          key_column=declared.partition_column)
 
@@ -61,6 +73,8 @@ class DuckDbQueries:
 class SparkQueries:
     """A Spark session over the lakehouse's tables: each table a query reads becomes a temporary
     view of its Delta table at the ledger's version (time travel), registered on first use."""
+
+    temporary_tables = False
 
     def __init__(self, spark, lakehouse: Lakehouse, tables: SparkTables | None = None):
         self.spark = spark
@@ -81,8 +95,9 @@ class SparkQueries:
     def one(self, sql: str) -> tuple:
         return tuple(self.frame(sql).first())
 
-    def rows(self, sql: str, limit: int) -> list[dict]:
-        return [row.asDict() for row in self.frame(sql).limit(limit).collect()]
+    def rows(self, sql: str, limit: int | None = None) -> list[dict]:
+        frame = self.frame(sql)
+        return [row.asDict() for row in (frame if limit is None else frame.limit(limit)).collect()]
 
     def replace_days(self, declared: Table, sql: str, keys: Sequence[int], stamp: pa.Scalar) -> int:
         from pyspark.sql import functions as F
@@ -93,7 +108,7 @@ class SparkQueries:
             (F.lit(stamp.as_py()) if field.name == ETL_TIMESTAMP else F.col(field.name)).cast(field.dataType)
             .alias(field.name) for field in schema.fields])
         self.tables.create_if_missing(self.spark, declared.name, schema, TABLE_CONFIGURATION)
-        version, rows = self.tables.replace_days(frame, declared.name, declared.partition_column, min(keys), max(keys))
+        version, rows = self.tables.replace_days(frame, declared.name, keys, declared.partition_column)
         self.lakehouse.record_written(declared.name, version, keys, key_column=declared.partition_column)
         return rows
 

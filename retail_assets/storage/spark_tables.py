@@ -3,7 +3,7 @@
 On Databricks the chain's tables are Unity Catalog tables ``catalog.schema.table``
 (``saveAsTable``); locally, Delta tables in folders under a path. Either way Spark writes them
 from the executors, and a re-run of days replaces exactly those days (``replaceWhere`` on the
-partition column's range), as the local lakehouse's predicate overwrite does. A folder table is
+partition column's days), as the local lakehouse's predicate overwrite does. A folder table is
 an ordinary Delta table: delta-rs and DuckDB read the very rows Spark wrote.
 
 Catalog, schema and table names reach SQL, so they must be plain identifiers: a name that is
@@ -13,7 +13,10 @@ not is refused before anything is written, with the field named.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from retail_assets.storage.delta import day_predicate
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
@@ -67,10 +70,12 @@ class SparkTables:
         return self.last_write(spark, table)[0]
 
     def last_write(self, spark, table: str) -> tuple[int, int]:
-        """The table's newest Delta version and the rows that commit wrote (its operation metrics)."""
+        """The table's newest Delta version and the new rows that commit wrote (its operation
+        metrics: the rows output less those copied from the files a ``replaceWhere`` rewrote)."""
         newest = spark.sql(f"DESCRIBE HISTORY {self.sql_name(table)} LIMIT 1").select(
             "version", "operationMetrics").first()
-        return int(newest[0]), int((newest[1] or {}).get("numOutputRows", 0))
+        metrics = newest[1] or {}
+        return int(newest[0]), int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
 
     def create_if_missing(self, spark, table: str, schema, properties: dict[str, str]) -> None:
         """Create ``table`` with the declared columns' nullability (a DataFrame write would make
@@ -81,13 +86,12 @@ class SparkTables:
         spark.sql(f"CREATE TABLE IF NOT EXISTS {self.sql_name(table)} ({columns}) USING DELTA"
                   + (f" TBLPROPERTIES ({settings})" if settings else ""))
 
-    def replace_days(self, frame, table: str, partition_column: str, first_key: int, last_key: int
-                     ) -> tuple[int, int]:
-        """Replace the days first_key..last_key of ``table`` with ``frame``'s rows, written by the
-        executors; the Delta version that holds them and the rows written."""
-        column = identifier(partition_column, "partition column")
+    def replace_days(self, frame, table: str, keys: Sequence[int], partition_column: str) -> tuple[int, int]:
+        """Replace exactly the partitions ``keys`` of ``table`` with ``frame``'s rows, written by
+        the executors (``replaceWhere``: the lakehouse's own day predicate); the Delta version that
+        holds them and the rows written."""
         writer = (frame.write.format("delta").mode("overwrite")
-                  .option("replaceWhere", f"{column} BETWEEN {int(first_key)} AND {int(last_key)}"))
+                  .option("replaceWhere", day_predicate(keys, key_column=identifier(partition_column, "column"))))
         if self.path:
             writer.save(self.location(table))
         else:
