@@ -31,7 +31,7 @@ from retail_assets.contracts.reports import rule_reports  # noqa: E402
 from retail_assets.contracts.rules import Window, rules  # noqa: E402
 from retail_assets.defs.location import build_definitions  # noqa: E402
 from retail_assets.engine.local import LocalEngine  # noqa: E402
-from retail_assets.registry import CHAIN_STEP, CONTRACT_CHECK  # noqa: E402
+from retail_assets.registry import CHAIN_STEP, CONTRACT_CHECK, Role  # noqa: E402
 from retail_assets.sim import dimensions  # noqa: E402
 from retail_assets.engine.connect_server import local_connect_server  # noqa: E402
 from retail_assets.engine.spark import SparkEngine  # noqa: E402
@@ -76,8 +76,8 @@ def connect(tmp_path_factory):
         session.stop()
 
 
-def _assert_same_rows(expected: Lakehouse, got: Lakehouse) -> None:
-    for name in TABLES:
+def _assert_same_rows(expected: Lakehouse, got: Lakehouse, names=TABLES) -> None:
+    for name in names:
         want = canonical(expected, name)
         assert want.num_rows > 0 or name == "inventory_checkpoint_scheduled_requests", name
         assert canonical(got, name).equals(want), name
@@ -90,16 +90,19 @@ def _assert_same_rows(expected: Lakehouse, got: Lakehouse) -> None:
 def test_spark_engine_writes_the_local_engines_rows(spark, tmp_path, preset, location_blocks):
     config = SimulationConfig.build(preset=preset, warmup_days=WARMUP_DAYS)
     local = Lakehouse(tmp_path / "local")
+    LocalEngine(config, local).write_dimensions(START, START + dt.timedelta(days=4))
     LocalEngine(config, local).run_all(START, START + dt.timedelta(days=4))
 
     on_spark = Lakehouse(tmp_path / "spark")
     engine = SparkEngine(config, on_spark, spark, location_blocks=location_blocks)
     assert len(engine.blocks) == (location_blocks or 2)  # local[2]: one block per core by default
+    engine.write_dimensions(START, START + dt.timedelta(days=2))  # built and written by Spark tasks
     engine.run_all(START, START + dt.timedelta(days=2))
     # Days 4-5 resume from the day-3 checkpoint, split into the blocks' states.
-    SparkEngine(config, on_spark, spark, location_blocks=location_blocks).run_all(
-        START + dt.timedelta(days=3), START + dt.timedelta(days=4))
-    _assert_same_rows(local, on_spark)
+    resumed = SparkEngine(config, on_spark, spark, location_blocks=location_blocks)
+    resumed.write_dimensions(START + dt.timedelta(days=3), START + dt.timedelta(days=4))
+    resumed.run_all(START + dt.timedelta(days=3), START + dt.timedelta(days=4))
+    _assert_same_rows(local, on_spark, [*registry.names(Role.DIMENSION), *TABLES])
 
 
 def test_runs_resume_across_engines_both_ways(spark, tmp_path):
@@ -230,7 +233,8 @@ def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows
     every_check = len(registry.ENTRIES) + len(rules(SimulationConfig()))  # a contract per table, the rules
     assert len(outcomes["local"]) == every_check and outcomes["spark"] == outcomes["local"]
     _assert_same_rows(lakehouses["local"], lakehouses["spark"])
-    for name in [*registry.step_assets(registry.ROLLUPS_STEP), *registry.step_assets(registry.INSIGHTS_STEP)]:
+    for name in [*registry.names(Role.DIMENSION), *registry.step_assets(registry.ROLLUPS_STEP),
+                 *registry.step_assets(registry.INSIGHTS_STEP)]:
         assert canonical(lakehouses["spark"], name).equals(canonical(lakehouses["local"], name)), name  # by Spark
 
 
@@ -245,6 +249,9 @@ def test_a_contract_broken_on_purpose_fails_the_same_checks_on_spark_as_on_local
         return rows.filter(pc.not_equal(rows.column("product_key"), 1))
 
     monkeypatch.setitem(dimensions.BUILDERS, "gold_product_dim", without_product_one)
+    # Spark's Python workers import the package afresh, without this patch: the broken dimension
+    # is written from this process on both engines, and Spark writes everything downstream of it.
+    monkeypatch.setattr(SparkEngine, "write_dimensions", LocalEngine.write_dimensions)
     outcomes = {}
     for engine in ("local", "spark"):
         config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS, lakehouse_path=tmp_path / engine)

@@ -248,7 +248,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
         days: list[DaySummary] = []
-        engine = simulation.chain_engine(lakehouse)
+        engine = simulation.engine(lakehouse)
         try:
             with lakehouse.writing():
                 for committed in engine.run(first, last):

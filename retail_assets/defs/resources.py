@@ -56,13 +56,11 @@ class SimulationResource(dg.ConfigurableResource):
         return checked_lakehouse(config.lakehouse_path, config.world_fingerprint())
 
     def engine(self, lakehouse: Lakehouse) -> LocalEngine:
-        """The in-process engine: it writes the dimensions, whatever runs the chain."""
-        return LocalEngine(self.simulation_config, lakehouse)
-
-    def chain_engine(self, lakehouse: Lakehouse) -> LocalEngine:
-        """The engine of the daily chain, the rollups and the insights on this machine: local or spark."""
+        """The engine of every step on this machine: ``spark`` writes every table with Spark (on
+        the ``pyspark`` resource's session); otherwise the in-process engine (with ``databricks``
+        only the daily chain runs on the cluster)."""
         if self.engine_name == "spark":
             from retail_assets.engine.spark import SparkEngine  # pyspark comes with the `spark` extra
 
             return SparkEngine(self.simulation_config, lakehouse, spark=self.pyspark.spark_session)
-        return self.engine(lakehouse)
+        return LocalEngine(self.simulation_config, lakehouse)

@@ -46,7 +46,7 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         first, last = partition_range(context)
         tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
-        engine = simulation.chain_engine(lakehouse)  # on the spark engine, Spark computes and writes them
+        engine = simulation.engine(lakehouse)  # on the spark engine, Spark computes and writes them
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
         with lakehouse.writing():
             write_rollups(lakehouse, first, last, engine.queries)
@@ -66,7 +66,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
         first, last = partition_range(context)
         tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
-        engine = simulation.chain_engine(lakehouse)  # on the spark engine, Spark computes and writes them
+        engine = simulation.engine(lakehouse)  # on the spark engine, Spark computes and writes them
         context.log.info(f"Customer insights {first} .. {last} in {lakehouse.root}")
         with lakehouse.writing():
             with closing(engine.queries()) as queries:  # the days write_customer_insights rewrites

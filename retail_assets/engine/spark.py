@@ -32,13 +32,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.figures import DaySummary
-from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_PARTS, LocalEngine
+from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_PARTS, DIMENSIONS_OPERATION, LocalEngine
 from retail_assets.engine.spark_session import configured_parallelism, default_session, require_supported_spark
+from retail_assets.registry import Role
 from retail_assets.sim import blocks
-from retail_assets.storage.delta import TABLE_CONFIGURATION, Lakehouse
+from retail_assets.storage.delta import Lakehouse
 from retail_assets.storage.queries import SparkQueries
 from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import etl_now
@@ -114,6 +116,27 @@ class SparkEngine(LocalEngine):
                     yield self._commit_batch(batch_from, day)
                     batch_from = day + 1
             self._drop_block_rows()
+
+    def write_dimensions(self, first: dt.date, last: dt.date) -> dict[str, int]:
+        """The dimension rows effective on first..last, built by a Spark task each (from the world,
+        as the local engine builds them) and written by Spark; one ledger commit for them all."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        self._check_range(first, last)
+        self.spark  # a session the engine cannot use is refused before the lakehouse is touched
+        first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
+        keys = [self.context.calendar.date_key(day) for day in range(first_day, last_day + 1)]
+        stamp = etl_now()
+        written = {}
+        with self.lakehouse.transaction(DIMENSIONS_OPERATION, keys):
+            for name in registry.names(Role.DIMENSION):
+                declared = registry.TABLES[name]
+                schema = from_arrow_schema(declared.arrow_schema)
+                frame = self.spark.range(1, numPartitions=1).mapInArrow(
+                    functools.partial(tasks.dimension_rows, self.config_json, name, first_day, last_day, stamp), schema)
+                version, written[name] = self.tables.write(frame, name, schema, keys, declared.partition_column)
+                self.lakehouse.record_written(name, version, keys, key_column=declared.partition_column)
+        return written
 
     def queries(self) -> SparkQueries:
         """SQL over the tables Spark wrote, run by Spark (the rules run where the data is)."""
@@ -210,10 +233,9 @@ class SparkEngine(LocalEngine):
 
         kind, name = tasks.payload_name(entry.name)
         schema = from_arrow_schema(tasks.write_schema(entry.name))
-        target.create_if_missing(self.spark, entry.name, schema, TABLE_CONFIGURATION)
         frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
             functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp), schema)
-        version, _ = target.replace_days(frame, entry.name, keys, entry.declaration.partition_column)
+        version, _ = target.write(frame, entry.name, schema, keys, entry.declaration.partition_column)
         return version
 
     def _summaries(self, rows, first_day: int, last_day: int, versions_read: int) -> list[DaySummary]:

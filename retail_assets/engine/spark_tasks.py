@@ -13,6 +13,7 @@ next state and the messages it sends other blocks in one result, whatever their 
 Kinds: ``request`` (a customer block's requests for a location block), ``state`` (a part of
 a block's end-of-day checkpoint, or a message addressed to it), ``fact`` (a block's rows of a
 chain table), ``summary`` (a block's figures of the day: the only rows the driver reads).
+Dimensions are built in a task of their own, from the world, as the local engine builds them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from retail_assets import registry
 from retail_assets.config import SimulationConfig
 from retail_assets.engine.figures import day_figures
 from retail_assets.registry import Role
-from retail_assets.sim import blocks, checkpoint
+from retail_assets.sim import blocks, checkpoint, dimensions
 from retail_assets.sim import day as day_step
 from retail_assets.sim.context import DayContext
 from retail_assets.sim.demand import SCHEDULED_REQUESTS_SCHEMA, Requests
@@ -193,6 +194,15 @@ def table_rows(config_json: str, n_blocks: int, table: str, stamp: pa.Scalar | N
                 yield from blocks.own_part(entry.checkpoint_part, part.cast(schema), members).to_batches()
             else:
                 yield from entry.declaration.conform(part, stamp).to_batches()
+
+
+def dimension_rows(config_json: str, table: str, first_day: int, last_day: int, stamp: pa.Scalar,
+                   batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body over one row: the rows of the dimension ``table`` effective on
+    first_day..last_day, stamped with ``stamp``, built from the world as the local engine does."""
+    for _ in batches:  # the one input row: the task's trigger
+        rows = dimensions.BUILDERS[table](world_context(config_json).world, first_day, last_day)
+        yield from registry.TABLES[table].conform(rows, stamp).to_batches()
 
 
 def payload_name(table: str) -> tuple[str, str]:

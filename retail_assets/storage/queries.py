@@ -16,7 +16,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from retail_assets.portable_sql import tables_read, to_spark
-from retail_assets.storage.delta import TABLE_CONFIGURATION, Lakehouse
+from retail_assets.storage.delta import Lakehouse
 from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import ETL_TIMESTAMP, Table
 
@@ -107,8 +107,7 @@ class SparkQueries:
         frame = self.frame(sql).select(*[
             (F.lit(stamp.as_py()) if field.name == ETL_TIMESTAMP else F.col(field.name)).cast(field.dataType)
             .alias(field.name) for field in schema.fields])
-        self.tables.create_if_missing(self.spark, declared.name, schema, TABLE_CONFIGURATION)
-        version, rows = self.tables.replace_days(frame, declared.name, keys, declared.partition_column)
+        version, rows = self.tables.write(frame, declared.name, schema, keys, declared.partition_column)
         self.lakehouse.record_written(declared.name, version, keys, key_column=declared.partition_column)
         return rows
 

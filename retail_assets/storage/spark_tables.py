@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from retail_assets.storage.delta import day_predicate
+from retail_assets.storage.delta import TABLE_CONFIGURATION, day_predicate
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
@@ -85,6 +85,12 @@ class SparkTables:
         settings = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
         spark.sql(f"CREATE TABLE IF NOT EXISTS {self.sql_name(table)} ({columns}) USING DELTA"
                   + (f" TBLPROPERTIES ({settings})" if settings else ""))
+
+    def write(self, frame, table: str, schema, keys: Sequence[int], partition_column: str) -> tuple[int, int]:
+        """``table`` created if missing (the declared ``schema``, the lakehouse's table settings),
+        then its partitions ``keys`` replaced with ``frame``'s rows (``replace_days``)."""
+        self.create_if_missing(frame.sparkSession, table, schema, TABLE_CONFIGURATION)
+        return self.replace_days(frame, table, keys, partition_column)
 
     def replace_days(self, frame, table: str, keys: Sequence[int], partition_column: str) -> tuple[int, int]:
         """Replace exactly the partitions ``keys`` of ``table`` with ``frame``'s rows, written by
