@@ -148,18 +148,20 @@ class LocalEngine:
                 for part in CHECKPOINT_PARTS}
 
     def write_dimensions(self, first: dt.date, last: dt.date) -> dict[str, int]:
-        """Write the dimension rows effective on first..last (one transaction per table)."""
+        """Write the dimension rows effective on first..last (one ledger commit for them all)."""
         self._check_range(first, last)
         first_day, last_day = self.config.day_ordinal(first), self.config.day_ordinal(last)
         keys = [self.context.calendar.date_key(day) for day in range(first_day, last_day + 1)]
         stamp = etl_now()
-        written = {}
         with self.lakehouse.transaction(DIMENSIONS_OPERATION, keys):
-            for name in registry.names(Role.DIMENSION):
-                rows_of_days = dimensions.BUILDERS[name](self.context.world, first_day, last_day)
-                prepared, rows = self._prepare_table(name, rows_of_days, keys, stamp)
-                written[name] = self.lakehouse.commit(prepared)
-        return written
+            return {name: self._write_dimension(name, first_day, last_day, keys, stamp)
+                    for name in registry.names(Role.DIMENSION)}
+
+    def _write_dimension(self, name: str, first_day: int, last_day: int, keys: list[int], stamp: pa.Scalar) -> int:
+        """One dimension's rows of first_day..last_day, built here and written with delta-rs."""
+        prepared, _ = self._prepare_table(name, dimensions.BUILDERS[name](self.context.world, first_day, last_day),
+                                          keys, stamp)
+        return self.lakehouse.commit(prepared)
 
     def _prepare_table(
         self, name: str, data: pa.Table, keys: list[int], stamp: pa.Scalar
