@@ -191,17 +191,22 @@ def _bench(args: argparse.Namespace) -> None:
     if "local" in chain and len(chain) > 1:
         config = _config(args)
         days, simulated = config.scale.days, config.scale.days + config.warmup_days
-        local_seconds, local_rows = chain["local"]
+        local_seconds, local_rows, local_digests = chain["local"]
         print(f"\ndaily chain, {days} days: local {local_seconds:.1f} s ({local_rows / local_seconds:,.0f} rows/s)")
-        for engine, (seconds, rows) in chain.items():
+        for engine, (seconds, rows, digests) in chain.items():
             if engine != "local":
                 extra = seconds - local_seconds
                 print(f"  {engine} (local[2]) {seconds:.1f} s ({rows / seconds:,.0f} rows/s): overhead {extra / days:+.2f} s "
                       f"per written day, {extra / simulated:+.2f} s per simulated day (the {config.warmup_days} "
                       "warm-up days are Spark days too; session start excluded)")
+                differing = sorted(name for name in local_digests.keys() | digests.keys()
+                                   if local_digests.get(name) != digests.get(name))
+                verdict = f"DIFFER from local in {', '.join(differing)}" if differing else (
+                    f"identical to local in all {len(digests)} tables (etl_timestamp aside)")
+                print(f"    rows: {verdict}")
 
 
-def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:
+def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int, dict]:
     """``_bench_run`` on ``engine``; ``connect``: the spark engine over a local Spark Connect server
     (started first, stopped after)."""
     if engine != "connect":
@@ -226,9 +231,9 @@ def _bench_engine(args: argparse.Namespace, engine: str) -> tuple[float, int]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _bench_run(args: argparse.Namespace, engine: str, label: str | None = None) -> tuple[float, int]:
+def _bench_run(args: argparse.Namespace, engine: str, label: str | None = None) -> tuple[float, int, dict]:
     """Materialise the range on ``engine`` into a scratch lakehouse, print its figures; return
-    the daily chain's seconds and rows."""
+    the daily chain's seconds and rows, and every table's digest."""
     folder = Path(tempfile.mkdtemp(prefix="retail_bench_"))
     args.lakehouse = str(folder / "lakehouse")
     config = _config(args)
@@ -263,7 +268,7 @@ def _bench_run(args: argparse.Namespace, engine: str, label: str | None = None) 
                   f"{max(per_day) / 1024:.1f} KiB at most (figures, row counts and table versions)")
         print("\n".join(quality_lines(lakehouse)))
         chain_rows = sum(counts.get(entry.name, 0) for entry in registry.step_entries(CHAIN_STEP))
-        return step_seconds(result)[CHAIN_STEP], chain_rows
+        return step_seconds(result)[CHAIN_STEP], chain_rows, table_digests(lakehouse)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -46,7 +46,7 @@ from retail_assets.table_model import etl_now
 
 WARMUP_DAYS = 7  # enough for the state's queues to fill; the full 56 would take hours at ecommerce scale
 MEASURED_DAYS = 3
-SPARK_OVERHEAD_SECONDS = 2.0  # per simulated day on local[2], measured by the benchmark (see README); --spark-overhead
+SPARK_OVERHEAD_SECONDS = 1.3  # per simulated day on local[2], measured by the benchmark (see README); --spark-overhead
 CORES_PER_WORKER = 4  # i3.xlarge
 
 

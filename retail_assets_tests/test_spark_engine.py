@@ -34,6 +34,7 @@ from retail_assets.engine.local import LocalEngine  # noqa: E402
 from retail_assets.registry import CHAIN_STEP, CONTRACT_CHECK, Role  # noqa: E402
 from retail_assets.sim import dimensions  # noqa: E402
 from retail_assets.engine.connect_server import local_connect_server  # noqa: E402
+from retail_assets.engine import spark as spark_engine  # noqa: E402
 from retail_assets.engine.spark import SparkEngine  # noqa: E402
 from retail_assets.engine.spark_session import (  # noqa: E402
     JARS_VARIABLE,
@@ -87,7 +88,11 @@ def _assert_same_rows(expected: Lakehouse, got: Lakehouse, names=TABLES) -> None
     pytest.param("small", None, id="small", marks=pytest.mark.spark4_only),  # the longest: once is enough
     pytest.param("tiny", 5, id="tiny-5-blocks"),
 ])
-def test_spark_engine_writes_the_local_engines_rows(spark, tmp_path, preset, location_blocks):
+def test_spark_engine_writes_the_local_engines_rows(spark, tmp_path, monkeypatch, preset, location_blocks):
+    # Batches of 2 days and a ring of 3 block-row slots: the days 1-3 run commits twice and the
+    # ring wraps many times (warm-up included), as a long run's 28-day batches and 29 slots do.
+    monkeypatch.setattr(spark_engine, "BATCH_DAYS", 2)
+    monkeypatch.setattr(spark_engine, "BLOCK_ROW_SLOTS", 3)
     config = SimulationConfig.build(preset=preset, warmup_days=WARMUP_DAYS)
     local = Lakehouse(tmp_path / "local")
     LocalEngine(config, local).write_dimensions(START, START + dt.timedelta(days=4))
