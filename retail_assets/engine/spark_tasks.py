@@ -6,7 +6,7 @@ Each Python worker builds the world once per configuration and location block an
 They run the pieces ``sim.blocks.BlockStepper`` is made of (the in-process reference of these
 tasks), Spark's exchange taking the place of its ``route`` and ``deliver``.
 
-Everything that travels between tasks, through the engine's Delta table of block rows, is a
+Everything that travels between tasks, through the engine's scratch Parquet block rows, is a
 row of ``(day, block, kind, name, rows, payload)``: ``payload`` is one Arrow IPC stream (lz4)
 of the table ``name`` (``rows`` rows), so a task returns all of a block's tables of a day, its
 next state and the messages it sends other blocks in one result, whatever their schemas.
