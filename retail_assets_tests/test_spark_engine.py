@@ -256,7 +256,7 @@ def test_a_contract_broken_on_purpose_fails_the_same_checks_on_spark_as_on_local
     monkeypatch.setitem(dimensions.BUILDERS, "gold_product_dim", without_product_one)
     # Spark's Python workers import the package afresh, without this patch: the broken dimension
     # is written from this process on both engines, and Spark writes everything downstream of it.
-    monkeypatch.setattr(SparkEngine, "write_dimensions", LocalEngine.write_dimensions)
+    monkeypatch.setattr(SparkEngine, "_write_dimension", LocalEngine._write_dimension)
     outcomes = {}
     for engine in ("local", "spark"):
         config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS, lakehouse_path=tmp_path / engine)
