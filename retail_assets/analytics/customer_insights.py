@@ -243,7 +243,7 @@ class AffinityWindow:
 def customer_product_affinity(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:
     """gold_customer_product_affinity_agg rows of the days first..last (etl_timestamp excepted),
     reading the facts of first - 89 days .. last."""
-    return GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG.select_generated(queries.arrow(AffinityWindow(queries).sql(first, last)))
+    return queries.generated_rows(GOLD_CUSTOMER_PRODUCT_AFFINITY_AGG, AffinityWindow(queries).sql(first, last))
 
 
 # ---------------------------------------------------------------------------- size fit
@@ -344,7 +344,7 @@ def size_fit_bridge(queries: DuckDbQueries, keys: list[int]) -> pa.Table:
     keys = sorted({int(key) for key in keys})
     if not keys:
         return GOLD_SIZE_FIT_BRIDGE.generated_schema.empty_table()
-    return GOLD_SIZE_FIT_BRIDGE.select_generated(queries.arrow(_size_fit_sql(keys)))
+    return queries.generated_rows(GOLD_SIZE_FIT_BRIDGE, _size_fit_sql(keys))
 
 
 # ------------------------------------------------------------------------------- write

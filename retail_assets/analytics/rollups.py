@@ -222,26 +222,22 @@ ORDER BY period, category_level_1, location_key, channel_key
 """
 
 
-def _query(queries: DuckDbQueries, sql: str, declared: Table) -> pa.Table:
-    return declared.select_generated(queries.arrow(sql))
-
-
 # ------------------------------------------------------------------------------ rollups
 
 
 def sales_daily_agg(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:
     """gold_sales_daily_agg rows of the days first..last (etl_timestamp excepted)."""
-    return _query(queries, _sales_daily_sql(date_key(first), date_key(last)), GOLD_SALES_DAILY_AGG)
+    return queries.generated_rows(GOLD_SALES_DAILY_AGG, _sales_daily_sql(date_key(first), date_key(last)))
 
 
 def inventory_daily_agg(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:
     """gold_inventory_daily_agg rows of the days first..last (etl_timestamp excepted)."""
-    return _query(queries, _inventory_daily_sql(date_key(first), date_key(last)), GOLD_INVENTORY_DAILY_AGG)
+    return queries.generated_rows(GOLD_INVENTORY_DAILY_AGG, _inventory_daily_sql(date_key(first), date_key(last)))
 
 
 def _period_agg(queries: DuckDbQueries, unit: str, starts: list[dt.date], declared: Table) -> pa.Table:
     lo, hi = date_key(starts[0]), date_key(_period_end(unit, starts[-1]))
-    return _query(queries, _period_sql(unit, lo, hi), declared)
+    return queries.generated_rows(declared, _period_sql(unit, lo, hi))
 
 
 def sales_weekly_agg(queries: DuckDbQueries, first: dt.date, last: dt.date) -> pa.Table:

@@ -75,7 +75,7 @@ def route_keys(spark, n_blocks: int) -> list[int]:
 
 
 class SparkEngine(LocalEngine):
-    """Simulate on Spark; Spark writes the lakehouse's chain tables, the driver commits them."""
+    """Simulate on Spark; Spark writes every table of the lakehouse, the driver commits them."""
 
     def __init__(
         self, config: SimulationConfig, lakehouse: Lakehouse | None = None, spark=None,
@@ -207,7 +207,6 @@ class SparkEngine(LocalEngine):
         """Spark writes the batch's chain and checkpoint tables, several at once (each write is
         a few short jobs and a commit: the driver waits more than the cores work); the ledger
         commits them."""
-
         keys = [self.context.calendar.date_key(day) for day in range(first_day, last_day + 1)]
         rows = self._read_rows(range(first_day, last_day + 1))
         stamp = etl_now()

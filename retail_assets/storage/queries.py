@@ -61,8 +61,12 @@ class DuckDbQueries:
     def arrow(self, sql: str) -> pa.Table:
         return self.connection.sql(sql).to_arrow_table()
 
+    def generated_rows(self, declared: Table, sql: str) -> pa.Table:
+        """``sql``'s rows as ``declared``'s generated rows (``Table.select_generated``)."""
+        return declared.select_generated(self.arrow(sql))
+
     def replace_days(self, declared: Table, sql: str, keys: Sequence[int], stamp: pa.Scalar) -> int:
-        rows = declared.select_generated(self.arrow(sql))
+        rows = self.generated_rows(declared, sql)
         return self.lakehouse.write_days(declared.name, declared.conform(rows, stamp), keys,
                                          key_column=declared.partition_column)
 
