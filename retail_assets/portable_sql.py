@@ -59,12 +59,21 @@ def _expand(node: exp.Expression) -> exp.Expression:
 
 
 @functools.lru_cache(maxsize=512)
-def to_spark(sql: str) -> str:
-    """``sql`` (DuckDB dialect, the project's macros allowed) as Spark SQL."""
+def to_spark(sql: str, renamed: tuple[tuple[str, str], ...] = ()) -> str:
+    """``sql`` (DuckDB dialect, the project's macros allowed) as Spark SQL; ``renamed``: pairs
+    (table, name Spark knows it by), for the tables ``sql`` reads."""
     statements = sqlglot.parse(sql, read=DIALECT)
     if len(statements) != 1 or statements[0] is None:
         raise ValueError(f"expected one SQL statement, got {len(statements)}")
-    return statements[0].transform(_expand).sql(dialect="spark")
+    names = dict(renamed)
+    ctes = {cte.alias_or_name for cte in statements[0].find_all(exp.CTE)}
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.name in names and node.name not in ctes:
+            return exp.table_(names[node.name], alias=node.alias or node.name)  # t.column still resolves
+        return _expand(node)
+
+    return statements[0].transform(rewrite).sql(dialect="spark")
 
 
 def tables_read(sql: str) -> set[str]:

@@ -4,7 +4,8 @@
 rows about to be committed (a day, or the days of a batch of a range run), checks them against
 the table's generated Pandera model and its references to the dimensions, and adds the outcome
 to the table's ``Verdict``: rows checked, failures, a sample of failure cases and the time spent.
-The Dagster assets turn the verdicts into asset check results at the end of a run.
+Days Spark wrote are judged by Spark, with the same contract as SQL (``sql_contract``). The
+Dagster assets turn the verdicts into asset check results at the end of a run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import pandera.polars as pandera
@@ -19,8 +21,10 @@ import polars as pl
 import pyarrow as pa
 
 from retail_assets import registry
-from retail_assets.contracts.models import contract_model
+from retail_assets.contracts.models import POLARS_TYPES, contract_model, reference_check_name
+from retail_assets.contracts.sql_contract import Findings, stored_findings
 from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import StoredDays
 
 SAMPLE_ROWS = 10  # failure cases kept per table
 SAMPLE_PER_CHECK = 3
@@ -43,16 +47,15 @@ class Verdict:
     def passed(self) -> bool:
         return self.failures == 0
 
-    def add(self, rows: int, cases: pl.DataFrame, seconds: float) -> None:
-        self.rows += rows
+    def add(self, findings: Findings, seconds: float) -> None:
+        """A batch's findings (``findings.cases``: at most ``SAMPLE_PER_CHECK`` of each check)."""
+        self.rows += findings.rows
         self.batches += 1
         self.seconds += seconds
-        self.failures += cases.height
-        for check, count in cases.group_by("check").len().iter_rows():
+        for check, count in findings.counts.items():
+            self.failures += count
             self.failures_by_check[check] = self.failures_by_check.get(check, 0) + count
-        room = SAMPLE_ROWS - len(self.sample)
-        if room > 0:  # a few cases of every failing check, not ten of the first one
-            self.sample.extend(cases.group_by("check", maintain_order=True).head(SAMPLE_PER_CHECK).head(room).to_dicts())
+        self.sample.extend(findings.cases[:max(SAMPLE_ROWS - len(self.sample), 0)])
 
     def sample_markdown(self) -> str:
         """The sample as a markdown table (what the Dagster UI shows)."""
@@ -83,19 +86,27 @@ class ContractLedger:
         self._dimension_keys: dict[tuple[str, str], pl.Series] = {}
         self._lock = threading.Lock()
 
-    def validate(self, name: str, rows: pa.Table) -> None:
-        """Check ``rows`` of table ``name`` (tables without a declaration are ignored)."""
+    def validate(self, name: str, rows: pa.Table | StoredDays) -> None:
+        """Check ``rows`` of table ``name`` (tables without a declaration are ignored): a batch
+        of rows here, with the Pandera model; or days stored by Spark, with the same contract
+        as SQL run there (``sql_contract``), nothing of them read back."""
         if name not in registry.TABLES:
             return
         started = time.perf_counter()
+        if isinstance(rows, StoredDays):
+            with closing(rows.open_queries()) as queries:
+                findings = stored_findings(queries, registry.TABLES[name], rows.keys, rows.key_column,
+                                           SAMPLE_PER_CHECK)
+            with self._lock:
+                self._record(name, findings, started)
+            return
         frame = pl.from_arrow(rows)
         assert isinstance(frame, pl.DataFrame)
         with self._lock:
             cases = pl.concat([_schema_failures(name, frame), self._orphans(name, frame)])
-            # The rows are about to be written: re-read this table's keys when next referenced.
-            self._dimension_keys = {target: keys for target, keys in self._dimension_keys.items() if target[0] != name}
-            verdict = self._verdicts.setdefault(name, Verdict(name))
-            verdict.add(frame.height, cases, time.perf_counter() - started)
+            counts = dict(cases.group_by("check").len().iter_rows())
+            sample = cases.group_by("check", maintain_order=True).head(SAMPLE_PER_CHECK).to_dicts()
+            self._record(name, Findings(frame.height, counts, sample), started)
 
     def verdict(self, name: str) -> Verdict:
         """The verdict of table ``name``: an empty pass if nothing of it was written."""
@@ -103,22 +114,29 @@ class ContractLedger:
             return self._verdicts.get(name, Verdict(name))
 
     # ------------------------------------------------------------------ internals
+    def _record(self, name: str, findings: Findings, started: float) -> None:
+        """Under the lock: the findings added to the table's verdict; the table's keys are read
+        again when next referenced (its rows are about to be committed)."""
+        self._dimension_keys = {target: keys for target, keys in self._dimension_keys.items() if target[0] != name}
+        self._verdicts.setdefault(name, Verdict(name)).add(findings, time.perf_counter() - started)
+
     def _orphans(self, name: str, frame: pl.DataFrame) -> pl.DataFrame:
         """Failure cases of the keys that are not in the dimension they refer to."""
         declared = registry.TABLES[name]
         found = [_no_failures()]
+        as_declared = {c.name for c in declared.columns if frame.schema.get(c.name) == POLARS_TYPES[c.type]}
         for column in declared.columns:
             target = column.references(declared)
-            if target is None:
+            if target is None or column.name not in as_declared:  # missing or mistyped: the schema says so
                 continue
             known = self._keys(target)
-            if target[0] == name:
+            if target[0] == name and target[1] in as_declared:
                 known = pl.concat([known, frame.get_column(target[1])])
             values = frame.get_column(column.name).drop_nulls()
             orphans = values.filter(~values.is_in(known.implode()))
             if orphans.len():
                 found.append(pl.DataFrame({
-                    "check": f"references {target[0]}.{target[1]}",
+                    "check": reference_check_name(target),
                     "column": column.name,
                     "failure_case": orphans.cast(pl.String),
                 }))

@@ -41,6 +41,37 @@ POLARS_TYPES: dict[pa.DataType, pl.DataType] = {
     TIMESTAMP: pl.Datetime("us", "UTC"),
 }
 DATE_KEY_FORMAT = "%Y%m%d"
+DATE_KEY_FORMAT_CHECK = "date_key_format: not a YYYYMMDD day"  # a check's name is what its failure cases carry
+
+
+def rule_check_name(rule: RowRule) -> str:
+    return f"{rule.name}: {rule.description} ({rule.sql})"
+
+
+def unique_check_name(columns: tuple[str, ...]) -> str:
+    return f"unique_{'_'.join(columns)}: duplicate values of ({', '.join(columns)})"
+
+
+def not_null_check_name(columns: list[str]) -> str:
+    return f"not_null: NULL in one of {', '.join(columns)}"
+
+
+def reference_check_name(target: tuple[str, str]) -> str:
+    return f"references {target[0]}.{target[1]}"
+
+
+def dtype_check_name(column: Column) -> str:
+    """Pandera's name for a column of the wrong type."""
+    return f"dtype('{POLARS_TYPES[column.type]}')"
+
+
+def required_columns(declared: Table) -> list[str]:
+    return [column.name for column in declared.columns if not column.nullable]
+
+
+def unique_column_sets(declared: Table) -> list[tuple[str, ...]]:
+    """Each set of columns no two rows may share: the unique columns, and the grain."""
+    return list(dict.fromkeys([(c.name,) for c in declared.columns if c.unique] + [declared.key] * bool(declared.key)))
 
 
 def _row_rule_check(rule: RowRule):
@@ -50,7 +81,7 @@ def _row_rule_check(rule: RowRule):
         return data.lazyframe.select(pl.sql_expr(rule.sql).fill_null(False).alias(rule.name))
 
     check.__name__ = rule.name
-    return pandera.dataframe_check(check, name=rule.name, error=f"{rule.name}: {rule.description} ({rule.sql})")
+    return pandera.dataframe_check(check, name=rule.name, error=rule_check_name(rule))
 
 
 def _unique_check(columns: tuple[str, ...]):
@@ -66,7 +97,7 @@ def _unique_check(columns: tuple[str, ...]):
         return data.lazyframe.select((~key.is_duplicated()).alias(name))
 
     check.__name__ = name
-    return pandera.dataframe_check(check, name=name, error=f"{name}: duplicate values of ({', '.join(columns)})")
+    return pandera.dataframe_check(check, name=name, error=unique_check_name(columns))
 
 
 def _date_key_check(column: Column):
@@ -79,7 +110,7 @@ def _date_key_check(column: Column):
         return data.lazyframe.select(pl.col(data.key).is_in(days) | pl.col(data.key).is_null())
 
     check.__name__ = f"{column.name}_is_a_yyyymmdd_day"
-    return pandera.check(column.name, name="date_key_format", error="date_key_format: not a YYYYMMDD day")(check)
+    return pandera.check(column.name, name="date_key_format", error=DATE_KEY_FORMAT_CHECK)(check)
 
 
 def _not_null_check(columns: list[str]):
@@ -90,7 +121,7 @@ def _not_null_check(columns: list[str]):
         return data.lazyframe.select(pl.all_horizontal([pl.col(name).is_not_null() for name in columns]))
 
     check.__name__ = "not_null"
-    return pandera.dataframe_check(check, name="not_null", error=f"not_null: NULL in one of {', '.join(columns)}")
+    return pandera.dataframe_check(check, name="not_null", error=not_null_check_name(columns))
 
 
 def _field(column: Column):
@@ -113,11 +144,10 @@ def contract_model(name: str) -> type[pandera.DataFrameModel]:
         namespace[column.name] = _field(column)
         if column.is_date_key:
             namespace[f"check_{column.name}_format"] = _date_key_check(column)
-    namespace["check_not_null"] = _not_null_check([c.name for c in declared.columns if not c.nullable])
+    namespace["check_not_null"] = _not_null_check(required_columns(declared))
     for rule in declared.rules:
         namespace[f"rule_{rule.name}"] = _row_rule_check(rule)
-    unique_sets = dict.fromkeys([(c.name,) for c in declared.columns if c.unique] + [declared.key] * bool(declared.key))
-    for columns in unique_sets:
+    for columns in unique_column_sets(declared):
         namespace[f"check_unique_{'_'.join(columns)}"] = _unique_check(columns)
     namespace["Config"] = type("Config", (), {"name": declared.name, "strict": True, "coerce": False})
     class_name = "".join(part.title() for part in declared.name.split("_")) + "Model"

@@ -20,9 +20,9 @@ Every few days (a batch, as on the local engine) Spark decodes the batch's rows 
 eight chain tables and the six checkpoint tables and writes them from the executors into
 the lakehouse's folders (``replaceWhere`` on the batch's days); the driver reads only each
 block's figures and each table's new Delta version, and commits the batch in the lakehouse's
-ledger. Readers (DuckDB, delta-rs, the contracts) see the very tables Spark wrote. The
-dimensions are built by a Spark task each and written the same way; rules, rollups and
-insights are Spark SQL (``storage.queries``).
+ledger. Readers (DuckDB, delta-rs) see the very tables Spark wrote. The dimensions are built
+by a Spark task each and written the same way; contracts, rules, rollups and insights are
+Spark SQL (``contracts.sql_contract``, ``storage.queries``).
 
 Only Spark 3.3+ DataFrame calls portable to Spark Connect are used: ``mapInArrow``,
 ``repartition``, ``unionByName``, Parquet and Delta reads and writes, SQL; no
@@ -47,7 +47,7 @@ from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_
 from retail_assets.engine.spark_session import configured_parallelism, default_session, require_supported_spark
 from retail_assets.sim import blocks
 from retail_assets.storage.delta import Lakehouse
-from retail_assets.storage.queries import SparkQueries
+from retail_assets.storage.queries import SparkQueries, StoredDays
 from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import etl_now
 
@@ -139,7 +139,7 @@ class SparkEngine(LocalEngine):
         frame = self.spark.range(1, numPartitions=1).mapInArrow(
             functools.partial(tasks.dimension_rows, self.config_json, name, first_day, last_day, stamp), schema)
         version, rows = self.tables.write(frame, name, schema, keys, declared.partition_column)
-        self.lakehouse.record_written(name, version, keys, key_column=declared.partition_column)
+        self._record_written(name, version, keys, declared.partition_column)
         return rows
 
     def queries(self) -> SparkQueries:
@@ -214,20 +214,14 @@ class SparkEngine(LocalEngine):
         writes = [(target, entry) for target in targets for entry in WRITTEN]
         with self.lakehouse.transaction(CHAIN_OPERATION, keys):
             with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
-                versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, keys),
-                                         writes))
-            for (target, entry), version in zip(writes, versions):
-                if target is self.tables:  # the contracts validate what Spark wrote, as the local writer's rows
-                    self.lakehouse.record_written(entry.name, version, keys,
-                                                  key_column=entry.declaration.partition_column)
-                else:
-                    self.published_versions[entry.name] = version
+                list(pool.map(lambda write: self._write_table(*write, rows, stamp, keys), writes))
             summaries = self._summaries(rows, first_day, last_day, len(writes))
         return summaries
 
-    def _write_table(self, target: SparkTables, entry, rows, stamp, keys: list[int]) -> int:
+    def _write_table(self, target: SparkTables, entry, rows, stamp, keys: list[int]) -> None:
         """Spark decodes one table's rows of the batch from the block rows and replaces the
-        batch's days of it; the Delta version written."""
+        batch's days of it; the lakehouse's transaction records the version (and the contract
+        judges those days, in Spark), or the published table's version is kept."""
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -235,8 +229,17 @@ class SparkEngine(LocalEngine):
         schema = from_arrow_schema(tasks.write_schema(entry.name))
         frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
             functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp), schema)
-        version, _ = target.write(frame, entry.name, schema, keys, entry.declaration.partition_column)
-        return version
+        key_column = entry.declaration.partition_column
+        version, _ = target.write(frame, entry.name, schema, keys, key_column)
+        if target is self.tables:
+            self._record_written(entry.name, version, keys, key_column)
+        else:
+            self.published_versions[entry.name] = version
+
+    def _record_written(self, name: str, version: int, keys: list[int], key_column: str) -> None:
+        """The lakehouse's transaction records what Spark wrote; the contract judges it in Spark."""
+        self.lakehouse.record_written(name, version, keys, key_column=key_column,
+                                      rows=StoredDays(self.queries, tuple(keys), key_column))
 
     def _summaries(self, rows, first_day: int, last_day: int, versions_read: int) -> list[DaySummary]:
         """The batch's days' summaries from the blocks' figures and row counts: the only rows of

@@ -275,11 +275,12 @@ class Lakehouse:
     def __init__(
         self,
         root: str | Path,
-        on_write: Callable[[str, pa.Table], None] | None = None,
+        on_write: Callable[[str, object], None] | None = None,
         fingerprint: Mapping[str, str] | None = None,
     ) -> None:
         """``on_write(name, rows)`` sees exactly the rows of every write, just before it is
-        committed (the data contracts validate there). ``fingerprint``: the configuration
+        committed (the data contracts validate there): a pyarrow Table, or what another writer
+        passes to ``record_written``. ``fingerprint``: the configuration
         values the data depends on; a lakehouse made with other values refuses this writer."""
         self.root = Path(root).expanduser().resolve()
         self.on_write = on_write
@@ -611,17 +612,19 @@ class Lakehouse:
                     metadata=prepared.metadata)
         return prepared.data.num_rows
 
-    def record_written(self, name: str, version: int, date_keys: Sequence[int], *, key_column: str = DATE_KEY) -> None:
+    def record_written(self, name: str, version: int, date_keys: Sequence[int], *, key_column: str = DATE_KEY,
+                       rows: object = None) -> None:
         """Inside a transaction: table ``name`` was written up to ``version`` by another writer
         of this process (Spark, under this process's lock), replacing ``date_keys``; it commits
-        with the transaction. ``on_write`` sees the rows of those days, read back table by table."""
+        with the transaction. ``on_write`` sees ``rows``, what the writer says of its rows (Spark:
+        where they are stored, to be judged there), else the rows of those days read back here."""
         self.table_path(name)
         if self._transaction is None:
             raise RuntimeError(f"record_written({name!r}) outside a transaction: open one around the writes")
         self._handles.pop(name, None)  # its log moved without this handle
         self._transaction[name] = int(version)
         if self.on_write is not None:
-            self.on_write(name, self.read(name, date_keys, key_column=key_column))
+            self.on_write(name, rows if rows is not None else self.read(name, date_keys, key_column=key_column))
 
     def replace_all(self, name: str, data: pa.Table) -> int:
         """Overwrite the whole table ``name`` with ``data`` (one transaction).
