@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
+from contextlib import closing
 
 import dagster as dg
 import pyarrow as pa
@@ -23,6 +24,7 @@ from retail_assets.cli import check_line, materialize_range
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.rules import Bands, Window, rules, rules_for
+from retail_assets.contracts.sql_contract import Judged, stored_findings
 from retail_assets.defs.assets import column_schema
 from retail_assets.contracts.reports import rule_reports
 from retail_assets.registry import CONTRACT_CHECK
@@ -30,6 +32,7 @@ from retail_assets.sim import dimensions
 from retail_assets.engine.local import LocalEngine
 from retail_assets.sim import day as day_step
 from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import DuckDbQueries
 
 FIRST = dt.date(2025, 3, 25)  # the last week of the session small run, re-run through Dagster
 LAST = FIRST + dt.timedelta(days=6)
@@ -213,6 +216,47 @@ def test_each_kind_of_defect_is_named_in_the_failure_cases(small_run, change, ch
     assert not verdict.passed
     assert any(check in failed for failed in verdict.failures_by_check), verdict.failures_by_check
     assert any(check in case["check"] for case in verdict.sample)
+
+
+def _some_rows(values: pa.ChunkedArray, rows: list[int], value) -> pa.Array:
+    """``values`` with ``value`` at ``rows``."""
+    changed = values.to_pylist()
+    for row in rows:
+        changed[row] = value
+    return pa.array(changed, values.type)
+
+
+SALES_DEFECTS = {  # a defect of each kind the contract has, on two rows where a value is involved
+    "range": lambda rows: _column(rows, "quantity_requested", _some_rows(rows.column("quantity_requested"), [0, 5], -1)),
+    "vocabulary": lambda rows: _column(rows, "payment_method", _some_rows(rows.column("payment_method"), [1, 2], "barter")),
+    "impossible_day": lambda rows: _column(rows, "order_date_key",
+                                           _some_rows(rows.column("order_date_key"), [3, 4], 20250229)),
+    "null_required": lambda rows: _column(rows, "sale_id", _some_rows(rows.column("sale_id"), [0], None)),
+    "row_rule": lambda rows: _column(rows, "quantity_sold", _some_rows(rows.column("quantity_sold"), [7], 10_000)),
+    "orphans": lambda rows: _column(rows, "customer_key",
+                                    _some_rows(rows.column("customer_key"), [0, 9], ORPHAN_CUSTOMER)),
+    "shared_grain": lambda rows: pa.concat_tables([rows, rows.slice(2, 2)]),
+    "extra_column": lambda rows: rows.append_column("surprise", pa.array([1] * rows.num_rows)),
+    "wrong_type": lambda rows: _column(rows, "quantity_sold", rows.column("quantity_sold").cast(pa.int64())),
+    "as_written": lambda rows: rows,
+}
+
+
+@pytest.mark.parametrize("defect", SALES_DEFECTS)
+def test_the_contract_as_sql_finds_what_the_pandera_model_finds(small_run, defect):
+    """The SQL the Spark engine judges its tables with (``sql_contract``), run here on DuckDB over
+    the same rows: the same checks fail, each with the same number of failure cases."""
+    lakehouse, _ = small_run
+    rows = SALES_DEFECTS[defect](lakehouse.read("gold_sales_fact", date_keys=[BROKEN_DAY]))
+    by_pandera = _verdict(lakehouse, "gold_sales_fact", rows)
+    with closing(DuckDbQueries(lakehouse)) as queries:
+        queries.connection.register("gold_sales_fact", rows)
+        judged = Judged(registry.TABLES["gold_sales_fact"], (BROKEN_DAY,), "date_key")
+        by_sql = stored_findings(queries, [judged], cases_per_check=3)["gold_sales_fact"]
+    assert by_sql.rows == by_pandera.rows == rows.num_rows
+    assert by_sql.counts == by_pandera.failures_by_check
+    assert (defect == "as_written") == (by_sql.counts == {})
+    assert {case["check"] for case in by_sql.cases} == set(by_sql.counts)
 
 
 def test_a_dimension_may_refer_to_its_own_new_keys(small_run, tmp_path):

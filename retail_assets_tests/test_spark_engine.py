@@ -226,17 +226,27 @@ def test_catalog_and_schema_must_be_plain_identifiers(field, value):
 
 
 @pytest.mark.spark4_only  # once, on 4.2: it calls nothing of Spark the parity tests do not (CI time)
-def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows(spark, tmp_path):
-    outcomes, lakehouses = {}, {}
+def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows(spark, tmp_path, monkeypatch):
+    """Same checks, outcomes and rows checked; on Spark the Dagster process reads no table's rows
+    (the contracts and rules run in Spark)."""
+    outcomes, checked, lakehouses, read_here = {}, {}, {}, []
+    datasets = Lakehouse._to_dataset
+    monkeypatch.setattr(Lakehouse, "_to_dataset", lambda self, name, *args: read_here.append(name)
+                        or datasets(self, name, *args))
     for engine in ("local", "spark"):
         config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS, lakehouse_path=tmp_path / engine)
+        read_here.clear()
         result = materialize_range(config, START, START + dt.timedelta(days=2), defs=build_definitions(config, engine))
         assert result.success
         outcomes[engine] = {(e.asset_key.to_user_string(), e.check_name, e.passed)
                             for e in result.get_asset_check_evaluations()}
+        checked[engine] = {(e.asset_key.to_user_string(), e.check_name): e.metadata["rows_checked"].value
+                           for e in result.get_asset_check_evaluations() if "rows_checked" in e.metadata}
         lakehouses[engine] = Lakehouse(tmp_path / engine)
+    assert read_here == []  # the spark run's
     every_check = len(registry.ENTRIES) + len(rules(SimulationConfig()))  # a contract per table, the rules
     assert len(outcomes["local"]) == every_check and outcomes["spark"] == outcomes["local"]
+    assert len(checked["local"]) == len(registry.ENTRIES) and checked["spark"] == checked["local"]
     _assert_same_rows(lakehouses["local"], lakehouses["spark"])
     for name in [*registry.names(Role.DIMENSION), *registry.step_assets(registry.ROLLUPS_STEP),
                  *registry.step_assets(registry.INSIGHTS_STEP)]:
@@ -246,7 +256,8 @@ def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows
 @pytest.mark.spark4_only  # once, on 4.2: it calls nothing of Spark the parity tests do not (CI time)
 def test_a_contract_broken_on_purpose_fails_the_same_checks_on_spark_as_on_local(spark, tmp_path, monkeypatch):
     """Product 1 left out of the product dimension: every table that refers to it fails its
-    contract, on the rows Spark wrote as on the rows delta-rs wrote."""
+    contract with the same failure counts, judged by Spark SQL on the rows Spark wrote as by
+    Pandera on the rows delta-rs wrote."""
     products = dimensions.BUILDERS["gold_product_dim"]
 
     def without_product_one(world, first, last):
@@ -262,9 +273,13 @@ def test_a_contract_broken_on_purpose_fails_the_same_checks_on_spark_as_on_local
         config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS, lakehouse_path=tmp_path / engine)
         result = materialize_range(config, START, START + dt.timedelta(days=1), raise_on_error=False,
                                    defs=build_definitions(config, engine))
-        outcomes[engine] = {(e.asset_key.to_user_string(), e.check_name): e.passed
+        outcomes[engine] = {(e.asset_key.to_user_string(), e.check_name):
+                            (e.passed, e.metadata["failures_by_check"].value if "failures_by_check" in e.metadata else {})
                             for e in result.get_asset_check_evaluations()}
-    failed = {key for key, passed in outcomes["local"].items() if not passed}
+    failed = {key for key, (passed, _) in outcomes["local"].items() if not passed}
+    positions = Lakehouse(tmp_path / "local").read("gold_inventory_fact", columns=["product_key"])
+    assert outcomes["local"][("gold_inventory_fact", CONTRACT_CHECK)][1] == {
+        "references gold_product_dim.product_key": pc.sum(pc.equal(positions.column("product_key"), 1)).as_py()}
     assert {("gold_inventory_fact", CONTRACT_CHECK), ("gold_demand_forecast_fact", CONTRACT_CHECK)} <= failed
     assert outcomes["spark"] == outcomes["local"]
 

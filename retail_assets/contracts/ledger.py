@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from retail_assets import registry
 from retail_assets.contracts.models import POLARS_TYPES, contract_model, reference_check_name
-from retail_assets.contracts.sql_contract import Findings, stored_findings
+from retail_assets.contracts.sql_contract import Findings, Judged, stored_findings
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.storage.queries import StoredDays
 
@@ -84,41 +84,58 @@ class ContractLedger:
         self._lakehouse = lakehouse
         self._verdicts: dict[str, Verdict] = {}
         self._dimension_keys: dict[tuple[str, str], pl.Series] = {}
+        self._stored: list[tuple[str, StoredDays]] = []  # days stored elsewhere, judged at the next verdict
         self._lock = threading.Lock()
 
     def validate(self, name: str, rows: pa.Table | StoredDays) -> None:
         """Check ``rows`` of table ``name`` (tables without a declaration are ignored): a batch
-        of rows here, with the Pandera model; or days stored by Spark, with the same contract
-        as SQL run there (``sql_contract``), nothing of them read back."""
+        of rows here, with the Pandera model; or days stored by Spark, judged there with the same
+        contract as SQL (``sql_contract``), nothing of them read back, all such tables together
+        when a verdict is next asked for (a Spark query costs the same for one table or ten)."""
         if name not in registry.TABLES:
             return
-        started = time.perf_counter()
         if isinstance(rows, StoredDays):
-            with closing(rows.open_queries()) as queries:
-                findings = stored_findings(queries, registry.TABLES[name], rows.keys, rows.key_column,
-                                           SAMPLE_PER_CHECK)
             with self._lock:
-                self._record(name, findings, started)
+                self._stored.append((name, rows))
             return
+        started = time.perf_counter()
         frame = pl.from_arrow(rows)
         assert isinstance(frame, pl.DataFrame)
         with self._lock:
             cases = pl.concat([_schema_failures(name, frame), self._orphans(name, frame)])
             counts = dict(cases.group_by("check").len().iter_rows())
             sample = cases.group_by("check", maintain_order=True).head(SAMPLE_PER_CHECK).to_dicts()
-            self._record(name, Findings(frame.height, counts, sample), started)
+            self._record(name, Findings(frame.height, counts, sample), time.perf_counter() - started)
 
     def verdict(self, name: str) -> Verdict:
         """The verdict of table ``name``: an empty pass if nothing of it was written."""
         with self._lock:
+            self._judge_stored()
             return self._verdicts.get(name, Verdict(name))
 
     # ------------------------------------------------------------------ internals
-    def _record(self, name: str, findings: Findings, started: float) -> None:
+    def _judge_stored(self) -> None:
+        """Under the lock: the stored days not judged yet, every table at once, in the store that
+        holds them, at the versions readers now see (each table's days as its last write left
+        them: a run writes a day once)."""
+        if not self._stored:
+            return
+        started, keys = time.perf_counter(), {}
+        for name, days in self._stored:
+            keys.setdefault((name, days.key_column), set()).update(days.keys)
+        judged = [Judged(registry.TABLES[name], tuple(sorted(days)), column) for (name, column), days in keys.items()]
+        with closing(self._stored[-1][1].open_queries()) as queries:
+            found = stored_findings(queries, judged, SAMPLE_PER_CHECK)
+        self._stored.clear()
+        share = (time.perf_counter() - started) / len(found)  # one query judged them all
+        for name, findings in found.items():
+            self._record(name, findings, share)
+
+    def _record(self, name: str, findings: Findings, seconds: float) -> None:
         """Under the lock: the findings added to the table's verdict; the table's keys are read
         again when next referenced (its rows are about to be committed)."""
         self._dimension_keys = {target: keys for target, keys in self._dimension_keys.items() if target[0] != name}
-        self._verdicts.setdefault(name, Verdict(name)).add(findings, time.perf_counter() - started)
+        self._verdicts.setdefault(name, Verdict(name)).add(findings, seconds)
 
     def _orphans(self, name: str, frame: pl.DataFrame) -> pl.DataFrame:
         """Failure cases of the keys that are not in the dimension they refer to."""

@@ -5,14 +5,17 @@ declaration, under the same names, counting the same failure cases: a value out 
 or vocabulary, a day that is not YYYYMMDD, a required column NULL, a row rule not true, rows
 sharing a grain, a key its dimension does not hold; and the stored columns against the declared
 ones (missing, unexpected, another type: then only those are judged). One query counts every
-check over the written days (DuckDB's dialect, run by DuckDB or by Spark: ``storage.queries``);
-a failing check costs one more query, for a few of its cases.
+check of every table judged together, over the written days (DuckDB's dialect, run by DuckDB or
+by Spark: ``storage.queries``): on Spark a query costs a fraction of a second whatever its rows,
+so the tables of a step are judged at once. A failing check costs one more query, for a few of
+its cases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandera.polars as pandera
 import polars as pl
@@ -59,38 +62,120 @@ class RowCheck:
 
 
 @dataclass(frozen=True)
-class SetCheck:
-    """A condition on rows together (a grain, a dimension's keys)."""
+class ReferenceCheck:
+    """A key that must exist in its dimension (NULL refers to nothing)."""
 
     name: str
     column: str
-    failures: str  # SQL, one row and column: the failure cases counted
-    cases: str  # SQL, a failure_case column
+    dimension: str
+    key: str
+
+    def joined(self, alias: str) -> str:
+        """The dimension's keys, joined to the written rows as ``alias.known`` (at most one match)."""
+        return (f" LEFT JOIN (SELECT DISTINCT {self.key} AS known FROM {self.dimension}) AS {alias}"
+                f" ON written.{self.column} = {alias}.known")
+
+    def passes(self, alias: str) -> str:
+        return f"written.{self.column} IS NULL OR {alias}.known IS NOT NULL"
 
 
-def stored_findings(queries: Queries, declared: Table, keys: Sequence[int], key_column: str,
-                    cases_per_check: int) -> Findings:
-    """The contract of ``declared`` judged on its stored rows of ``keys`` (values of ``key_column``)."""
-    days = day_predicate(keys, key_column=key_column)
-    table = declared.name
-    shape = shape_cases(declared, queries.arrow_schema(table))
-    if shape:  # the row checks would not compile: the shape is the finding
-        (rows,) = queries.one(f"SELECT count(*) FROM {table} WHERE {days}")
-        return Findings(int(rows), _tally(shape), shape)
-    rows, sets = row_checks(declared), set_checks(declared, days)
-    counted = ", ".join(f"coalesce(sum(CASE WHEN {check.passes} THEN 0 ELSE 1 END), 0) AS row_check_{i}"
-                        for i, check in enumerate(rows))
-    result = queries.one(f"SELECT * FROM (SELECT count(*) AS rows_checked, {counted} FROM {table} WHERE {days}) AS row_counts"
-                         + "".join(f" CROSS JOIN ({check.failures}) AS set_check_{i}" for i, check in enumerate(sets)))
-    findings = Findings(int(result[0]))
-    cases_sql = [f"SELECT {check.shown} AS failure_case FROM {table} WHERE ({days}) AND NOT ({_fails_to_true(check)})"
-                 for check in rows] + [check.cases for check in sets]
-    for check, count, sql in zip([*rows, *sets], result[1:], cases_sql):
-        if count:
-            findings.counts[check.name] = findings.counts.get(check.name, 0) + int(count)
-            findings.cases.extend({"check": check.name, "column": check.column, "failure_case": str(case["failure_case"])}
-                                  for case in queries.rows(sql, limit=cases_per_check))
-    return findings
+@dataclass(frozen=True)
+class GrainCheck:
+    """Columns no two of the written rows share."""
+
+    name: str
+    column: str  # the table's name, as Pandera reports a check of whole rows
+    columns: tuple[str, ...]
+
+    def shared(self, days: str) -> str:
+        return f"FROM {self.column} WHERE {days} GROUP BY {', '.join(self.columns)} HAVING count(*) > 1"
+
+    def failures(self, days: str) -> str:
+        """One row, one column: the rows whose values another row shares (each copy counts)."""
+        return f"SELECT coalesce(sum(copies), 0) AS failures FROM (SELECT count(*) AS copies {self.shared(days)}) AS shared"
+
+
+@dataclass(frozen=True)
+class Judged:
+    """Stored days of one table to judge: ``keys``, values of its ``key_column``."""
+
+    declared: Table
+    keys: tuple[int, ...]
+    key_column: str
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """The contract of one table over the days judged, as SQL."""
+
+    judged: Judged
+
+    @cached_property
+    def days(self) -> str:
+        return day_predicate(self.judged.keys, key_column=self.judged.key_column)
+
+    @cached_property
+    def checks(self) -> tuple[list[RowCheck], list[ReferenceCheck], list[GrainCheck]]:
+        declared = self.judged.declared
+        return row_checks(declared), reference_checks(declared), grain_checks(declared)
+
+    @property
+    def written(self) -> str:
+        """The written rows, each joined to the keys of the dimensions it refers to."""
+        references = self.checks[1]
+        return f"FROM {self.judged.declared.name} AS written" + "".join(
+            check.joined(f"dimension_{i}") for i, check in enumerate(references))
+
+    def counted(self) -> str:
+        """One row: the table's name, its rows, the failure cases of each check (in ``checks`` order)."""
+        rows, references, grains = self.checks
+        conditions = [check.passes for check in rows] + [check.passes(f"dimension_{i}")
+                                                         for i, check in enumerate(references)]
+        sums = "".join(f", CAST(coalesce(sum(CASE WHEN {condition} THEN 0 ELSE 1 END), 0) AS BIGINT) AS failures_{i}"
+                       for i, condition in enumerate(conditions))
+        failures = [f"counted.failures_{i}" for i in range(len(conditions))] + [
+            f"CAST(grain_{i}.failures AS BIGINT)" for i in range(len(grains))]
+        return (f"SELECT '{self.judged.declared.name}' AS table_name, counted.rows_checked, [{', '.join(failures)}]"
+                f" AS failures FROM (SELECT count(*) AS rows_checked{sums} {self.written} WHERE {self.days}) AS counted"
+                + "".join(f" CROSS JOIN ({grain.failures(self.days)}) AS grain_{i}" for i, grain in enumerate(grains)))
+
+    def cases(self) -> list[str]:
+        """For each check (in ``checks`` order), its failure cases as a failure_case column."""
+        rows, references, grains = self.checks
+        table, days = self.judged.declared.name, self.days
+        return ([f"SELECT {check.shown} AS failure_case FROM {table}"
+                 f" WHERE ({days}) AND NOT coalesce(({check.passes}), FALSE)" for check in rows]
+                + [f"SELECT CAST(written.{check.column} AS VARCHAR) AS failure_case {self.written}"
+                   f" WHERE ({days}) AND NOT ({check.passes(f'dimension_{i}')})" for i, check in enumerate(references)]
+                + [f"SELECT {_shown(grain.columns)} AS failure_case {grain.shared(days)}" for grain in grains])
+
+
+def stored_findings(queries: Queries, judged: Sequence[Judged], cases_per_check: int) -> dict[str, Findings]:
+    """The contracts of several tables judged on their stored days, by table: one query counts
+    the failure cases of every check of every table (a table of another shape than declared is
+    judged on its shape alone), and one more per failing check lists a few of its cases."""
+    found: dict[str, Findings] = {}
+    contracts = []
+    for table in judged:
+        name = table.declared.name
+        shape = shape_cases(table.declared, queries.arrow_schema(name))
+        if shape:  # the row checks would not compile: the shape is the finding
+            days = day_predicate(table.keys, key_column=table.key_column)
+            found[name] = Findings(int(queries.one(f"SELECT count(*) FROM {name} WHERE {days}")[0]), _tally(shape), shape)
+        else:
+            contracts.append(TableContract(table))
+    if not contracts:
+        return found
+    counted = {row["table_name"]: row for row in queries.rows(" UNION ALL ".join(c.counted() for c in contracts))}
+    for contract in contracts:
+        name = contract.judged.declared.name
+        findings = found[name] = Findings(int(counted[name]["rows_checked"]))
+        for check, count, sql in zip(sum(contract.checks, []), counted[name]["failures"], contract.cases()):
+            if count:
+                findings.counts[check.name] = int(count)
+                findings.cases.extend({"check": check.name, "column": check.column, "failure_case": str(case["failure_case"])}
+                                      for case in queries.rows(sql, limit=cases_per_check))
+    return found
 
 
 def row_checks(declared: Table) -> list[RowCheck]:
@@ -124,24 +209,13 @@ def row_checks(declared: Table) -> list[RowCheck]:
     return checks
 
 
-def set_checks(declared: Table, days: str) -> list[SetCheck]:
-    """The grain and unique columns over the written days, and the keys in their dimensions."""
-    table, checks = declared.name, []
-    for columns in unique_column_sets(declared):
-        shared = f"FROM {table} WHERE {days} GROUP BY {', '.join(columns)} HAVING count(*) > 1"
-        checks.append(SetCheck(unique_check_name(columns), table,
-                               f"SELECT coalesce(sum(copies), 0) AS failures FROM (SELECT count(*) AS copies {shared}) AS shared",
-                               f"SELECT {_shown(columns)} AS failure_case {shared}"))
-    for column in declared.columns:
-        target = column.references(declared)
-        if target is None:
-            continue
-        orphans = (f"FROM {table} AS written LEFT JOIN (SELECT DISTINCT {target[1]} AS known FROM {target[0]}) AS dimension"
-                   f" ON written.{column.name} = dimension.known"
-                   f" WHERE ({days}) AND written.{column.name} IS NOT NULL AND dimension.known IS NULL")
-        checks.append(SetCheck(reference_check_name(target), column.name, f"SELECT count(*) AS failures {orphans}",
-                               f"SELECT CAST(written.{column.name} AS VARCHAR) AS failure_case {orphans}"))
-    return checks
+def reference_checks(declared: Table) -> list[ReferenceCheck]:
+    return [ReferenceCheck(reference_check_name(target), column.name, *target)
+            for column in declared.columns if (target := column.references(declared)) is not None]
+
+
+def grain_checks(declared: Table) -> list[GrainCheck]:
+    return [GrainCheck(unique_check_name(columns), declared.name, columns) for columns in unique_column_sets(declared)]
 
 
 def shape_cases(declared: Table, stored: pa.Schema) -> list[dict[str, str]]:
@@ -170,11 +244,6 @@ def _same_zone(dtype: pl.DataType) -> pl.DataType:
     if isinstance(dtype, pl.Datetime) and dtype.time_zone in ("Etc/UTC", "UTC"):
         return pl.Datetime(dtype.time_unit, "UTC")
     return dtype
-
-
-def _fails_to_true(check: RowCheck) -> str:
-    """The check's condition with NULL as false (a failure), as the count treats it."""
-    return f"coalesce(({check.passes}), FALSE)"
 
 
 def _text(column: str) -> str:

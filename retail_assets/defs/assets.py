@@ -43,7 +43,7 @@ from retail_assets.defs.resources import SimulationResource
 from retail_assets.engine.figures import DaySummary
 from retail_assets.engine.local import LocalEngine
 from retail_assets.registry import CHAIN_STEP, DIMENSIONS_STEP, Role
-from retail_assets.storage.delta import Lakehouse
+from retail_assets.storage.queries import Queries
 from retail_assets.table_model import Column, Table
 
 WRITER_POOL = "retail_lakehouse_writer"  # dagster.yaml limits it to one op at a time
@@ -174,36 +174,33 @@ def record_days(context: dg.AssetExecutionContext, name: str, by_day: dict[dt.da
         context.add_asset_metadata(metadata, asset_key=name, partition_key=partition_key(day))
 
 
-def rows_by_day(lakehouse: Lakehouse, names: Iterable[str], first: dt.date, last: dt.date
+def rows_by_day(queries: Queries, names: Iterable[str], first: dt.date, last: dt.date
                 ) -> dict[str, dict[dt.date, dict[str, object]]]:
     """Per table, per day of first..last: the rows its partition holds (for weekly and monthly
-    tables, the rows of the day's period), read back from the lakehouse."""
-    days = days_between(first, last)
-    connection = lakehouse.duckdb_connection()
-    try:
-        result = {}
-        for name in names:
-            column = registry.TABLES[name].partition_column
-            period = PERIOD_START.get(column)
-            keys = {day: date_key(period(day) if period else day) for day in days}
-            counts = dict(connection.execute(
-                f"SELECT {column}, count(*) FROM {name} WHERE {column} BETWEEN ? AND ? GROUP BY 1",
-                [min(keys.values()), max(keys.values())]).fetchall())
-            result[name] = {
-                day: {"dagster/row_count": counts.get(key, 0),
-                      **({"period_start": str(period(day))} if period else {})}
-                for day, key in keys.items()
-            }
-        return result
-    finally:
-        connection.close()
+    tables, the rows of the day's period), counted by the store (one query for all the tables)."""
+    days, counts, metadata = days_between(first, last), [], {}
+    for name in names:
+        column = registry.TABLES[name].partition_column
+        period = PERIOD_START.get(column)
+        metadata[name] = {day: {"partition_key": date_key(period(day) if period else day),
+                                **({"period_start": str(period(day))} if period else {})} for day in days}
+        keys = [entry["partition_key"] for entry in metadata[name].values()]
+        counts.append(f"SELECT '{name}' AS table_name, {column} AS partition_key, count(*) AS row_count FROM {name}"
+                      f" WHERE {column} BETWEEN {min(keys)} AND {max(keys)} GROUP BY {column}")
+    found = {(row["table_name"], row["partition_key"]): row["row_count"]
+             for row in queries.rows(" UNION ALL ".join(counts))} if counts else {}
+    for name, by_day in metadata.items():
+        for entry in by_day.values():
+            entry["dagster/row_count"] = found.get((name, entry.pop("partition_key")), 0)
+    return metadata
 
 
-def record_rows_by_day(context: dg.AssetExecutionContext, lakehouse: Lakehouse, names: Iterable[str]) -> None:
-    """The written days' row counts, as each partition's metadata."""
+def record_rows_by_day(context: dg.AssetExecutionContext, engine: LocalEngine, names: Iterable[str]) -> None:
+    """The written days' row counts, as each partition's metadata (counted where the engine wrote)."""
     first, last = partition_range(context)
-    for name, by_day in rows_by_day(lakehouse, names, first, last).items():
-        record_days(context, name, by_day)
+    with closing(engine.queries()) as queries:
+        for name, by_day in rows_by_day(queries, names, first, last).items():
+            record_days(context, name, by_day)
 
 
 def tag_run_process(context: dg.AssetExecutionContext) -> None:
@@ -229,7 +226,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             engine = simulation.engine(lakehouse)
             engine.require_checkpoint_before(first)  # so is an out-of-order range
             engine.write_dimensions(first, last)
-            record_rows_by_day(context, lakehouse, registry.step_assets(DIMENSIONS_STEP))
+            record_rows_by_day(context, engine, registry.step_assets(DIMENSIONS_STEP))
         yield from step_results(DIMENSIONS_STEP, context, ledger, engine, config)
 
     @step_multi_asset(CHAIN_STEP, config)

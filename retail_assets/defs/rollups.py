@@ -50,7 +50,7 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         context.log.info(f"Rolling up {first} .. {last} in {lakehouse.root}")
         with lakehouse.writing():
             write_rollups(lakehouse, first, last, engine.queries)
-            record_rows_by_day(context, lakehouse, registry.step_assets(ROLLUPS_STEP))
+            record_rows_by_day(context, engine, registry.step_assets(ROLLUPS_STEP))
         yield from step_results(ROLLUPS_STEP, context, ledger, engine, config)
 
     return [rollups, *build_customer_insight_assets(config)]
@@ -85,7 +85,7 @@ def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDef
                     metadata={"refreshed_for_returns_dated": f"{first} .. {last}"},
                 )
             )
-        record_rows_by_day(context, lakehouse, registry.step_assets(INSIGHTS_STEP))
+        record_rows_by_day(context, engine, registry.step_assets(INSIGHTS_STEP))
         yield from step_results(INSIGHTS_STEP, context, ledger, engine, config)
 
     return [customer_insights]
