@@ -227,7 +227,7 @@ def _some_rows(values: pa.ChunkedArray, rows: list[int], value) -> pa.Array:
 
 
 SALES_DEFECTS = {  # a defect of each kind the contract has, on two rows where a value is involved
-    "range": lambda rows: _column(rows, "quantity_requested", _some_rows(rows.column("quantity_requested"), [0, 5], -1)),
+    "range": lambda rows: _column(rows, "unit_cost", _some_rows(rows.column("unit_cost"), [0, 5], -1.0)),
     "vocabulary": lambda rows: _column(rows, "payment_method", _some_rows(rows.column("payment_method"), [1, 2], "barter")),
     "impossible_day": lambda rows: _column(rows, "order_date_key",
                                            _some_rows(rows.column("order_date_key"), [3, 4], 20250229)),
@@ -237,7 +237,8 @@ SALES_DEFECTS = {  # a defect of each kind the contract has, on two rows where a
                                     _some_rows(rows.column("customer_key"), [0, 9], ORPHAN_CUSTOMER)),
     "shared_grain": lambda rows: pa.concat_tables([rows, rows.slice(2, 2)]),
     "extra_column": lambda rows: rows.append_column("surprise", pa.array([1] * rows.num_rows)),
-    "wrong_type": lambda rows: _column(rows, "quantity_sold", rows.column("quantity_sold").cast(pa.int64())),
+    "wrong_type": lambda rows: rows.set_column(rows.schema.get_field_index("quantity_sold"), "quantity_sold",
+                                               rows.column("quantity_sold").cast(pa.int64())),
     "as_written": lambda rows: rows,
 }
 
