@@ -244,6 +244,10 @@ def test_in_dagster_the_engine_is_configuration_same_graph_same_checks_same_rows
                            for e in result.get_asset_check_evaluations() if "rows_checked" in e.metadata}
         lakehouses[engine] = Lakehouse(tmp_path / engine)
     assert read_here == []  # the spark run's
+    for name in lakehouses["spark"].tables():  # and each is a table of the session's catalog, by name
+        assert spark.table(f"spark_catalog.retail.{name}").count() == lakehouses["spark"].read(name).num_rows, name
+    with pytest.raises(ValueError, match=r"`retail`.`gold_sales_fact` already names the table at .*/spark/gold_sales_fact"):
+        SparkTables("spark_catalog", "retail", path=str(tmp_path / "another")).register(spark, "gold_sales_fact")
     every_check = len(registry.ENTRIES) + len(rules(SimulationConfig()))  # a contract per table, the rules
     assert len(outcomes["local"]) == every_check and outcomes["spark"] == outcomes["local"]
     assert len(checked["local"]) == len(registry.ENTRIES) and checked["spark"] == checked["local"]
@@ -264,6 +268,7 @@ def test_a_contract_broken_on_purpose_fails_the_same_checks_on_spark_as_on_local
         rows = products(world, first, last)
         return rows.filter(pc.not_equal(rows.column("product_key"), 1))
 
+    spark.sql("DROP SCHEMA IF EXISTS spark_catalog.retail CASCADE")  # another test's lakehouse (rows stay)
     monkeypatch.setitem(dimensions.BUILDERS, "gold_product_dim", without_product_one)
     # Spark's Python workers import the package afresh, without this patch: the broken dimension
     # is written from this process on both engines, and Spark writes everything downstream of it.

@@ -32,6 +32,9 @@ class SimulationResource(dg.ConfigurableResource):
     config_json: str
     engine_name: str = "local"
     pyspark: Optional[LazyPySparkResource] = None  # noqa: UP045 - the spark engine's session (None: other engines)
+    # spark engine: the catalog and schema its tables are registered in, as catalog.schema.table
+    catalog: str = "spark_catalog"
+    catalog_schema: str = "retail"
 
     @classmethod
     def for_config(cls, config: SimulationConfig, engine_name: str = "local") -> "SimulationResource":
@@ -62,5 +65,8 @@ class SimulationResource(dg.ConfigurableResource):
         if self.engine_name == "spark":
             from retail_assets.engine.spark import SparkEngine  # pyspark comes with the `spark` extra
 
-            return SparkEngine(self.simulation_config, lakehouse, spark=self.pyspark.spark_session)
+            from retail_assets.storage.spark_tables import identifier
+
+            catalog = (identifier(self.catalog, "catalog"), identifier(self.catalog_schema, "catalog_schema"))
+            return SparkEngine(self.simulation_config, lakehouse, spark=self.pyspark.spark_session, catalog=catalog)
         return LocalEngine(self.simulation_config, lakehouse)

@@ -80,13 +80,15 @@ class SparkEngine(LocalEngine):
     def __init__(
         self, config: SimulationConfig, lakehouse: Lakehouse | None = None, spark=None,
         publish: SparkTables | None = None, location_blocks: int | None = None,
+        catalog: tuple[str, str] | None = None,
     ):
         """``publish``: where Spark also writes the chain's tables (Unity Catalog on Databricks),
         batch by batch. ``location_blocks``: position-side tasks per day (default: the session's
-        parallelism, at most one per location); the rows do not depend on it."""
+        parallelism, at most one per location); the rows do not depend on it. ``catalog``:
+        (catalog, schema) the lakehouse's tables are registered in as they are written."""
         super().__init__(config, lakehouse)
         self._spark = spark
-        self.tables = SparkTables(path=str(self.lakehouse.root))
+        self.tables = SparkTables(*(catalog or (None, None)), path=str(self.lakehouse.root))
         self.block_rows = str(self.lakehouse.root / BLOCK_ROWS_FOLDER)
         self.publish = publish
         self._location_blocks = location_blocks

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from retail_assets.storage.delta import TABLE_CONFIGURATION, day_predicate
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+CATALOG_SCHEMA_FOLDER = "_spark/schema"  # a registered schema's own folder, under the path: it holds no table
 
 
 def identifier(value: str, field: str) -> str:
@@ -31,23 +33,32 @@ def identifier(value: str, field: str) -> str:
 
 @dataclass(frozen=True)
 class SparkTables:
-    """Where Spark writes Delta tables: Unity Catalog ``catalog.schema``, or a folder ``path``."""
+    """Where Spark writes Delta tables: Unity Catalog ``catalog.schema``, or a folder ``path``;
+    with both, the folder's tables are also registered as ``catalog.schema.table`` (locally the
+    session's ``spark_catalog``), so that Spark users query them by name."""
 
     catalog: str | None = None
     schema: str | None = None
     path: str | None = None
+    _registered: set[str] = field(default_factory=set, compare=False, repr=False)  # tables registered by this object
 
     def __post_init__(self):
-        if self.path is None:
-            if self.catalog is None or self.schema is None:
-                raise ValueError("set catalog and schema (Unity Catalog tables) or path (a folder of tables)")
+        if (self.catalog is None) != (self.schema is None):
+            raise ValueError("set catalog and schema together")
+        if self.path is None and self.catalog is None:
+            raise ValueError("set catalog and schema (Unity Catalog tables) or path (a folder of tables)")
+        if self.catalog is not None:
             identifier(self.catalog, "catalog")
             identifier(self.schema, "schema")
+
+    def catalog_name(self, table: str) -> str:
+        """``catalog.schema.table``, quoted."""
+        return f"`{self.catalog}`.`{self.schema}`.`{identifier(table, 'table')}`"
 
     def location(self, table: str) -> str:
         """What Spark's reader and writer take: the table's folder, or its catalog name."""
         name = identifier(table, "table")
-        return f"{self.path.rstrip('/')}/{name}" if self.path else f"`{self.catalog}`.`{self.schema}`.`{name}`"
+        return f"{self.path.rstrip('/')}/{name}" if self.path else self.catalog_name(name)
 
     def sql_name(self, table: str) -> str:
         """The table in Spark SQL: ``delta.`folder``` or ``catalog.schema.table``."""
@@ -85,6 +96,26 @@ class SparkTables:
         settings = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
         spark.sql(f"CREATE TABLE IF NOT EXISTS {self.sql_name(table)} ({columns}) USING DELTA"
                   + (f" TBLPROPERTIES ({settings})" if settings else ""))
+        if self.path and self.catalog:
+            self.register(spark, table)
+
+    def register(self, spark, table: str) -> None:
+        """The folder's table named ``catalog.schema.table`` in the session's catalog (an external
+        table: its rows stay in the folder, which DuckDB and delta-rs read too), once per object.
+        A name already given to another folder is refused, naming both: the catalog may be shared."""
+        if table in self._registered:
+            return
+        folder, name = self.location(table), self.catalog_name(table)
+        if "'" in folder:
+            raise ValueError(f"path={self.path!r} contains a quote, which a table LOCATION cannot hold")
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.catalog}`.`{self.schema}`"
+                  f" LOCATION '{self.path.rstrip('/')}/{CATALOG_SCHEMA_FOLDER}'")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{folder}'")
+        registered_at = spark.sql(f"DESCRIBE DETAIL {name}").select("location").first()[0]
+        if _folder(registered_at) != _folder(folder):
+            raise ValueError(f"{name} already names the table at {registered_at}, not this lakehouse's {folder}: "
+                             f"register this lakehouse under another schema, or DROP TABLE {name} (its rows stay)")
+        self._registered.add(table)
 
     def write(self, frame, table: str, schema, keys: Sequence[int], partition_column: str) -> tuple[int, int]:
         """``table`` created if missing (the declared ``schema``, the lakehouse's table settings),
@@ -103,3 +134,8 @@ class SparkTables:
         else:
             writer.saveAsTable(self.location(table))
         return self.last_write(frame.sparkSession, table)
+
+
+def _folder(location: str) -> str:
+    """A table location as a plain absolute folder (``file:`` URIs and trailing slashes dropped)."""
+    return os.path.normpath(location.removeprefix("file://").removeprefix("file:"))
