@@ -13,6 +13,7 @@ its cases.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -161,7 +162,7 @@ def stored_findings(queries: Queries, judged: Sequence[Judged], cases_per_check:
         shape = shape_cases(table.declared, queries.arrow_schema(name))
         if shape:  # the row checks would not compile: the shape is the finding
             days = day_predicate(table.keys, key_column=table.key_column)
-            found[name] = Findings(int(queries.one(f"SELECT count(*) FROM {name} WHERE {days}")[0]), _tally(shape), shape)
+            found[name] = Findings(int(queries.one(f"SELECT count(*) FROM {name} WHERE {days}")[0]), dict(Counter(case["check"] for case in shape)), shape)
         else:
             contracts.append(TableContract(table))
     if not contracts:
@@ -230,13 +231,6 @@ def shape_cases(declared: Table, stored: pa.Schema) -> list[dict[str, str]]:
     return cases + [{"check": dtype_check_name(column), "column": column.name, "failure_case": str(types[column.name])}
                     for column in declared.columns
                     if column.name in types and types[column.name] != POLARS_TYPES[column.type]]
-
-
-def _tally(cases: list[dict[str, str]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for case in cases:
-        counts[case["check"]] = counts.get(case["check"], 0) + 1
-    return counts
 
 
 def _same_zone(dtype: pl.DataType) -> pl.DataType:

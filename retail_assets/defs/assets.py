@@ -178,21 +178,22 @@ def rows_by_day(queries: Queries, names: Iterable[str], first: dt.date, last: dt
                 ) -> dict[str, dict[dt.date, dict[str, object]]]:
     """Per table, per day of first..last: the rows its partition holds (for weekly and monthly
     tables, the rows of the day's period), counted by the store (one query for all the tables)."""
-    days, counts, metadata = days_between(first, last), [], {}
+    days, counts, periods, keys = days_between(first, last), [], {}, {}
     for name in names:
         column = registry.TABLES[name].partition_column
-        period = PERIOD_START.get(column)
-        metadata[name] = {day: {"partition_key": date_key(period(day) if period else day),
-                                **({"period_start": str(period(day))} if period else {})} for day in days}
-        keys = [entry["partition_key"] for entry in metadata[name].values()]
+        period = periods[name] = PERIOD_START.get(column)
+        keys[name] = {day: date_key(period(day) if period else day) for day in days}
         counts.append(f"SELECT '{name}' AS table_name, {column} AS partition_key, count(*) AS row_count FROM {name}"
-                      f" WHERE {column} BETWEEN {min(keys)} AND {max(keys)} GROUP BY {column}")
+                      f" WHERE {column} BETWEEN {min(keys[name].values())} AND {max(keys[name].values())}"
+                      f" GROUP BY {column}")
     found = {(row["table_name"], row["partition_key"]): row["row_count"]
              for row in queries.rows(" UNION ALL ".join(counts))} if counts else {}
-    for name, by_day in metadata.items():
-        for entry in by_day.values():
-            entry["dagster/row_count"] = found.get((name, entry.pop("partition_key")), 0)
-    return metadata
+    return {
+        name: {day: {"dagster/row_count": found.get((name, key), 0),
+                     **({"period_start": str(periods[name](day))} if periods[name] else {})}
+               for day, key in by_day.items()}
+        for name, by_day in keys.items()
+    }
 
 
 def record_rows_by_day(context: dg.AssetExecutionContext, engine: LocalEngine, names: Iterable[str]) -> None:

@@ -64,7 +64,6 @@ class SimulationResource(dg.ConfigurableResource):
         only the daily chain runs on the cluster)."""
         if self.engine_name == "spark":
             from retail_assets.engine.spark import SparkEngine  # pyspark comes with the `spark` extra
-
             from retail_assets.storage.spark_tables import identifier
 
             catalog = (identifier(self.catalog, "catalog"), identifier(self.catalog_schema, "catalog_schema"))

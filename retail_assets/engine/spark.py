@@ -216,14 +216,18 @@ class SparkEngine(LocalEngine):
         writes = [(target, entry) for target in targets for entry in WRITTEN]
         with self.lakehouse.transaction(CHAIN_OPERATION, keys):
             with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
-                list(pool.map(lambda write: self._write_table(*write, rows, stamp, keys), writes))
+                versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, keys), writes))
+            for (target, entry), version in zip(writes, versions):
+                if target is self.tables:
+                    self._record_written(entry.name, version, keys, entry.declaration.partition_column)
+                else:
+                    self.published_versions[entry.name] = version
             summaries = self._summaries(rows, first_day, last_day, len(writes))
         return summaries
 
-    def _write_table(self, target: SparkTables, entry, rows, stamp, keys: list[int]) -> None:
+    def _write_table(self, target: SparkTables, entry, rows, stamp, keys: list[int]) -> int:
         """Spark decodes one table's rows of the batch from the block rows and replaces the
-        batch's days of it; the lakehouse's transaction records the version (and the contract
-        judges those days, in Spark), or the published table's version is kept."""
+        batch's days of it; the Delta version written."""
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -231,12 +235,8 @@ class SparkEngine(LocalEngine):
         schema = from_arrow_schema(tasks.write_schema(entry.name))
         frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
             functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp), schema)
-        key_column = entry.declaration.partition_column
-        version, _ = target.write(frame, entry.name, schema, keys, key_column)
-        if target is self.tables:
-            self._record_written(entry.name, version, keys, key_column)
-        else:
-            self.published_versions[entry.name] = version
+        version, _ = target.write(frame, entry.name, schema, keys, entry.declaration.partition_column)
+        return version
 
     def _record_written(self, name: str, version: int, keys: list[int], key_column: str) -> None:
         """The lakehouse's transaction records what Spark wrote; the contract judges it in Spark."""
