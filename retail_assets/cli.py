@@ -143,9 +143,10 @@ def quality_lines(lakehouse: Lakehouse) -> list[str]:
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
+    """The code location's configuration (the ``RETAIL_*`` variables), the flags given winning."""
     values = {"preset": args.preset, "seed": args.seed, "lakehouse_path": args.lakehouse,
               "start_date": args.start, "days": args.days}
-    return SimulationConfig.build(**{k: v for k, v in values.items() if v is not None})
+    return SimulationConfig.from_env(**{k: v for k, v in values.items() if v is not None})
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -288,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, handler in (("run", _run), ("bench", _bench)):
         command = sub.add_parser(name)
         command.set_defaults(handler=handler)
-        command.add_argument("--preset", default="small")
+        command.add_argument("--preset", help="default: $RETAIL_PRESET, else small (every RETAIL_* variable "
+                                               "of the code location applies; a flag wins)")
         command.add_argument("--days", type=int)
         command.add_argument("--start", help="first day, YYYY-MM-DD (default 2025-01-01)")
         command.add_argument("--seed", type=int)
@@ -298,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "extra; connect: the same over a local Spark Connect server; both: local and "
                                   "spark; all: the three)")
         if name == "run":
-            command.add_argument("--lakehouse", default="lakehouse")
+            command.add_argument("--lakehouse", help="default: $RETAIL_LAKEHOUSE_PATH, else lakehouse")
             command.add_argument("--persist", action="store_true", help="record the run in $DAGSTER_HOME")
     digest = sub.add_parser("digest", help="one line per committed table: rows and a digest of them")
     digest.set_defaults(handler=_digest)

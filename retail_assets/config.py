@@ -170,8 +170,9 @@ class SimulationConfig(BaseModel):
             raise ConfigError(describe_validation_error(error)) from None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "SimulationConfig":
-        """Read ``RETAIL_<FIELD>`` variables (e.g. RETAIL_PRESET=mid_market); unset ones keep defaults."""
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "SimulationConfig":
+        """Read ``RETAIL_<FIELD>`` variables (e.g. RETAIL_PRESET=mid_market); unset ones keep
+        defaults; ``overrides`` (e.g. a command's flags) win over both."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for name in cls.model_fields:
@@ -179,7 +180,7 @@ class SimulationConfig(BaseModel):
             if raw is None or raw == "":
                 continue
             values[name] = tuple(raw.split(",")) if name in TUPLE_FIELDS else raw
-        return cls.build(**values)
+        return cls.build(**{**values, **overrides})
 
 
 NOT_IN_WORLD = frozenset({

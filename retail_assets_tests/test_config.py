@@ -89,12 +89,16 @@ def test_a_preset_counts_through_its_resolved_values():
     assert SimulationConfig.build(preset="tiny").world_fingerprint() != small
 
 
-def test_cli_reads_only_the_variables_it_uses(tmp_path):
-    """An invalid RETAIL_* variable the CLI does not read (its options set the configuration)
-    does not stop it: the code location module, which reads them all, is not imported."""
-    env = {**os.environ, "RETAIL_SEED": "not-a-number", "RETAIL_TARGET_STOCKOUT_RATE": "0"}
-    done = subprocess.run([sys.executable, "-m", "retail_assets.cli", "run", "--preset", "tiny", "--days", "0",
-                           "--lakehouse", str(tmp_path / "lakehouse")], env=env, capture_output=True, text=True)
-    assert done.returncode == 2, done.stderr
-    assert "days = 0" in done.stderr and "seed" not in done.stderr  # the option's own error, not the variables'
+def test_the_cli_reads_the_code_locations_variables_and_its_flags_win(tmp_path):
+    """The CLI is configured as the code location is (RETAIL_* variables), a flag given winning
+    over its variable: a bad variable the flags override does not stop it, one they do not
+    override is named; nothing is written either way."""
+    env = {**os.environ, "RETAIL_SEED": "not-a-number", "RETAIL_PRESET": "enterprise"}
+    command = [sys.executable, "-m", "retail_assets.cli", "run", "--preset", "tiny", "--days", "0",
+               "--lakehouse", str(tmp_path / "lakehouse")]
+    overridden = subprocess.run([*command, "--seed", "7"], env=env, capture_output=True, text=True)
+    assert overridden.returncode == 2, overridden.stderr
+    assert "days = 0" in overridden.stderr and "seed" not in overridden.stderr  # the option's own error
+    read = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert read.returncode == 2 and "seed = 'not-a-number'" in read.stderr, read.stderr
     assert not (tmp_path / "lakehouse").exists()

@@ -27,39 +27,14 @@ from retail_assets.config import SimulationConfig
 from retail_assets.storage.commits import LEDGER_TABLE
 from retail_assets.storage.delta import ConfigurationDriftError, Lakehouse, LakehouseStateError
 from retail_assets.storage.lock import LakehouseBusyError
-from retail_assets_tests.helpers import assert_same_tables
+from retail_assets_tests.helpers import KILL_TIMEOUT_SECONDS, REPOSITORY, assert_same_tables, log_entry, run_and_kill
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 DAYS = 12  # tiny: dimensions, then chain batches of days 1-7 and 8-12, rollups, customer insights
-KILL_TIMEOUT_SECONDS = 300
 
 
 def cli_command(lakehouse: Path, *extra: str, days: int = DAYS) -> list[str]:
     return [sys.executable, "-m", "retail_assets.cli", "run", "--preset", "tiny", "--days", str(days),
             "--lakehouse", str(lakehouse), *extra]
-
-
-def log_entry(lakehouse: Path, table: str, version: int) -> Path:
-    return lakehouse / table / "_delta_log" / f"{version:020d}.json"
-
-
-def run_and_kill(command: list[str], when: Path, log: Path, env: dict[str, str] | None = None,
-                 whole_group: bool = True) -> None:
-    """Start ``command`` in its own process group; SIGKILL the whole group (or only the process)
-    the moment ``when`` exists."""
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env=env)
-        deadline = time.monotonic() + KILL_TIMEOUT_SECONDS
-        try:
-            while not when.exists():
-                assert process.poll() is None, f"the run ended before {when} appeared:\n{log.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, f"{when} never appeared"
-                time.sleep(0.002)
-        finally:
-            if process.poll() is None:
-                (os.killpg if whole_group else os.kill)(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def run_to_the_end(command: list[str], env: dict[str, str] | None = None) -> str:

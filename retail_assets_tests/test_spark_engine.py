@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import shutil
+import subprocess
+import sys
 from contextlib import closing
+from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow as pa
@@ -47,7 +51,14 @@ from retail_assets.storage.delta import Lakehouse  # noqa: E402
 from retail_assets.storage.digest import table_digests  # noqa: E402
 from retail_assets.storage.queries import DuckDbQueries, SparkQueries  # noqa: E402
 from retail_assets.storage.spark_tables import SparkTables  # noqa: E402
-from retail_assets_tests.helpers import canonical, sorted_rows  # noqa: E402
+from retail_assets_tests.helpers import (  # noqa: E402
+    REPOSITORY,
+    assert_same_tables,
+    canonical,
+    log_entry,
+    run_and_kill,
+    sorted_rows,
+)
 
 START = dt.date(2025, 1, 1)
 WARMUP_DAYS = 7  # every warm-up day is a Spark day too: a short one keeps the tests quick
@@ -287,6 +298,32 @@ def test_a_contract_broken_on_purpose_fails_the_same_checks_on_spark_as_on_local
         "references gold_product_dim.product_key": pc.sum(pc.equal(positions.column("product_key"), 1)).as_py()}
     assert {("gold_inventory_fact", CONTRACT_CHECK), ("gold_demand_forecast_fact", CONTRACT_CHECK)} <= failed
     assert outcomes["spark"] == outcomes["local"]
+
+
+@pytest.mark.spark4_only  # once: what a kill leaves depends on the engine, not on the Spark line (CI time)
+def test_a_backfill_killed_while_spark_writes_a_batch_resumes_to_the_local_engines_rows(tmp_path):
+    """`dagster asset materialize` of every asset on the spark engine, its process group (Spark's
+    JVM and Python workers with it) killed with SIGKILL while Spark writes the batch's tables (the
+    chain's facts written, the checkpoint's second part just committed): the batch is invisible;
+    the README's resume command (`cli run --persist`, on the same instance) fails the dead run and
+    completes the range with the very rows of an uninterrupted run of the local engine."""
+    days, home, on_spark = 6, tmp_path / "dagster_home", tmp_path / "spark"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPOSITORY / "dagster.yaml").read_text().replace(".dagster_home/", f"{home}/"))
+    env = {**os.environ, "DAGSTER_HOME": str(home), "RETAIL_ENGINE": "spark", "RETAIL_PRESET": "tiny",
+           "RETAIL_DAYS": str(days), "RETAIL_WARMUP_DAYS": str(WARMUP_DAYS), "RETAIL_LAKEHOUSE_PATH": str(on_spark)}
+    last = START + dt.timedelta(days=days - 1)
+    backfill = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "retail_assets.definitions",
+                "--select", "*", "--partition-range", f"{START}...{last}"]
+    run_and_kill(backfill, log_entry(on_spark, "inventory_checkpoint_locations", 1), tmp_path / "killed.log", env)
+    assert Lakehouse(on_spark).tables() == sorted(registry.names(Role.DIMENSION))  # the batch is not committed
+    resume = [sys.executable, "-m", "retail_assets.cli", "run", "--engine", "spark", "--persist"]
+    done = subprocess.run(resume, cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "success=True" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "had been killed: marked failed" in done.stdout
+    config = SimulationConfig.build(preset="tiny", days=days, warmup_days=WARMUP_DAYS, lakehouse_path=tmp_path / "local")
+    assert materialize_range(config, START, last, defs=build_definitions(config, "local")).success
+    assert_same_tables(on_spark, tmp_path / "local")
 
 
 def test_a_session_older_than_spark_3_5_is_refused_before_the_lakehouse_is_touched(tmp_path):

@@ -41,6 +41,7 @@ class SparkTables:
     schema: str | None = None
     path: str | None = None
     _registered: set[str] = field(default_factory=set, compare=False, repr=False)  # tables registered by this object
+    _created: set[str] = field(default_factory=set, compare=False, repr=False)  # tables known to exist
 
     def __post_init__(self):
         if (self.catalog is None) != (self.schema is None):
@@ -90,7 +91,10 @@ class SparkTables:
 
     def create_if_missing(self, spark, table: str, schema, properties: dict[str, str]) -> None:
         """Create ``table`` with the declared columns' nullability (a DataFrame write would make
-        every column nullable) and ``properties``, unless it exists."""
+        every column nullable) and ``properties``, unless it exists (asked once per object: each
+        question is a Delta snapshot, and a batch writes fourteen tables)."""
+        if table in self._created:
+            return
         columns = ", ".join(f"`{identifier(field.name, 'column')}` {field.dataType.simpleString()}"
                             f"{'' if field.nullable else ' NOT NULL'}" for field in schema.fields)
         settings = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
@@ -98,6 +102,7 @@ class SparkTables:
                   + (f" TBLPROPERTIES ({settings})" if settings else ""))
         if self.path and self.catalog:
             self.register(spark, table)
+        self._created.add(table)
 
     def register(self, spark, table: str) -> None:
         """The folder's table named ``catalog.schema.table`` in the session's catalog (an external
