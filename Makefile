@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: run dev test bench cost-model check-defs clean
+.PHONY: run dev test bench cost-model check-defs wheel clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,16 @@ $(VENV)/.dev: $(VENV)/.core $(SPARK_JARS)/.fetched
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
+# The project's wheel, which the Databricks resource deploys to the workspace's volume; rebuilt
+# when a source changes (the resource refuses a wheel built from other sources than the checkout).
+WHEEL_SOURCES := pyproject.toml README.md $(shell find retail_assets -name '*.py')
+dist/.built: $(VENV)/bin/python $(WHEEL_SOURCES)
+	rm -rf dist build
+	$(BIN)/pip wheel -q --no-deps -w dist .
+	touch $@
+
+wheel: dist/.built
+
 run: $(VENV)/.core
 	$(BIN)/python -m retail_assets.cli run --preset small --days 90 --lakehouse lakehouse --persist
 
@@ -59,7 +69,7 @@ dev: $(VENV)/.core
 $(CHROMIUM):
 	$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
 
-test: $(VENV)/.dev $(SPARK35)/.ready $(CHROMIUM)
+test: $(VENV)/.dev $(SPARK35)/.ready $(CHROMIUM) dist/.built
 	$(BIN)/python -m pytest -q
 	$(SPARK35)/bin/python -m pytest -q retail_assets_tests/test_spark_engine.py -m "not spark4_only"
 

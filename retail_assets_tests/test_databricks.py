@@ -1,169 +1,227 @@
-"""The Databricks path without a workspace: the real Pipes Databricks clients (classic and
-serverless), a fake WorkspaceClient whose jobs.submit runs the task's Python file in a local
-subprocess (the 'cluster', with local PySpark), and local files for the Pipes context and
-messages. Spark publishes Parquet there, where Unity Catalog would get Delta tables."""
+"""The Databricks path against a fake workspace that fails where a real one would
+(``fake_workspace``): the real Pipes Databricks clients (classic and serverless) with the real
+Unity Catalog volumes injector, reader and task-side loaders over a Files API served from a local
+folder; the resource deploys the project's wheel and task file to the volume before it submits;
+the submitted payload is checked as the Jobs API would; the task runs on a classic local Spark
+session, or over a local Spark Connect server for serverless; a failed task's own error reaches the
+Dagster step."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
+import hashlib
+import zipfile
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from databricks.sdk.service import compute
 from deltalake import DeltaTable
-from databricks.sdk.service import jobs
 
 from retail_assets import registry
 from retail_assets.cli import materialize_range
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.databricks import DatabricksResource
+from retail_assets.defs import databricks as databricks_module
+from retail_assets.defs.databricks import (
+    DEPLOY_FOLDER,
+    LTS_RUNTIME,
+    SERVERLESS_ENVIRONMENT,
+    TASK_FILE,
+    DatabricksResource,
+    built_wheel,
+)
 from retail_assets.defs.location import build_definitions, resources
+from retail_assets.engine.connect_server import local_connect_server
 from retail_assets.registry import CONTRACT_CHECK, Role
-from retail_assets.remote import PIPES_IO_ARGUMENT, chain_task
+from retail_assets.remote import PIPES_IO_ARGUMENT
 from retail_assets.storage.delta import Lakehouse
+from retail_assets_tests.fake_workspace import FakeWorkspace
+from retail_assets_tests.helpers import REPOSITORY
 
-ENTRY = Path(chain_task.__file__)
-
-
-class _Submitted:
-    def __init__(self, run_id: int):
-        self.run_id = run_id
-
-    def bind(self) -> dict:
-        return {"run_id": self.run_id}
+WHEELS = REPOSITORY / "dist"  # `make wheel` (a prerequisite of `make test`)
+USER = "data.engineer@example.com"  # the fake token's user
 
 
-class FakeJobs:
-    """jobs.submit runs the task's file with the cluster's environment; get_run reports how it ended."""
-
-    def __init__(self):
-        self.finished: dict[int, subprocess.CompletedProcess] = {}
-        self.submitted: list[jobs.SubmitTask] = []
-
-    def submit(self, tasks, **_):
-        (task,) = tasks
-        self.submitted.append(task)
-        cluster_env = task.new_cluster.spark_env_vars if task.new_cluster else None
-        env = {**os.environ, **(cluster_env or {})}
-        command = [sys.executable, task.spark_python_task.python_file, *(task.spark_python_task.parameters or [])]
-        run_id = len(self.finished) + 1
-        self.finished[run_id] = subprocess.run(command, env=env, capture_output=True, text=True)
-        return _Submitted(run_id)
-
-    def get_run(self, run_id):
-        done = self.finished[run_id]
-        failed = done.returncode != 0
-        return jobs.Run(run_id=run_id, state=jobs.RunState(
-            life_cycle_state=jobs.RunLifeCycleState.TERMINATED,
-            result_state=jobs.RunResultState.FAILED if failed else jobs.RunResultState.SUCCESS,
-            state_message=done.stderr.strip().splitlines()[-1] if failed else "",
-        ))
-
-    def cancel_run(self, run_id):
-        raise AssertionError("nothing is cancelled in these tests")
+@pytest.fixture(scope="module")
+def connect_url(tmp_path_factory):
+    """The serverless tasks' Spark: a local Spark Connect server with Delta, stopped after."""
+    with local_connect_server(tmp_path_factory.mktemp("connect") / "server.log") as url:
+        yield url
 
 
-class FakeWorkspace:
-    def __init__(self):
-        self.jobs = FakeJobs()
-
-
-@pytest.fixture
-def workspace(monkeypatch) -> FakeWorkspace:
-    fake = FakeWorkspace()
+def _workspace(tmp_path, monkeypatch, spark_remote: str | None = None) -> FakeWorkspace:
+    fake = FakeWorkspace(tmp_path / "Volumes" / "main" / "retail" / "artifacts", spark_remote)
     monkeypatch.setattr(DatabricksResource, "workspace_client", lambda self: fake)
     return fake
 
 
-def _run(tmp_path, entry: Path, days: int = 3, compute: str = "classic") -> dg.ExecuteInProcessResult:
+def _resource(fake: FakeWorkspace, tmp_path, **fields) -> DatabricksResource:
+    settings = {"host": "https://example.cloud.databricks.com", "token": "not-used", "wheel_path": str(WHEELS),
+                "volume_path": str(fake.api_client.volume), "poll_interval_seconds": 0.05,
+                "tables_path": str(tmp_path / "published")}
+    return DatabricksResource(**{**settings, **fields})
+
+
+def _run(tmp_path, databricks: DatabricksResource, days: int = 3) -> dg.ExecuteInProcessResult:
     # A short warm-up: on the Spark engine every warm-up day is a Spark day.
     config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=14)
-    databricks = DatabricksResource(host="https://example.cloud.databricks.com", token="not-used", compute=compute,
-                                    entry_file=str(entry), pipes_io="local", poll_interval_seconds=0.05,
-                                    tables_path=str(tmp_path / "published"))
     defs = build_definitions(config, "databricks", databricks)
     last = config.start_date + dt.timedelta(days=days - 1)
     return materialize_range(config, config.start_date, last, raise_on_error=False, defs=defs)
 
 
-@pytest.mark.parametrize("compute", ["classic", "serverless"])
-def test_a_range_runs_as_one_databricks_job_and_reports_back(tmp_path, workspace, compute):
-    result = _run(tmp_path, ENTRY, compute=compute)
-    assert result.success
-    (task,) = workspace.jobs.submitted  # one job for the whole range
-    assert f"{PIPES_IO_ARGUMENT}=local" in task.spark_python_task.parameters
+def _deployed(fake: FakeWorkspace) -> list[str]:
+    return [path for path in fake.api_client.uploads if f"/{DEPLOY_FOLDER}/" in path]
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    return str(next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+               .event_specific_data.error)
+
+
+@pytest.mark.parametrize("compute_kind", ["classic", "serverless"])
+def test_a_range_is_deployed_submitted_and_reported_back_over_the_volume(tmp_path, monkeypatch, compute_kind,
+                                                                         request):
+    spark_remote = request.getfixturevalue("connect_url") if compute_kind == "serverless" else None
+    fake = _workspace(tmp_path, monkeypatch, spark_remote)
+    result = _run(tmp_path, _resource(fake, tmp_path, compute=compute_kind))
+    assert result.success, _failure(result)
+    (submitted,) = fake.jobs.submitted  # one job for the whole range
+    task = submitted["task"]
+    # Deployed: the wheel and the task file, each under its content's digest, on the volume.
+    wheel = built_wheel(WHEELS)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
+    expected_wheel = f"{fake.api_client.volume}/{DEPLOY_FOLDER}/{digest}/{wheel.name}"
+    assert sorted(_deployed(fake)) == sorted([expected_wheel, task.spark_python_task.python_file])
+    assert Path(task.spark_python_task.python_file).read_bytes() == TASK_FILE.read_bytes()
+    assert f"{PIPES_IO_ARGUMENT}=volumes" in task.spark_python_task.parameters
+    run_id = result.run_id
+    assert submitted["idempotency_token"] == f"retail_assets-{run_id}" and submitted["timeout_seconds"] > 0
+    assert submitted["run_name"] == f"retail_assets daily chain 2025-01-01..2025-01-03 (dagster run {run_id})"
+    if compute_kind == "classic":
+        assert [library.whl for library in task.libraries] == [expected_wheel]
+        cluster = task.new_cluster
+        assert cluster.spark_version == LTS_RUNTIME and cluster.single_user_name == USER
+        assert cluster.data_security_mode is compute.DataSecurityMode.SINGLE_USER
+    else:
+        (environment,) = submitted["environments"]
+        assert environment.environment_key == task.environment_key and environment.spec.client is None
+        assert environment.spec.environment_version == SERVERLESS_ENVIRONMENT
+        assert environment.spec.dependencies == [expected_wheel]
+    # What the task reported through the volume's message files.
     materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("daily_chain")}
     assert set(materialized) == {*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"}
-    assert materialized["gold_sales_fact"].metadata["dagster/row_count"].value > 0
+    lakehouse = Lakehouse(tmp_path / "lakehouse")
+    assert materialized["gold_sales_fact"].metadata["dagster/row_count"].value == lakehouse.read(
+        "gold_sales_fact").num_rows > 0
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
     assert all(checks[(name, CONTRACT_CHECK)].passed for name in registry.names(Role.CHAIN_FACT))
     assert checks[("gold_inventory_fact", "no_negative_available")].passed
-    lakehouse = Lakehouse(tmp_path / "lakehouse")
     assert lakehouse.date_keys("gold_sales_fact") == {20250101, 20250102, 20250103}
     # The remote Spark engine published the same rows as Delta tables (delta-spark; read with delta-rs).
     published = DeltaTable(str(tmp_path / "published" / "gold_sales_fact"))
     assert published.to_pyarrow_table().num_rows == lakehouse.read("gold_sales_fact").num_rows
     assert materialized["gold_sales_fact"].metadata["published_delta_version"].value == published.version()
-    assert any(m.asset_key.to_user_string() == "gold_sales_daily_agg"
-               for m in result.asset_materializations_for_node("rollups"))
+    assert not any((fake.api_client.volume / "retail_assets" / "pipes" / "tmp").iterdir())  # Pipes cleaned up
 
 
-def test_a_failing_remote_run_fails_the_dagster_run_with_its_error(tmp_path, workspace):
-    broken = tmp_path / "broken_task.py"
-    broken.write_text("raise RuntimeError('cluster ran out of disk on /local_disk0')\n")
-    result = _run(tmp_path, broken, days=1)
+def test_a_failing_task_fails_the_step_with_the_tasks_own_error(tmp_path, monkeypatch):
+    broken = tmp_path / "chain_task.py"
+    broken.write_text("def load():\n    raise RuntimeError('cluster ran out of disk on /local_disk0')\n\nload()\n")
+    monkeypatch.setattr(databricks_module, "TASK_FILE", broken)
+    fake = _workspace(tmp_path, monkeypatch)
+    result = _run(tmp_path, _resource(fake, tmp_path), days=1)
     assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "cluster ran out of disk on /local_disk0" in str(failure.event_specific_data.error)
+    error = _failure(result)
+    assert "Workload failed, see run output for details" in error  # all Databricks' state says
+    assert "RuntimeError: cluster ran out of disk on /local_disk0" in error  # the task's get_run_output
+    assert "in load" in error  # and its trace
 
 
-def test_an_unknown_engine_is_refused_with_the_allowed_ones(tmp_path):
-    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
-    with pytest.raises(ValueError, match="engine 'emr' is not available; allowed: local, spark, databricks"):
-        build_definitions(config, "emr")
+def test_deploying_sends_each_file_once_and_a_changed_file_to_a_new_place(tmp_path, monkeypatch):
+    fake = _workspace(tmp_path, monkeypatch)
+    task = tmp_path / "chain_task.py"
+    task.write_text(TASK_FILE.read_text())
+    monkeypatch.setattr(databricks_module, "TASK_FILE", task)
+    resource = _resource(fake, tmp_path)
+    first = resource.deploy(fake)
+    assert resource.deploy(fake) == first and len(_deployed(fake)) == 2  # already there: nothing sent
+    task.write_text(TASK_FILE.read_text() + "\n# changed\n")
+    changed = resource.deploy(fake)
+    assert changed.wheel == first.wheel and changed.task_file != first.task_file
+    assert _deployed(fake)[2:] == [changed.task_file]
+    Path(first.wheel).write_bytes(b"cut short")  # a partial file of another size is sent again
+    assert resource.deploy(fake) == changed and _deployed(fake)[3:] == [first.wheel]
 
 
-def test_the_job_task_names_the_cluster_and_the_wheel():
-    resource = DatabricksResource(entry_file="dbfs:/retail/chain_task.py", wheel="dbfs:/retail/retail_assets.whl",
-                                  num_workers=4)
-    task = resource.chain_task()
-    assert task.spark_python_task.python_file == "dbfs:/retail/chain_task.py"
-    assert task.spark_python_task.parameters == [f"{PIPES_IO_ARGUMENT}=dbfs"]
-    assert task.libraries[0].whl == "dbfs:/retail/retail_assets.whl"
-    assert task.new_cluster.num_workers == 4 and resource.submit_args() == {}
-    on_existing = DatabricksResource(existing_cluster_id="0101-abc").chain_task()
-    assert on_existing.existing_cluster_id == "0101-abc" and on_existing.new_cluster is None
-    assert resource.extras()["publish"] == {"catalog": "main", "schema": "retail", "path": None}
+@pytest.mark.parametrize("wheels, message", [
+    ([], "holds no wheel of the project: build exactly one with `make wheel`"),
+    (["retail_assets-0.1.0-py3-none-any.whl", "retail_assets-0.2.0-py3-none-any.whl"], "holds 2 wheels"),
+])
+def test_no_job_is_submitted_without_exactly_one_wheel(tmp_path, monkeypatch, wheels, message):
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    for name in wheels:
+        (folder / name).write_bytes(built_wheel(WHEELS).read_bytes())
+    fake = _workspace(tmp_path, monkeypatch)
+    result = _run(tmp_path, _resource(fake, tmp_path, wheel_path=str(folder)), days=1)
+    assert not result.success and message in _failure(result)
+    assert fake.jobs.submitted == [] and _deployed(fake) == []
 
 
-def test_a_serverless_task_runs_in_an_environment_holding_the_wheel():
-    resource = DatabricksResource(compute="serverless", wheel="/Volumes/main/retail/dist/retail_assets.whl",
-                                  volume_path="/Volumes/main/retail/pipes")
-    task = resource.chain_task()
-    assert task.new_cluster is None and task.existing_cluster_id is None
-    assert task.spark_python_task.parameters == [f"{PIPES_IO_ARGUMENT}=volumes"]
-    (environment,) = resource.submit_args()["environments"]
-    assert environment.environment_key == task.environment_key
-    assert environment.spec.dependencies == ["/Volumes/main/retail/dist/retail_assets.whl"]
+def test_a_wheel_built_from_other_sources_is_refused_naming_the_module(tmp_path):
+    stale = tmp_path / "retail_assets-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(built_wheel(WHEELS)) as built, zipfile.ZipFile(stale, "w") as copy:
+        for item in built.infolist():
+            data = built.read(item)
+            if item.filename.endswith(".dist-info/RECORD"):  # as if config.py had been edited since
+                data = b"\n".join(line.replace(b"sha256=", b"sha256=0", 1) if line.startswith(b"retail_assets/config.py,")
+                                  else line for line in data.splitlines())
+            copy.writestr(item, data)
+    with pytest.raises(ValueError, match=r"built from other sources than this checkout \(retail_assets/config.py"):
+        built_wheel(stale)
 
 
-def test_serverless_needs_a_volume_for_the_pipes_files(workspace):
-    with pytest.raises(ValueError, match="databricks.volume_path is empty"):
-        DatabricksResource(compute="serverless", host="h", token="t").pipes_client()
+def test_the_task_is_refused_before_submission_where_the_workspace_would_refuse_it(tmp_path, monkeypatch):
+    """The fake checks what a workspace checks: a payload without the access mode Unity Catalog
+    needs, or with the deprecated serverless ``client``, does not run."""
+    fake = _workspace(tmp_path, monkeypatch)
+    resource = _resource(fake, tmp_path)
+    deployment = resource.deploy(fake)
+    task = resource.chain_task(deployment, fake)
+    task.new_cluster.data_security_mode = compute.DataSecurityMode.NONE
+    with pytest.raises(Exception, match="cannot read Unity Catalog"):
+        fake.jobs.submit([task])
+    serverless = _resource(fake, tmp_path, compute="serverless")
+    settings = serverless.submit_args(deployment, "run", "2025-01-01", "2025-01-01")
+    settings["environments"][0].spec = compute.Environment(client="2", dependencies=[deployment.wheel])
+    with pytest.raises(Exception, match="needs environment_version"):
+        fake.jobs.submit([serverless.chain_task(deployment)], **settings)
+    assert fake.jobs.submitted == []
 
 
-@pytest.mark.parametrize("field, value", [("catalog", "main`; DROP SCHEMA retail; --"), ("schema_name", "retail.x")])
-def test_catalog_and_schema_are_checked_before_any_job_is_submitted(tmp_path, workspace, field, value):
-    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
-    databricks = DatabricksResource(host="h", token="t", entry_file=str(ENTRY), pipes_io="local", **{field: value})
-    result = materialize_range(config, config.start_date, config.start_date, raise_on_error=False,
-                               defs=build_definitions(config, "databricks", databricks))
-    assert not result.success and workspace.jobs.submitted == []
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "is not a plain identifier" in str(failure.event_specific_data.error)
+def test_an_existing_cluster_gets_the_wheel_and_no_cluster_spec(tmp_path, monkeypatch):
+    fake = _workspace(tmp_path, monkeypatch)
+    resource = _resource(fake, tmp_path, existing_cluster_id="0101-abc", single_user_name="someone@example.com")
+    task = resource.chain_task(resource.deploy(fake), fake)
+    assert task.existing_cluster_id == "0101-abc" and task.new_cluster is None
+    assert task.libraries[0].whl.endswith(".whl")
+    assert resource.extras()["publish"] == {"catalog": None, "schema": None, "path": str(tmp_path / "published")}
+    assert DatabricksResource().extras()["publish"] == {"catalog": "main", "schema": "retail", "path": None}
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"compute": "serverless", "pipes_io": "dbfs"}, "pipes_io='dbfs' is for classic compute"),
+    ({"volume_path": ""}, "volume_path='' is not a volume"),
+    ({"pipes_io": "local"}, "pipes_io='local'; allowed: volumes, dbfs"),
+    ({"catalog": "main`; DROP SCHEMA retail; --", "tables_path": None}, "is not a plain identifier"),
+    ({"schema_name": "retail.x", "tables_path": None}, "is not a plain identifier"),
+])
+def test_bad_settings_are_named_before_anything_is_sent(tmp_path, monkeypatch, fields, message):
+    fake = _workspace(tmp_path, monkeypatch)
+    result = _run(tmp_path, _resource(fake, tmp_path, **fields), days=1)
+    assert not result.success and message in _failure(result)
+    assert fake.jobs.submitted == [] and fake.api_client.uploads == []
 
 
 def test_missing_credentials_are_named(monkeypatch):
@@ -194,3 +252,9 @@ def test_launchpad_config_without_credentials_keeps_the_environments(tmp_path, m
     assert defs.resolve_job_def("probe").execute_in_process(run_config=run_config).success
     assert seen["fields"] == ("", "", "serverless")  # what the run config left of the EnvVar fields
     assert seen["client"] == ("https://env-host.cloud.databricks.com", "env-token")
+
+
+def test_an_unknown_engine_is_refused_with_the_allowed_ones(tmp_path):
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
+    with pytest.raises(ValueError, match="engine 'emr' is not available; allowed: local, spark, databricks"):
+        build_definitions(config, "emr")

@@ -1,22 +1,35 @@
 """The Databricks resource: runs the daily chain as a one-time Databricks job through Dagster Pipes.
 
-The job's task is ``retail_assets/remote/chain_task.py`` (uploaded to ``entry_file``, with the
-project wheel in ``wheel``); it runs the Spark engine on the job's cluster, and Spark publishes
-the chain's tables as Delta tables ``catalog.schema_name.<table>`` in Unity Catalog. The run's
-configuration, partition range and publishing target go in the Pipes extras (Pipes does not
-pass a range itself); the task reports the chain's materialisations and checks back.
+Before submitting, the resource **deploys**: it uploads the project's wheel (``make wheel``) and the
+task file ``retail_assets/remote/chain_task.py`` to the Unity Catalog volume ``volume_path``
+through the Files API, each under a folder named by its content's digest, skipping what is already
+there, and refuses to submit without them (or with a wheel built from other sources than this
+checkout). The task runs the Spark engine on the job's compute; Spark publishes the chain's tables
+as Delta tables ``catalog.schema_name.<table>``. The run's configuration, partition range and
+publishing target go in the Pipes extras; the task reports materialisations and checks back.
 
-Compute: ``classic`` (a new job cluster from the spec below, or ``existing_cluster_id``) through
-``PipesDatabricksClient``; ``serverless`` through ``PipesDatabricksServerlessClient``, with the
-Pipes files on the Unity Catalog volume ``volume_path``. Host and token come from
-``DATABRICKS_HOST`` / ``DATABRICKS_TOKEN`` (``dagster.EnvVar``: never written in the run config);
-an empty host or token, as a launchpad run config that leaves them out makes them, falls back to
-the same variables.
+Compute: ``classic`` (a new job cluster in dedicated access mode on the current LTS runtime, or
+``existing_cluster_id``) through ``PipesDatabricksClient``; ``serverless`` through
+``PipesDatabricksServerlessClient`` in a serverless environment of ``environment_version``.
+Both exchange the Pipes context and messages as files on the volume (``pipes_io="volumes"``, the
+default; ``dbfs`` on request, classic only). A failed job's step error carries the task's own
+error and trace (``jobs.get_run_output`` of the task run), not only Databricks' state message.
+
+Host and token come from ``DATABRICKS_HOST`` / ``DATABRICKS_TOKEN`` (``dagster.EnvVar``: never
+written in the run config); an empty host or token, as a launchpad run config that leaves them
+out makes them, falls back to the same variables.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -26,35 +39,103 @@ from retail_assets.remote import PIPES_IO_ARGUMENT
 from retail_assets.storage.spark_tables import SparkTables
 
 if TYPE_CHECKING:  # the databricks packages come with the `spark` extra; the embedded default needs none
-    from dagster_databricks.pipes import PipesDatabricksClient, PipesDatabricksServerlessClient
     from databricks.sdk import WorkspaceClient
-    from databricks.sdk.service import jobs
+    from databricks.sdk.service import files, jobs
 
 COMPUTE = ("classic", "serverless")
-PIPES_IO = ("dbfs", "volumes", "local")  # how context and messages travel: DBFS, UC volumes, local files (tests)
+PIPES_IO = ("volumes", "dbfs")  # how context and messages travel: UC volume files, or DBFS (classic only)
 ENVIRONMENT_KEY = "retail_assets"  # the serverless task's environment (the wheel as its dependency)
+LTS_RUNTIME = "17.3.x-scala2.13"  # Databricks Runtime 17.3 LTS: Spark 4.0 (the engine needs 3.5 or later)
+SERVERLESS_ENVIRONMENT = "4"  # serverless environment 4: Python 3.12, Databricks Connect 17.3 (Spark 4.0)
+DEPLOY_FOLDER = "retail_assets/deploy"  # under the volume: <digest>/<file name>
+PIPES_FOLDER = "retail_assets/pipes"  # under the volume: each run's Pipes context and messages
+PACKAGE = Path(__file__).resolve().parents[1]  # the retail_assets package of this checkout
+TASK_FILE = PACKAGE / "remote" / "chain_task.py"
+WHEEL_NAME = re.compile(r"retail_assets-[^-]+-.+\.whl")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the job finds the project: the wheel and the task file, on the volume."""
+
+    wheel: str
+    task_file: str
+
+
+def built_wheel(path: Path) -> Path:
+    """The project's wheel at ``path`` (a wheel, or a folder holding one), refused when missing,
+    ambiguous, or built from other sources than this checkout's package."""
+    wheels = sorted(path.glob("retail_assets-*.whl")) if path.is_dir() else [path] if path.is_file() else []
+    wheels = [wheel for wheel in wheels if WHEEL_NAME.fullmatch(wheel.name)]
+    if len(wheels) != 1:
+        found = "no wheel" if not wheels else f"{len(wheels)} wheels ({', '.join(w.name for w in wheels)})"
+        raise ValueError(f"databricks.wheel_path={str(path)!r} holds {found} of the project: build exactly one "
+                         "with `make wheel` (the job installs it on the cluster)")
+    differing = _differing_module(wheels[0])
+    if differing:
+        raise ValueError(f"{wheels[0]} was built from other sources than this checkout ({differing} differs): "
+                         "rebuild it with `make wheel`, or the cluster would run other code than this run's")
+    return wheels[0]
+
+
+def _differing_module(wheel: Path) -> str | None:
+    """The first module of the package whose bytes differ between the wheel (its RECORD's
+    digests) and this checkout, or that only one of them has."""
+    with zipfile.ZipFile(wheel) as archive:
+        record = next(name for name in archive.namelist() if name.endswith(".dist-info/RECORD"))
+        packed = {}
+        for line in archive.read(record).decode().splitlines():
+            name, digest, _ = line.rsplit(",", 2)
+            if name.startswith("retail_assets/") and name.endswith(".py"):
+                packed[name] = digest.removeprefix("sha256=")
+    local = {str(path.relative_to(PACKAGE.parent)): path for path in PACKAGE.rglob("*.py")}
+    for name in sorted(packed.keys() | local.keys()):
+        if name not in packed or name not in local or packed[name] != _record_digest(local[name].read_bytes()):
+            return name
+    return None
+
+
+def _record_digest(data: bytes) -> str:
+    """A wheel RECORD's digest of ``data``: urlsafe base64 of its SHA-256, unpadded."""
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def task_error(client: WorkspaceClient, run_id: int) -> str:
+    """The error and trace each task of the run reported (``get_run_output`` answers per task
+    run, not for the job run)."""
+    run = client.jobs.get_run(run_id)
+    reports = []
+    for task in run.tasks or []:
+        output = client.jobs.get_run_output(task.run_id)
+        if output.error or output.error_trace:
+            reports.append(f"task {task.task_key}: {output.error or ''}\n{output.error_trace or ''}".rstrip())
+    return "\n".join(reports) or "(the task reported no error text)"
 
 
 class DatabricksResource(dg.ConfigurableResource):
-    """A Databricks workspace, the compute the chain runs on, and where Spark publishes its tables."""
+    """A Databricks workspace, the compute the chain runs on, the volume it is deployed to, and
+    where Spark publishes its tables."""
 
     host: str = Field(default="", description="Workspace URL; empty: DATABRICKS_HOST.")
     token: str = Field(default="", description="Personal access token; empty: DATABRICKS_TOKEN.")
     compute: str = Field(default="classic", description="classic (job or existing cluster) or serverless.")
     existing_cluster_id: str | None = None
-    spark_version: str = "15.4.x-scala2.12"
+    spark_version: str = Field(default=LTS_RUNTIME, description="The job cluster's runtime (17.3 LTS).")
     node_type_id: str = "i3.xlarge"
     num_workers: int = 2
-    entry_file: str = "dbfs:/retail_assets/chain_task.py"
-    wheel: str | None = None
+    single_user_name: str = Field(
+        default="", description="The job cluster's user (dedicated access mode); empty: the token's own user.")
+    volume_path: str = Field(
+        default="", description="A Unity Catalog volume, /Volumes/<catalog>/<schema>/<volume>: the deployed wheel "
+        "and task file, and the Pipes files.")
+    wheel_path: str = Field(default="dist", description="The project's wheel (`make wheel`), or a folder holding it.")
+    environment_version: str = Field(default=SERVERLESS_ENVIRONMENT, description="Serverless environment version.")
+    timeout_seconds: int = Field(default=6 * 3600, description="The job run's time limit.")
     catalog: str = Field(default="main", description="Unity Catalog catalog of the published tables.")
     schema_name: str = Field(default="retail", description="Unity Catalog schema of the published tables.")
     tables_path: str | None = Field(
         default=None, description="Publish folders of tables under this path instead of catalog tables.")
-    volume_path: str | None = Field(
-        default=None, description="UC volume for the Pipes files of serverless runs, /Volumes/<catalog>/<schema>/<v>.")
-    pipes_io: str | None = Field(default=None, description="dbfs, volumes or local; by default dbfs on classic "
-                                 "compute, volumes on serverless.")
+    pipes_io: str = Field(default="volumes", description="volumes (classic and serverless) or dbfs (classic).")
     poll_interval_seconds: float = 5.0
 
     def workspace_client(self) -> WorkspaceClient:
@@ -77,10 +158,20 @@ class DatabricksResource(dg.ConfigurableResource):
 
     @property
     def io(self) -> str:
-        io = self.pipes_io or ("volumes" if self.serverless else "dbfs")
-        if io not in PIPES_IO:
-            raise ValueError(f"databricks.pipes_io={io!r}; allowed: {', '.join(PIPES_IO)}")
-        return io
+        if self.pipes_io not in PIPES_IO:
+            raise ValueError(f"databricks.pipes_io={self.pipes_io!r}; allowed: {', '.join(PIPES_IO)}")
+        if self.serverless and self.pipes_io == "dbfs":
+            raise ValueError("databricks.pipes_io='dbfs' is for classic compute: serverless exchanges the Pipes "
+                             "files on a Unity Catalog volume (pipes_io='volumes')")
+        return self.pipes_io
+
+    @property
+    def volume(self) -> str:
+        if not self.volume_path.startswith("/") or self.volume_path.rstrip("/") == "":
+            raise ValueError(f"databricks.volume_path={self.volume_path!r} is not a volume: set a Unity Catalog "
+                             "volume, e.g. /Volumes/main/retail/artifacts (it receives the wheel, the task file "
+                             "and the Pipes files)")
+        return self.volume_path.rstrip("/")
 
     def publish_target(self) -> SparkTables:
         """Where the task's Spark publishes the tables; names are checked here, before any run."""
@@ -92,50 +183,110 @@ class DatabricksResource(dg.ConfigurableResource):
         target = self.publish_target()
         return {"publish": {"catalog": target.catalog, "schema": target.schema, "path": target.path}}
 
-    def pipes_client(self) -> PipesDatabricksClient | PipesDatabricksServerlessClient:
-        from dagster_databricks.pipes import PipesDatabricksClient, PipesDatabricksServerlessClient
+    # ------------------------------------------------------------------ deploy
+    def deploy(self, client: WorkspaceClient) -> Deployment:
+        """Upload the wheel and the task file to the volume (content-addressed: a file already
+        there, same size, is not sent again); where the job finds them."""
+        from databricks.sdk.service import files
 
-        local = self.io == "local"
-        files = {"context_injector": dg.PipesTempFileContextInjector() if local else None,
-                 "message_reader": dg.PipesTempFileMessageReader() if local else None,
-                 "poll_interval_seconds": self.poll_interval_seconds}
+        wheel = built_wheel(Path(self.wheel_path))  # refused before anything is sent
+        api = files.FilesAPI(client.api_client)
+        return Deployment(wheel=self._upload(api, wheel), task_file=self._upload(api, TASK_FILE))
+
+    def _upload(self, api: files.FilesAPI, local: Path) -> str:
+        from databricks.sdk.errors import NotFound
+
+        data = local.read_bytes()
+        remote = f"{self.volume}/{DEPLOY_FOLDER}/{hashlib.sha256(data).hexdigest()[:16]}/{local.name}"
+        try:
+            if api.get_metadata(remote).content_length == len(data):
+                return remote
+        except NotFound:
+            pass
+        api.upload(remote, io.BytesIO(data), overwrite=True)
+        return remote
+
+    # ------------------------------------------------------------------ the job
+    def pipes_client(self, client: WorkspaceClient):
+        """The Pipes client of the compute, exchanging context and messages on the volume (or DBFS)."""
+        from dagster_databricks.pipes import (
+            PipesDatabricksClient,
+            PipesDatabricksServerlessClient,
+            PipesUnityCatalogVolumesContextInjector,
+            PipesUnityCatalogVolumesMessageReader,
+        )
+
+        channel = {"poll_interval_seconds": self.poll_interval_seconds}
+        if self.io == "volumes":
+            pipes_folder = f"{self.volume}/{PIPES_FOLDER}"
+            channel.update(
+                context_injector=PipesUnityCatalogVolumesContextInjector(client=client, volume_path=pipes_folder),
+                message_reader=PipesUnityCatalogVolumesMessageReader(client=client, volume_path=pipes_folder,
+                                                                     interval=self.poll_interval_seconds))
         if self.serverless:
-            if not self.volume_path and not local:
-                raise ValueError("databricks.volume_path is empty: serverless runs exchange Pipes files on a "
-                                 "Unity Catalog volume, e.g. /Volumes/main/retail/pipes")
-            return PipesDatabricksServerlessClient(client=self.workspace_client(), volume_path=self.volume_path or "",
-                                                   **files)
-        return PipesDatabricksClient(client=self.workspace_client(), **files)
+            return _with_task_errors(PipesDatabricksServerlessClient)(
+                client=client, volume_path=f"{self.volume}/{PIPES_FOLDER}", **channel)
+        return _with_task_errors(PipesDatabricksClient)(client=client, **channel)
 
-    def chain_task(self) -> jobs.SubmitTask:
+    def chain_task(self, deployment: Deployment, client: WorkspaceClient | None = None) -> jobs.SubmitTask:
+        """The job's one task: the deployed task file, the wheel as its library (classic) or its
+        environment's dependency (serverless). A new job cluster runs in dedicated access mode
+        (Unity Catalog, every Spark API) as ``single_user_name`` (default: the token's user)."""
         from databricks.sdk.service import compute, jobs
 
         task = jobs.SubmitTask(
             task_key="retail_daily_chain",
-            spark_python_task=jobs.SparkPythonTask(python_file=self.entry_file,
+            spark_python_task=jobs.SparkPythonTask(python_file=deployment.task_file,
                                                    parameters=[f"{PIPES_IO_ARGUMENT}={self.io}"]),
         )
         if self.serverless:
             task.environment_key = ENVIRONMENT_KEY
             return task
-        task.libraries = [compute.Library(whl=self.wheel)] if self.wheel else None
+        task.libraries = [compute.Library(whl=deployment.wheel)]
         if self.existing_cluster_id:
             task.existing_cluster_id = self.existing_cluster_id
-        else:
-            task.new_cluster = compute.ClusterSpec(
-                spark_version=self.spark_version, node_type_id=self.node_type_id, num_workers=self.num_workers)
+            return task
+        user = self.single_user_name or (client.current_user.me().user_name if client is not None else None)
+        task.new_cluster = compute.ClusterSpec(
+            spark_version=self.spark_version, node_type_id=self.node_type_id, num_workers=self.num_workers,
+            data_security_mode=compute.DataSecurityMode.SINGLE_USER, single_user_name=user)
         return task
 
-    def submit_args(self) -> dict[str, Any]:
-        """Serverless tasks name an environment: the wheel is its dependency."""
-        if not self.serverless:
-            return {}
+    def submit_args(self, deployment: Deployment, run_id: str, first: str, last: str) -> dict[str, Any]:
+        """The one-time run's settings: a name, a time limit, an idempotency token per Dagster run
+        (a retried submission does not start a second job), and the serverless environment."""
         from databricks.sdk.service import compute, jobs
 
-        spec = compute.Environment(client="2", dependencies=[self.wheel] if self.wheel else None)
-        return {"environments": [jobs.JobEnvironment(environment_key=ENVIRONMENT_KEY, spec=spec)]}
+        settings: dict[str, Any] = {"run_name": f"retail_assets daily chain {first}..{last} (dagster run {run_id})",
+                                    "timeout_seconds": self.timeout_seconds,
+                                    "idempotency_token": f"retail_assets-{run_id}"}
+        if self.serverless:
+            spec = compute.Environment(environment_version=self.environment_version, dependencies=[deployment.wheel])
+            settings["environments"] = [jobs.JobEnvironment(environment_key=ENVIRONMENT_KEY, spec=spec)]
+        return settings
 
     def run_chain(self, context: dg.AssetExecutionContext, extras: dict[str, Any]):
-        """Submit the chain task for the run's range; the results it reported."""
-        return self.pipes_client().run(context=context, task=self.chain_task(), extras={**extras, **self.extras()},
-                                       submit_args=self.submit_args()).get_results()
+        """Deploy, submit the chain task for the run's range; the results it reported."""
+        target = self.extras()  # names checked before anything is sent
+        client = self.workspace_client()
+        pipes = self.pipes_client(client)
+        deployment = self.deploy(client)
+        context.log.info(f"Deployed {deployment.wheel} and {deployment.task_file}")
+        submit = self.submit_args(deployment, context.run.run_id, extras["first_day"], extras["last_day"])
+        return pipes.run(context=context, task=self.chain_task(deployment, client), extras={**extras, **target},
+                         submit_args=submit).get_results()
+
+
+def _with_task_errors(client_class):
+    """``client_class`` whose failed runs raise with the task's own error and trace."""
+    from dagster._core.errors import DagsterPipesExecutionError  # what the Pipes clients raise (not exported)
+
+    class WithTaskErrors(client_class):
+        def _poll_til_success(self, context, run_id: int) -> None:
+            try:
+                super()._poll_til_success(context, run_id)
+            except DagsterPipesExecutionError as error:
+                raise DagsterPipesExecutionError(f"{error}\n{task_error(self.client, run_id)}") from error
+
+    WithTaskErrors.__name__ = client_class.__name__
+    return WithTaskErrors

@@ -4,8 +4,9 @@ and report the tables' materialisations and every chain check back to Dagster th
 The Dagster run passes the configuration, the partition range (Pipes does not pass a range
 itself) and where Spark publishes the tables in the Pipes extras: ``config_json``,
 ``first_day``, ``last_day``, ``publish``. The task parameter ``--retail-pipes-io`` selects the
-Pipes channel: DBFS on classic clusters, UC volumes on serverless, local files in the tests.
-No Dagster here: only ``dagster-pipes``.
+Pipes channel: Unity Catalog volume files (classic and serverless), or DBFS on request.
+The task checks the session's Spark version before anything else. No Dagster here: only
+``dagster-pipes``.
 """
 
 from __future__ import annotations
@@ -34,25 +35,24 @@ from retail_assets.contracts.rules import Window
 from retail_assets.days import day_of_partition
 from retail_assets.engine.local import CHAIN_FACTS
 from retail_assets.engine.spark import SparkEngine
+from retail_assets.engine.spark_session import default_session, require_supported_spark
 from retail_assets.remote import PIPES_IO_ARGUMENT
 from retail_assets.storage.spark_tables import SparkTables
 
 
 def _open() -> PipesContext:
-    """Pipes over the channel the resource chose (``--retail-pipes-io``): DBFS files on classic
-    clusters, Unity Catalog volume files on serverless, the local defaults in tests."""
+    """Pipes over the channel the resource chose (``--retail-pipes-io``): Unity Catalog volume
+    files, or DBFS files."""
     cli = any(argument.startswith("--dagster-pipes") for argument in sys.argv[1:])
     params = PipesCliArgsParamsLoader() if cli else PipesEnvVarParamsLoader()
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument(PIPES_IO_ARGUMENT, default="local")
+    parser.add_argument(PIPES_IO_ARGUMENT, choices=("volumes", "dbfs"), required=True)
     io = vars(parser.parse_known_args()[0])[PIPES_IO_ARGUMENT.lstrip("-").replace("-", "_")]
     if io == "dbfs":
         return open_dagster_pipes(params_loader=params, context_loader=PipesDbfsContextLoader(),
                                   message_writer=PipesDbfsMessageWriter())
-    if io == "volumes":
-        return open_dagster_pipes(params_loader=params, context_loader=PipesUnityCatalogVolumesContextLoader(),
-                                  message_writer=PipesUnityCatalogVolumesMessageWriter())
-    return open_dagster_pipes(params_loader=params)
+    return open_dagster_pipes(params_loader=params, context_loader=PipesUnityCatalogVolumesContextLoader(),
+                              message_writer=PipesUnityCatalogVolumesMessageWriter())
 
 
 def _report_check(pipes: PipesContext, report: CheckReport) -> None:
@@ -65,12 +65,14 @@ def _report_check(pipes: PipesContext, report: CheckReport) -> None:
 
 def run(pipes: PipesContext) -> None:
     """Simulate the range of the extras and report its tables and checks."""
+    spark = default_session()
+    require_supported_spark(spark.version)  # before the lakehouse is touched
     config = SimulationConfig.build(**json.loads(pipes.get_extra("config_json")))
     first, last = (day_of_partition(pipes.get_extra(name)) for name in ("first_day", "last_day"))
     ledger, lakehouse = checked_lakehouse(config.lakehouse_path, config.world_fingerprint())
     publish = SparkTables(**pipes.get_extra("publish"))
     rows: dict[str, int] = {}
-    engine = SparkEngine(config, lakehouse, publish=publish)
+    engine = SparkEngine(config, lakehouse, spark, publish=publish)
     for committed in engine.run(first, last):
         pipes.log.info(f"committed {committed[0].day} .. {committed[-1].day}")
         for summary in committed:
