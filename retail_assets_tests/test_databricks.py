@@ -32,11 +32,11 @@ from retail_assets.defs.databricks import (
 )
 from retail_assets.defs.location import build_definitions, resources
 from retail_assets.engine.connect_server import local_connect_server
-from retail_assets.registry import CONTRACT_CHECK, Role
+from retail_assets.registry import CHAIN_STEP, CONTRACT_CHECK, Role
 from retail_assets.remote import PIPES_IO_ARGUMENT
 from retail_assets.storage.delta import Lakehouse
 from retail_assets_tests.fake_workspace import FakeWorkspace
-from retail_assets_tests.helpers import REPOSITORY
+from retail_assets_tests.helpers import REPOSITORY, canonical
 
 WHEELS = REPOSITORY / "dist"  # `make wheel` (a prerequisite of `make test`)
 USER = "data.engineer@example.com"  # the fake token's user
@@ -79,50 +79,107 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
                .event_specific_data.error)
 
 
-@pytest.mark.parametrize("compute_kind", ["classic", "serverless"])
-def test_a_range_is_deployed_submitted_and_reported_back_over_the_volume(tmp_path, monkeypatch, compute_kind,
-                                                                         request):
-    spark_remote = request.getfixturevalue("connect_url") if compute_kind == "serverless" else None
-    fake = _workspace(tmp_path, monkeypatch, spark_remote)
-    result = _run(tmp_path, _resource(fake, tmp_path, compute=compute_kind))
+# The task as deployed, but Spark commits a day at a time and the batch of the third day fails.
+FAILING_ON_THE_THIRD_DAY = """
+from retail_assets.engine import spark
+from retail_assets.remote import chain_task
+
+spark.BATCH_DAYS = 1
+commit = spark.SparkEngine._commit_batch
+
+
+def commit_two_days(self, first_day, last_day):
+    if first_day >= 2:
+        raise RuntimeError("executor lost while writing 2025-01-03")
+    return commit(self, first_day, last_day)
+
+
+spark.SparkEngine._commit_batch = commit_two_days
+chain_task.main()
+"""
+
+
+def _assert_deployed_and_reported(fake: FakeWorkspace, result: dg.ExecuteInProcessResult, first: str, last: str,
+                                  tmp_path) -> dict:
+    """The last submission ran the deployed task file with the deployed wheel, named after its
+    range and run; what the task reported through the volume matches the lakehouse it wrote."""
     assert result.success, _failure(result)
-    (submitted,) = fake.jobs.submitted  # one job for the whole range
+    submitted = fake.jobs.submitted[-1]
     task = submitted["task"]
-    # Deployed: the wheel and the task file, each under its content's digest, on the volume.
     wheel = built_wheel(WHEELS)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
-    expected_wheel = f"{fake.api_client.volume}/{DEPLOY_FOLDER}/{digest}/{wheel.name}"
-    assert sorted(_deployed(fake)) == sorted([expected_wheel, task.spark_python_task.python_file])
+    submitted["wheel"] = f"{fake.api_client.volume}/{DEPLOY_FOLDER}/{digest}/{wheel.name}"
+    assert {submitted["wheel"], task.spark_python_task.python_file} <= set(_deployed(fake))
     assert Path(task.spark_python_task.python_file).read_bytes() == TASK_FILE.read_bytes()
     assert f"{PIPES_IO_ARGUMENT}=volumes" in task.spark_python_task.parameters
     run_id = result.run_id
     assert submitted["idempotency_token"] == f"retail_assets-{run_id}" and submitted["timeout_seconds"] > 0
-    assert submitted["run_name"] == f"retail_assets daily chain 2025-01-01..2025-01-03 (dagster run {run_id})"
-    if compute_kind == "classic":
-        assert [library.whl for library in task.libraries] == [expected_wheel]
-        cluster = task.new_cluster
-        assert cluster.spark_version == LTS_RUNTIME and cluster.single_user_name == USER
-        assert cluster.data_security_mode is compute.DataSecurityMode.SINGLE_USER
-    else:
-        (environment,) = submitted["environments"]
-        assert environment.environment_key == task.environment_key and environment.spec.client is None
-        assert environment.spec.environment_version == SERVERLESS_ENVIRONMENT
-        assert environment.spec.dependencies == [expected_wheel]
-    # What the task reported through the volume's message files.
+    assert submitted["run_name"] == f"retail_assets daily chain {first}..{last} (dagster run {run_id})"
     materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("daily_chain")}
     assert set(materialized) == {*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"}
     lakehouse = Lakehouse(tmp_path / "lakehouse")
-    assert materialized["gold_sales_fact"].metadata["dagster/row_count"].value == lakehouse.read(
-        "gold_sales_fact").num_rows > 0
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
     assert all(checks[(name, CONTRACT_CHECK)].passed for name in registry.names(Role.CHAIN_FACT))
     assert checks[("gold_inventory_fact", "no_negative_available")].passed
-    assert lakehouse.date_keys("gold_sales_fact") == {20250101, 20250102, 20250103}
     # The remote Spark engine published the same rows as Delta tables (delta-spark; read with delta-rs).
     published = DeltaTable(str(tmp_path / "published" / "gold_sales_fact"))
-    assert published.to_pyarrow_table().num_rows == lakehouse.read("gold_sales_fact").num_rows
+    assert published.to_pyarrow_table().num_rows == lakehouse.read("gold_sales_fact").num_rows > 0
     assert materialized["gold_sales_fact"].metadata["published_delta_version"].value == published.version()
     assert not any((fake.api_client.volume / "retail_assets" / "pipes" / "tmp").iterdir())  # Pipes cleaned up
+    return submitted
+
+
+def test_serverless_a_range_is_deployed_submitted_and_reported_back_over_the_volume(tmp_path, monkeypatch,
+                                                                                    connect_url):
+    fake = _workspace(tmp_path, monkeypatch, connect_url)
+    result = _run(tmp_path, _resource(fake, tmp_path, compute="serverless"))
+    submitted = _assert_deployed_and_reported(fake, result, "2025-01-01", "2025-01-03", tmp_path)
+    assert len(fake.jobs.submitted) == 1  # one job for the whole range
+    (environment,) = submitted["environments"]
+    assert environment.environment_key == submitted["task"].environment_key and environment.spec.client is None
+    assert environment.spec.environment_version == SERVERLESS_ENVIRONMENT
+    assert environment.spec.dependencies == [submitted["wheel"]]
+    lakehouse = Lakehouse(tmp_path / "lakehouse")
+    assert lakehouse.date_keys("gold_sales_fact") == {20250101, 20250102, 20250103}
+    sales = {m.partition: m.metadata["dagster/row_count"].value
+             for m in result.asset_materializations_for_node("daily_chain")
+             if m.asset_key.to_user_string() == "gold_sales_fact"}  # each day its own rows
+    assert sum(sales.values()) == lakehouse.read("gold_sales_fact").num_rows
+
+
+def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_local_engines_rows(
+        tmp_path, monkeypatch):
+    """The task commits days 1 and 2, then fails: Dagster records days 1-2 (the task reported them
+    as it committed them) and fails the step with the task's own error; materialising the missing
+    day resumes from it and ends with the rows of an uninterrupted run of the local engine."""
+    failing = tmp_path / "failing" / "chain_task.py"
+    failing.parent.mkdir()
+    failing.write_text(FAILING_ON_THE_THIRD_DAY)
+    fake = _workspace(tmp_path, monkeypatch)
+    instance = dg.DagsterInstance.ephemeral()
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=14)
+    defs = build_definitions(config, "databricks", _resource(fake, tmp_path))
+    third = config.start_date + dt.timedelta(days=2)
+    with monkeypatch.context() as patch:
+        patch.setattr(databricks_module, "TASK_FILE", failing)
+        failed = materialize_range(config, config.start_date, third, instance, raise_on_error=False, defs=defs)
+    assert not failed.success and "RuntimeError: executor lost while writing 2025-01-03" in _failure(failed)
+    for name in [*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"]:
+        assert instance.get_materialized_partitions(dg.AssetKey(name)) == {"2025-01-01", "2025-01-02"}, name
+    resumed = materialize_range(config, third, third, instance, raise_on_error=False, defs=defs)
+    submitted = _assert_deployed_and_reported(fake, resumed, "2025-01-03", "2025-01-03", tmp_path)
+    task = submitted["task"]
+    assert [library.whl for library in task.libraries] == [submitted["wheel"]]
+    cluster = task.new_cluster
+    assert cluster.spark_version == LTS_RUNTIME and cluster.single_user_name == USER
+    assert cluster.data_security_mode is compute.DataSecurityMode.SINGLE_USER
+    assert instance.get_materialized_partitions(dg.AssetKey("gold_sales_fact")) == {
+        "2025-01-01", "2025-01-02", "2025-01-03"}
+    reference = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "local", warmup_days=14)
+    assert materialize_range(reference, config.start_date, third, defs=build_definitions(reference)).success
+    for name in registry.step_entries(CHAIN_STEP):
+        assert canonical(Lakehouse(tmp_path / "lakehouse"), name.name).equals(
+            canonical(Lakehouse(tmp_path / "local"), name.name)), name.name
 
 
 def test_a_failing_task_fails_the_step_with_the_tasks_own_error(tmp_path, monkeypatch):

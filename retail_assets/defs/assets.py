@@ -22,7 +22,7 @@ import re
 import socket
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 
 import dagster as dg
 
@@ -238,31 +238,29 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         rules run on the written range at the end."""
         first, last = partition_range(context)
         context.log.info(f"Simulating {first} .. {last} ({(last - first).days + 1} days) on {simulation.engine_name}")
+        days: list[DaySummary] = []
+
+        def committed(batch: list[DaySummary]) -> None:
+            days.extend(batch)
+            context.log.info(f"Committed {batch[0].day} .. {batch[-1].day}")
+            context.instance.add_run_tags(context.run.run_id, {RUN_TAG_PREFIX + "committed_through":
+                                                           str(batch[-1].day)})
+
         if simulation.engine_name == "databricks":  # the remote task reports the same results and checks
             extras = {"config_json": simulation.config_json, "first_day": str(first), "last_day": str(last)}
-            yield from databricks.run_chain(context, extras)
+            with _committed_days_kept(context, days):
+                results = databricks.run_chain(context, extras, committed)
+            _record_committed_days(context, days)
+            yield from results
             return
         started = time.perf_counter()
         tag_run_process(context)
         ledger, lakehouse = simulation.checked_lakehouse()
-        days: list[DaySummary] = []
         engine = simulation.engine(lakehouse)
-        try:
-            with lakehouse.writing():
-                for committed in engine.run(first, last):
-                    days.extend(committed)
-                    context.log.info(f"Committed {committed[0].day} .. {committed[-1].day}")
-                    context.instance.add_run_tags(context.run.run_id, {RUN_TAG_PREFIX + "committed_through":
-                                                                   str(committed[-1].day)})
-        except Exception:
-            for summary in days:  # recorded, so that the range resumes from the failed day
-                for name in CHAIN_ASSETS:
-                    context.log_event(dg.AssetMaterialization(asset_key=name, partition=partition_key(summary.day),
-                                                              metadata=_day_metadata(summary, name)))
-            raise
-        for name in CHAIN_ASSETS:
-            record_days(context, name, {summary.day: _day_metadata(summary, name) for summary in days})
-        context.instance.add_run_tags(context.run.run_id, _run_summary(days))
+        with _committed_days_kept(context, days), lakehouse.writing():
+            for batch in engine.run(first, last):
+                committed(batch)
+        _record_committed_days(context, days)
         elapsed = time.perf_counter() - started
         validating = sum(ledger.verdict(entry.name).seconds for entry in registry.step_entries(CHAIN_STEP))
         context.log.info(f"Contracts: {validating:.1f} s validating, {validating / elapsed:.1%} of the "
@@ -270,6 +268,28 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
         yield from step_results(CHAIN_STEP, context, ledger, engine, config)
 
     return [world_dimensions, daily_chain]
+
+
+@contextmanager
+def _committed_days_kept(context: dg.AssetExecutionContext, days: list[DaySummary]) -> Iterator[None]:
+    """On failure, each day committed so far is recorded as a materialisation of its partition
+    (so the range resumes from the failed day), then the error goes on."""
+    try:
+        yield
+    except Exception:
+        for summary in days:
+            for name in CHAIN_ASSETS:
+                context.log_event(dg.AssetMaterialization(asset_key=name, partition=partition_key(summary.day),
+                                                          metadata=_day_metadata(summary, name)))
+        raise
+
+
+def _record_committed_days(context: dg.AssetExecutionContext, days: list[DaySummary]) -> None:
+    """Each committed day's own metadata on its partition's materialisation; the range's totals
+    as run tags."""
+    for name in CHAIN_ASSETS:
+        record_days(context, name, {summary.day: _day_metadata(summary, name) for summary in days})
+    context.instance.add_run_tags(context.run.run_id, _run_summary(days))
 
 
 def _day_metadata(summary: DaySummary, name: str) -> dict[str, object]:

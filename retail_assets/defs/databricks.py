@@ -28,6 +28,8 @@ import io
 import os
 import re
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from retail_assets.remote import PIPES_IO_ARGUMENT
+from retail_assets.engine.figures import DaySummary
+from retail_assets.remote import COMMITTED_MESSAGE, PIPES_IO_ARGUMENT
 from retail_assets.storage.spark_tables import SparkTables
 
 if TYPE_CHECKING:  # the databricks packages come with the `spark` extra; the embedded default needs none
@@ -207,25 +210,30 @@ class DatabricksResource(dg.ConfigurableResource):
         return remote
 
     # ------------------------------------------------------------------ the job
-    def pipes_client(self, client: WorkspaceClient):
-        """The Pipes client of the compute, exchanging context and messages on the volume (or DBFS)."""
+    def pipes_client(self, client: WorkspaceClient, on_committed: Callable[[list[DaySummary]], None]):
+        """The Pipes client of the compute, exchanging context and messages on the volume (or
+        DBFS); ``on_committed`` gets the days of each batch the task commits, as it reports them."""
         from dagster_databricks.pipes import (
             PipesDatabricksClient,
             PipesDatabricksServerlessClient,
+            PipesDbfsContextInjector,
+            PipesDbfsMessageReader,
             PipesUnityCatalogVolumesContextInjector,
             PipesUnityCatalogVolumesMessageReader,
         )
 
-        channel = {"poll_interval_seconds": self.poll_interval_seconds}
+        pipes_folder = f"{self.volume}/{PIPES_FOLDER}"
         if self.io == "volumes":
-            pipes_folder = f"{self.volume}/{PIPES_FOLDER}"
-            channel.update(
-                context_injector=PipesUnityCatalogVolumesContextInjector(client=client, volume_path=pipes_folder),
-                message_reader=PipesUnityCatalogVolumesMessageReader(client=client, volume_path=pipes_folder,
-                                                                     interval=self.poll_interval_seconds))
+            injector = PipesUnityCatalogVolumesContextInjector(client=client, volume_path=pipes_folder)
+            reader = PipesUnityCatalogVolumesMessageReader(client=client, volume_path=pipes_folder,
+                                                           interval=self.poll_interval_seconds)
+        else:
+            injector, reader = PipesDbfsContextInjector(client=client), PipesDbfsMessageReader(client=client)
+        channel = {"poll_interval_seconds": self.poll_interval_seconds, "context_injector": injector,
+                   "message_reader": CommittedDaysReader(reader, on_committed)}
         if self.serverless:
-            return _with_task_errors(PipesDatabricksServerlessClient)(
-                client=client, volume_path=f"{self.volume}/{PIPES_FOLDER}", **channel)
+            return _with_task_errors(PipesDatabricksServerlessClient)(client=client, volume_path=pipes_folder,
+                                                                      **channel)
         return _with_task_errors(PipesDatabricksClient)(client=client, **channel)
 
     def chain_task(self, deployment: Deployment, client: WorkspaceClient | None = None) -> jobs.SubmitTask:
@@ -265,11 +273,13 @@ class DatabricksResource(dg.ConfigurableResource):
             settings["environments"] = [jobs.JobEnvironment(environment_key=ENVIRONMENT_KEY, spec=spec)]
         return settings
 
-    def run_chain(self, context: dg.AssetExecutionContext, extras: dict[str, Any]):
-        """Deploy, submit the chain task for the run's range; the results it reported."""
+    def run_chain(self, context: dg.AssetExecutionContext, extras: dict[str, Any],
+                  on_committed: Callable[[list[DaySummary]], None]):
+        """Deploy, submit the chain task for the run's range; the results it reported.
+        ``on_committed``: the days of each batch the task commits, as they arrive."""
         target = self.extras()  # names checked before anything is sent
         client = self.workspace_client()
-        pipes = self.pipes_client(client)
+        pipes = self.pipes_client(client, on_committed)
         deployment = self.deploy(client)
         context.log.info(f"Deployed {deployment.wheel} and {deployment.task_file}")
         submit = self.submit_args(deployment, context.run.run_id, extras["first_day"], extras["last_day"])
@@ -290,3 +300,42 @@ def _with_task_errors(client_class):
 
     WithTaskErrors.__name__ = client_class.__name__
     return WithTaskErrors
+
+
+class CommittedDaysReader(dg.PipesMessageReader):
+    """A channel's message reader that also hands the days of each batch the task commits
+    (its ``COMMITTED_MESSAGE`` custom messages) to ``on_committed`` as they arrive, so that a
+    range failing later still records the days it committed."""
+
+    def __init__(self, reader: dg.PipesMessageReader, on_committed: Callable[[list[DaySummary]], None]):
+        self.reader, self.on_committed = reader, on_committed
+
+    @contextmanager
+    def read_messages(self, handler) -> Iterator[dict]:
+        with self.reader.read_messages(_CommittedDaysHandler(handler, self.on_committed)) as params:
+            yield params
+
+    def on_opened(self, opened_payload) -> None:
+        self.reader.on_opened(opened_payload)
+
+    def on_launched(self, launched_payload) -> None:
+        self.reader.on_launched(launched_payload)
+
+    def no_messages_debug_text(self) -> str:
+        return self.reader.no_messages_debug_text()
+
+
+class _CommittedDaysHandler:
+    """The session's message handler, seeing the committed days go by."""
+
+    def __init__(self, handler, on_committed: Callable[[list[DaySummary]], None]):
+        self._handler, self._on_committed = handler, on_committed
+
+    def handle_message(self, message) -> None:
+        payload = message["params"].get("payload") if message["method"] == "report_custom_message" else None
+        if isinstance(payload, dict) and COMMITTED_MESSAGE in payload:
+            self._on_committed([DaySummary.from_message(day) for day in payload[COMMITTED_MESSAGE]])
+        self._handler.handle_message(message)
+
+    def __getattr__(self, name: str):
+        return getattr(self._handler, name)

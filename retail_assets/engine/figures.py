@@ -7,6 +7,7 @@ reach the driver.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -58,3 +59,11 @@ class DaySummary:
             stockout_rate=figures["stockout_positions"] / figures["positions"] if figures["positions"] else 0.0,
             constrained_lines=int(figures["constrained_lines"]),
         )
+
+    def as_message(self) -> dict[str, object]:
+        """The summary as JSON-ready values (a Pipes message from a remote task)."""
+        return {**dataclasses.asdict(self), "day": self.day.isoformat()}
+
+    @classmethod
+    def from_message(cls, message: dict[str, object]) -> "DaySummary":
+        return cls(**{**message, "day": dt.date.fromisoformat(message["day"])})

@@ -36,7 +36,7 @@ from retail_assets.days import day_of_partition
 from retail_assets.engine.local import CHAIN_FACTS
 from retail_assets.engine.spark import SparkEngine
 from retail_assets.engine.spark_session import default_session, require_supported_spark
-from retail_assets.remote import PIPES_IO_ARGUMENT
+from retail_assets.remote import COMMITTED_MESSAGE, PIPES_IO_ARGUMENT
 from retail_assets.storage.spark_tables import SparkTables
 
 
@@ -75,6 +75,8 @@ def run(pipes: PipesContext) -> None:
     engine = SparkEngine(config, lakehouse, spark, publish=publish)
     for committed in engine.run(first, last):
         pipes.log.info(f"committed {committed[0].day} .. {committed[-1].day}")
+        # Dagster records these days as they arrive: a range failing later resumes after them.
+        pipes.report_custom_message({COMMITTED_MESSAGE: [summary.as_message() for summary in committed]})
         for summary in committed:
             for name, count in summary.rows.items():
                 rows[name] = rows.get(name, 0) + count
