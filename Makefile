@@ -19,7 +19,7 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.core: $(VENV)/bin/python pyproject.toml
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[dagster]"
 	touch $@
 
 # Delta Lake's jars for local Spark, fetched once from Maven Central into a folder the Makefile owns

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -237,6 +239,22 @@ def test_a_wheel_built_from_other_sources_is_refused_naming_the_module(tmp_path)
             copy.writestr(item, data)
     with pytest.raises(ValueError, match=r"built from other sources than this checkout \(retail_assets/config.py"):
         built_wheel(stale)
+
+
+def test_the_cluster_installs_a_slim_wheel_and_the_task_imports_no_dagster():
+    """What the cluster installs with the wheel: its base requirements, the core and dagster-pipes,
+    not Dagster's web stack (the code location is the `dagster` extra); the task never imports
+    dagster itself."""
+    with zipfile.ZipFile(built_wheel(WHEELS)) as wheel:
+        metadata = wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    base = {line.split(":", 1)[1].strip().split(" ")[0].split(";")[0].split("=")[0].split(">")[0].split("<")[0]
+            for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line}
+    assert "dagster-pipes" in base and "numpy" in base and "pyarrow" in base
+    assert not base & {"dagster", "dagster-webserver", "dagster-dg-cli", "dagster-graphql"}, base
+    probe = ("import sys, retail_assets.remote.chain_task; "
+             "print(sorted(m for m in sys.modules if m == 'dagster' or m.startswith('dagster.')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPOSITORY)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_the_task_is_refused_before_submission_where_the_workspace_would_refuse_it(tmp_path, monkeypatch):
