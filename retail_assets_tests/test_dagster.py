@@ -50,6 +50,17 @@ def test_the_chain_specs_share_their_upstreams(tmp_path):
         assert graph.get(dg.AssetKey(name)).parent_keys == dimensions, name
 
 
+@pytest.mark.parametrize("engine, chain, rollups", [
+    ("local", {"delta", "numpy"}, {"delta", "duckdb"}),
+    ("spark", {"delta", "spark"}, {"delta", "spark"}),
+    ("databricks", {"databricks", "spark", "delta"}, {"delta", "duckdb"}),  # only the chain runs there
+])
+def test_asset_kinds_follow_the_engine(tmp_path, engine, chain, rollups):
+    graph = build_definitions(_config(tmp_path), engine).resolve_asset_graph()
+    assert graph.get(dg.AssetKey("gold_sales_fact")).kinds == chain
+    assert graph.get(dg.AssetKey("gold_sales_daily_agg")).kinds == rollups
+
+
 def _materialisations(instance: dg.DagsterInstance, name: str) -> list[dg.AssetMaterialization]:
     records = instance.fetch_materializations(dg.AssetKey(name), limit=1000).records
     return [record.asset_materialization for record in records]

@@ -51,9 +51,19 @@ CHAIN_ASSETS = registry.step_assets(CHAIN_STEP)  # the chain's facts and its che
 # The UI's asset groups, by step.
 GROUPS = {DIMENSIONS_STEP: "dimensions", CHAIN_STEP: "daily_chain", registry.ROLLUPS_STEP: "rollups",
           registry.INSIGHTS_STEP: "customer_insights"}
-# What an asset's writer computes with, by step (shown as kinds in the UI).
-KINDS = {DIMENSIONS_STEP: ("delta", "numpy"), CHAIN_STEP: ("delta", "numpy"), registry.ROLLUPS_STEP: ("delta", "duckdb"),
-         registry.INSIGHTS_STEP: ("delta", "duckdb")}
+# What an asset's writer computes with on the local engine, by step (shown as kinds in the UI).
+LOCAL_KINDS = {DIMENSIONS_STEP: ("delta", "numpy"), CHAIN_STEP: ("delta", "numpy"),
+               registry.ROLLUPS_STEP: ("delta", "duckdb"), registry.INSIGHTS_STEP: ("delta", "duckdb")}
+
+
+def step_kinds(step: str, engine: str) -> tuple[str, ...]:
+    """The kinds of a step's assets: what computes and stores them on ``engine`` (on databricks
+    only the chain runs on the workspace)."""
+    if engine == "spark":
+        return ("delta", "spark")
+    if engine == "databricks" and step == CHAIN_STEP:
+        return ("databricks", "spark", "delta")
+    return LOCAL_KINDS[step]
 
 
 RUN_TAG_PREFIX = "retail_assets/"
@@ -119,11 +129,11 @@ def _column_rules(declared: Table, column: Column) -> list[str]:
     return rules
 
 
-def step_specs(step: str) -> list[dg.AssetSpec]:
+def step_specs(step: str, engine: str = "local") -> list[dg.AssetSpec]:
     """One spec per asset of ``step``, depending on the tables its tables read (every dependency
     on the same day's partition: see ``registry.Reads`` and the module docstring)."""
     deps = registry.step_upstream(step)
-    return [_asset_spec(name, GROUPS[step], deps, KINDS[step]) for name in registry.step_assets(step)]
+    return [_asset_spec(name, GROUPS[step], deps, step_kinds(step, engine)) for name in registry.step_assets(step)]
 
 
 def _asset_spec(name: str, group: str, deps, kinds) -> dg.AssetSpec:
@@ -144,12 +154,12 @@ def _asset_spec(name: str, group: str, deps, kinds) -> dg.AssetSpec:
     )
 
 
-def step_multi_asset(step: str, config: SimulationConfig):
+def step_multi_asset(step: str, config: SimulationConfig, engine: str = "local"):
     """The multi-asset of ``step`` (its tables and checks) on the daily partitions, whose backfills
     run as one run over the range, writing the lakehouse in the single-writer pool."""
     return dg.multi_asset(
         name=step,
-        specs=step_specs(step),
+        specs=step_specs(step, engine),
         check_specs=step_check_specs(step, config),
         partitions_def=daily_partitions(config),
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -215,8 +225,8 @@ def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
     return window.start.date(), (window.end - dt.timedelta(days=1)).date()
 
 
-def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
-    @step_multi_asset(DIMENSIONS_STEP, config)
+def build_assets(config: SimulationConfig, engine: str = "local") -> list[dg.AssetsDefinition]:
+    @step_multi_asset(DIMENSIONS_STEP, config, engine)
     def world_dimensions(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Rows that become effective on each day (customers acquired, products launched, the
         date row); the first partition also holds everything effective before it."""
@@ -230,7 +240,7 @@ def build_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             record_rows_by_day(context, engine, registry.step_assets(DIMENSIONS_STEP))
         yield from step_results(DIMENSIONS_STEP, context, ledger, engine, config)
 
-    @step_multi_asset(CHAIN_STEP, config)
+    @step_multi_asset(CHAIN_STEP, config, engine)
     def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource, databricks: DatabricksResource):
         """Customers meet the shelves day by day: sales, lost demand, end-of-day inventory and
         the checkpoint, committed every few days so a failed backfill resumes where it stopped.

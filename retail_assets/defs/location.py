@@ -36,7 +36,7 @@ def build_definitions(
     """The code location (see ``resources`` for the engine). Steps run in the run's own process
     (the in-process executor): the writer steps run one after another anyway, and a process per
     step cost more than a day's work."""
-    assets = [*build_assets(config), *build_rollup_assets(config)]
+    assets = [*build_assets(config, engine), *build_rollup_assets(config, engine)]
     job = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.assets(*assets),

@@ -36,10 +36,10 @@ from retail_assets.registry import INSIGHTS_STEP, ROLLUPS_STEP
 from retail_assets.rollup_tables import GOLD_SIZE_FIT_BRIDGE
 
 
-def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
+def build_rollup_assets(config: SimulationConfig, engine: str = "local") -> list[dg.AssetsDefinition]:
     """Every downstream multi-asset: the rollups and the customer insights."""
 
-    @step_multi_asset(ROLLUPS_STEP, config)
+    @step_multi_asset(ROLLUPS_STEP, config, engine)
     def rollups(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Daily sales and inventory aggs of the partition range, and the weekly / monthly sales
         aggs of every week and month it touches (recomputed from all their days in the lakehouse)."""
@@ -53,13 +53,13 @@ def build_rollup_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
             record_rows_by_day(context, engine, registry.step_assets(ROLLUPS_STEP))
         yield from step_results(ROLLUPS_STEP, context, ledger, engine, config)
 
-    return [rollups, *build_customer_insight_assets(config)]
+    return [rollups, *build_customer_insight_assets(config, engine)]
 
 
-def build_customer_insight_assets(config: SimulationConfig) -> list[dg.AssetsDefinition]:
+def build_customer_insight_assets(config: SimulationConfig, engine: str = "local") -> list[dg.AssetsDefinition]:
     partitions = daily_partitions(config)
 
-    @step_multi_asset(INSIGHTS_STEP, config)
+    @step_multi_asset(INSIGHTS_STEP, config, engine)
     def customer_insights(context: dg.AssetExecutionContext, simulation: SimulationResource):
         """Customer x product affinity of the partition range (trailing 90 days) and the size-fit
         bridge of its sale lines, plus the earlier sale days whose lines were returned in the range."""
