@@ -152,8 +152,9 @@ def test_serverless_a_range_is_deployed_submitted_and_reported_back_over_the_vol
 def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_local_engines_rows(
         tmp_path, monkeypatch):
     """The task commits days 1 and 2, then fails: Dagster records days 1-2 (the task reported them
-    as it committed them) and fails the step with the task's own error; materialising the missing
-    day resumes from it and ends with the rows of an uninterrupted run of the local engine."""
+    as it committed them), the task publishes them once judged, and the step fails with the task's
+    own error; materialising the missing day resumes from it and ends with the rows of an
+    uninterrupted run of the local engine, in the lakehouse and in the catalog."""
     failing = tmp_path / "failing" / "chain_task.py"
     failing.parent.mkdir()
     failing.write_text(FAILING_ON_THE_THIRD_DAY)
@@ -168,6 +169,8 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
     assert not failed.success and "RuntimeError: executor lost while writing 2025-01-03" in _failure(failed)
     for name in [*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"]:
         assert instance.get_materialized_partitions(dg.AssetKey(name)) == {"2025-01-01", "2025-01-02"}, name
+    published = DeltaTable(str(tmp_path / "published" / "gold_sales_fact")).to_pyarrow_table()
+    assert set(published.column("date_key").to_pylist()) == {20250101, 20250102}  # judged and published
     resumed = materialize_range(config, third, third, instance, raise_on_error=False, defs=defs)
     submitted = _assert_deployed_and_reported(fake, resumed, "2025-01-03", "2025-01-03", tmp_path)
     task = submitted["task"]
@@ -182,6 +185,49 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
     for name in registry.step_entries(CHAIN_STEP):
         assert canonical(Lakehouse(tmp_path / "lakehouse"), name.name).equals(
             canonical(Lakehouse(tmp_path / "local"), name.name)), name.name
+
+
+# The task as deployed, but the contract of the sales fact fails on the cluster.
+SALES_CONTRACT_FAILING = """
+from retail_assets.contracts import ledger
+from retail_assets.remote import chain_task
+
+judged = ledger.ContractLedger.verdict
+
+
+def verdict(self, name):
+    found = judged(self, name)
+    if name == "gold_sales_fact":
+        found.failures_by_check["injected: a line the contract refuses"] = 1
+        found.failures = max(found.failures, 1)
+    return found
+
+
+ledger.ContractLedger.verdict = verdict
+chain_task.main()
+"""
+
+
+def test_a_table_whose_contract_fails_on_the_cluster_is_not_published(tmp_path, monkeypatch):
+    """The contracts are judged before publishing: the sales fact, whose contract fails, stays out
+    of the catalog (the other tables are published), its check fails in Dagster with the count,
+    and the downstream assets do not run."""
+    failing = tmp_path / "failing" / "chain_task.py"
+    failing.parent.mkdir()
+    failing.write_text(SALES_CONTRACT_FAILING)
+    monkeypatch.setattr(databricks_module, "TASK_FILE", failing)
+    fake = _workspace(tmp_path, monkeypatch)
+    result = _run(tmp_path, _resource(fake, tmp_path), days=1)
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    sales = checks[("gold_sales_fact", CONTRACT_CHECK)]
+    assert not sales.passed
+    assert sales.metadata["failures_by_check"].value == {"injected: a line the contract refuses": 1}
+    assert checks[("gold_inventory_fact", CONTRACT_CHECK)].passed
+    assert not (tmp_path / "published" / "gold_sales_fact").exists()
+    assert DeltaTable(str(tmp_path / "published" / "gold_inventory_fact")).to_pyarrow_table().num_rows > 0
+    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("daily_chain")}
+    assert materialized["gold_sales_fact"].metadata["published"].value == "no: its contract failed"
+    assert not result.asset_materializations_for_node("rollups")  # downstream of a failed blocking check
 
 
 def test_a_failing_task_fails_the_step_with_the_tasks_own_error(tmp_path, monkeypatch):

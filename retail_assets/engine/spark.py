@@ -82,17 +82,18 @@ class SparkEngine(LocalEngine):
         publish: SparkTables | None = None, location_blocks: int | None = None,
         catalog: tuple[str, str] | None = None,
     ):
-        """``publish``: where Spark also writes the chain's tables (Unity Catalog on Databricks),
-        batch by batch. ``location_blocks``: position-side tasks per day (default: the session's
-        parallelism, at most one per location); the rows do not depend on it. ``catalog``:
-        (catalog, schema) the lakehouse's tables are registered in as they are written."""
+        """``publish``: where Spark copies the chain's committed tables once their contracts
+        have passed (``publish_committed``; Unity Catalog on Databricks). ``location_blocks``:
+        position-side tasks per day (default: the session's parallelism, at most one per
+        location); the rows do not depend on it. ``catalog``: (catalog, schema) the lakehouse's
+        tables are registered in as they are written."""
         super().__init__(config, lakehouse)
         self._spark = spark
         self.tables = SparkTables(*(catalog or (None, None)), path=str(self.lakehouse.root))
         self.block_rows = str(self.lakehouse.root / BLOCK_ROWS_FOLDER)
         self.publish = publish
         self._location_blocks = location_blocks
-        self.published_versions: dict[str, int] = {}  # table -> the Delta version holding its newest days
+        self.published_versions: dict[str, int] = {}  # table -> the published Delta version of its newest days
         self.config_json = config.model_dump_json()
 
     @functools.cached_property
@@ -205,6 +206,29 @@ class SparkEngine(LocalEngine):
                          .mapInArrow(functools.partial(tasks.step_blocks, self.config_json, n_blocks, day, emit), schema),
                          day)
 
+    def publish_committed(self, first: dt.date, last: dt.date, names) -> dict[str, int]:
+        """Spark copies the committed days first..last of the chain's tables in ``names`` (those
+        whose contracts passed) from the lakehouse to ``publish``, replacing those days there;
+        the Delta versions written, by table."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        days = range(self.config.day_ordinal(first), self.config.day_ordinal(last) + 1)
+        keys = [self.context.calendar.date_key(day) for day in days]
+        committed = self.lakehouse.ledger_state().versions
+
+        def publish(entry) -> int:
+            column, schema = entry.declaration.partition_column, from_arrow_schema(tasks.write_schema(entry.name))
+            rows = (self.tables.read(self.spark, entry.name, committed[entry.name])
+                    .where(F.col(column).isin(keys)).select(*schema.fieldNames()))
+            return self.publish.write(rows, entry.name, schema, keys, column)[0]
+
+        chosen = [entry for entry in WRITTEN if entry.name in set(names)]
+        with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
+            versions = dict(zip([entry.name for entry in chosen], pool.map(publish, chosen)))
+        self.published_versions.update(versions)
+        return versions
+
     def _commit_batch(self, first_day: int, last_day: int) -> list[DaySummary]:
         """Spark writes the batch's chain and checkpoint tables, several at once (each write is
         a few short jobs and a commit: the driver waits more than the cores work); the ledger
@@ -212,20 +236,15 @@ class SparkEngine(LocalEngine):
         keys = [self.context.calendar.date_key(day) for day in range(first_day, last_day + 1)]
         rows = self._read_rows(range(first_day, last_day + 1))
         stamp = etl_now()
-        targets = [self.tables] if self.publish is None else [self.tables, self.publish]
-        writes = [(target, entry) for target in targets for entry in WRITTEN]
         with self.lakehouse.transaction(CHAIN_OPERATION, keys):
             with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
-                versions = list(pool.map(lambda write: self._write_table(*write, rows, stamp, keys), writes))
-            for (target, entry), version in zip(writes, versions):
-                if target is self.tables:
-                    self._record_written(entry.name, version, keys, entry.declaration.partition_column)
-                else:
-                    self.published_versions[entry.name] = version
-            summaries = self._summaries(rows, first_day, last_day, len(writes))
+                versions = list(pool.map(lambda entry: self._write_table(entry, rows, stamp, keys), WRITTEN))
+            for entry, version in zip(WRITTEN, versions):
+                self._record_written(entry.name, version, keys, entry.declaration.partition_column)
+            summaries = self._summaries(rows, first_day, last_day, len(WRITTEN))
         return summaries
 
-    def _write_table(self, target: SparkTables, entry, rows, stamp, keys: list[int]) -> int:
+    def _write_table(self, entry, rows, stamp, keys: list[int]) -> int:
         """Spark decodes one table's rows of the batch from the block rows and replaces the
         batch's days of it; the Delta version written."""
         from pyspark.sql import functions as F
@@ -235,7 +254,7 @@ class SparkEngine(LocalEngine):
         schema = from_arrow_schema(tasks.write_schema(entry.name))
         frame = rows.where((F.col(tasks.KIND) == kind) & (F.col(tasks.NAME) == name)).mapInArrow(
             functools.partial(tasks.table_rows, self.config_json, len(self.blocks), entry.name, stamp), schema)
-        version, _ = target.write(frame, entry.name, schema, keys, entry.declaration.partition_column)
+        version, _ = self.tables.write(frame, entry.name, schema, keys, entry.declaration.partition_column)
         return version
 
     def _record_written(self, name: str, version: int, keys: list[int], key_column: str) -> None:

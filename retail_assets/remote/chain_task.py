@@ -73,22 +73,39 @@ def run(pipes: PipesContext) -> None:
     publish = SparkTables(**pipes.get_extra("publish"))
     rows: dict[str, int] = {}
     engine = SparkEngine(config, lakehouse, spark, publish=publish)
-    for committed in engine.run(first, last):
-        pipes.log.info(f"committed {committed[0].day} .. {committed[-1].day}")
-        # Dagster records these days as they arrive: a range failing later resumes after them.
-        pipes.report_custom_message({COMMITTED_MESSAGE: [summary.as_message() for summary in committed]})
-        for summary in committed:
-            for name, count in summary.rows.items():
-                rows[name] = rows.get(name, 0) + count
+    committed_through = None
+    try:
+        for committed in engine.run(first, last):
+            pipes.log.info(f"committed {committed[0].day} .. {committed[-1].day}")
+            # Dagster records these days as they arrive: a range failing later resumes after them.
+            pipes.report_custom_message({COMMITTED_MESSAGE: [summary.as_message() for summary in committed]})
+            committed_through = committed[-1].day
+            for summary in committed:
+                for name, count in summary.rows.items():
+                    rows[name] = rows.get(name, 0) + count
+    except Exception:
+        if committed_through is not None:  # the days kept are published as after a success, once judged
+            _publish_judged(engine, ledger, first, committed_through)
+        raise
+    with closing(engine.queries()) as queries:  # the rules run on the cluster's Spark
+        reports = list(step_reports(registry.CHAIN_STEP, ledger, queries, config, Window(first, last)))
+    published = _publish_judged(engine, ledger, first, last)
     for fact in CHAIN_FACTS:
+        state = ({"published_delta_version": published[fact.name]} if fact.name in published
+                 else {"published": "no: its contract failed"})
         pipes.report_asset_materialization(
             asset_key=fact.name, metadata={"dagster/row_count": rows.get(fact.name, 0), "first_day": str(first),
-                                           "last_day": str(last),
-                                           "published_delta_version": engine.published_versions[fact.name]})
+                                           "last_day": str(last), **state})
     pipes.report_asset_materialization(asset_key=registry.CHECKPOINT_ASSET, metadata={"last_day": str(last)})
-    with closing(engine.queries()) as queries:  # the rules run on the cluster's Spark
-        for report in step_reports(registry.CHAIN_STEP, ledger, queries, config, Window(first, last)):
-            _report_check(pipes, report)
+    for report in reports:
+        _report_check(pipes, report)
+
+
+def _publish_judged(engine: SparkEngine, ledger, first, last) -> dict[str, int]:
+    """The committed days first..last of the chain's tables whose contracts passed, copied to the
+    catalog (a table that failed stays out); the versions published, by table."""
+    passed = [entry.name for entry in registry.step_entries(registry.CHAIN_STEP) if ledger.verdict(entry.name).passed]
+    return engine.publish_committed(first, last, passed)
 
 
 def main() -> None:
