@@ -81,12 +81,12 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
                .event_specific_data.error)
 
 
-# The task as deployed, but Spark commits a day at a time and the batch of the third day fails.
+# The task as deployed, but Spark commits two days a batch and the batch of the third day fails.
 FAILING_ON_THE_THIRD_DAY = """
 from retail_assets.engine import spark
 from retail_assets.remote import chain_task
 
-spark.BATCH_DAYS = 1
+spark.BATCH_DAYS = 2
 commit = spark.SparkEngine._commit_batch
 
 
@@ -101,18 +101,41 @@ chain_task.main()
 """
 
 
+# The task as deployed, but the contract of the sales fact fails on the cluster.
+SALES_CONTRACT_FAILING = """
+from retail_assets.contracts import ledger
+from retail_assets.remote import chain_task
+
+judged = ledger.ContractLedger.verdict
+
+
+def verdict(self, name):
+    found = judged(self, name)
+    if name == "gold_sales_fact":
+        found.failures_by_check["injected: a line the contract refuses"] = 1
+        found.failures = max(found.failures, 1)
+    return found
+
+
+ledger.ContractLedger.verdict = verdict
+chain_task.main()
+"""
+
+
 def _assert_deployed_and_reported(fake: FakeWorkspace, result: dg.ExecuteInProcessResult, first: str, last: str,
-                                  tmp_path) -> dict:
+                                  tmp_path, failed_contract: str | None = None) -> dict:
     """The last submission ran the deployed task file with the deployed wheel, named after its
-    range and run; what the task reported through the volume matches the lakehouse it wrote."""
-    assert result.success, _failure(result)
+    range and run; what the task reported through the volume matches the lakehouse it wrote; the
+    tables whose contracts passed are published with the lakehouse's rows, ``failed_contract``'s
+    is not."""
+    assert result.success == (failed_contract is None), _failure(result)
     submitted = fake.jobs.submitted[-1]
     task = submitted["task"]
     wheel = built_wheel(WHEELS)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
     submitted["wheel"] = f"{fake.api_client.volume}/{DEPLOY_FOLDER}/{digest}/{wheel.name}"
     assert {submitted["wheel"], task.spark_python_task.python_file} <= set(_deployed(fake))
-    assert Path(task.spark_python_task.python_file).read_bytes() == TASK_FILE.read_bytes()
+    assert Path(task.spark_python_task.python_file).read_bytes() == databricks_module.TASK_FILE.read_bytes()
     assert f"{PIPES_IO_ARGUMENT}=volumes" in task.spark_python_task.parameters
     run_id = result.run_id
     assert submitted["idempotency_token"] == f"retail_assets-{run_id}" and submitted["timeout_seconds"] > 0
@@ -121,21 +144,40 @@ def _assert_deployed_and_reported(fake: FakeWorkspace, result: dg.ExecuteInProce
     assert set(materialized) == {*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"}
     lakehouse = Lakehouse(tmp_path / "lakehouse")
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
-    assert all(checks[(name, CONTRACT_CHECK)].passed for name in registry.names(Role.CHAIN_FACT))
+    assert {name for name in registry.names(Role.CHAIN_FACT) if not checks[(name, CONTRACT_CHECK)].passed} == (
+        {failed_contract} if failed_contract else set())
     assert checks[("gold_inventory_fact", "no_negative_available")].passed
-    # The remote Spark engine published the same rows as Delta tables (delta-spark; read with delta-rs).
-    published = DeltaTable(str(tmp_path / "published" / "gold_sales_fact"))
-    assert published.to_pyarrow_table().num_rows == lakehouse.read("gold_sales_fact").num_rows > 0
-    assert materialized["gold_sales_fact"].metadata["published_delta_version"].value == published.version()
+    # Spark published the tables that passed with the lakehouse's rows (delta-spark; read with delta-rs).
+    for name in registry.names(Role.CHAIN_FACT):
+        metadata = materialized[name].metadata
+        if name == failed_contract:
+            assert not (tmp_path / "published" / name).exists() and metadata["published"].value == (
+                "no: its contract failed")
+            continue
+        published = DeltaTable(str(tmp_path / "published" / name))
+        assert published.to_pyarrow_table().num_rows == lakehouse.read(name).num_rows, name
+        assert metadata["published_delta_version"].value == published.version(), name
     assert not any((fake.api_client.volume / "retail_assets" / "pipes" / "tmp").iterdir())  # Pipes cleaned up
     return submitted
 
 
-def test_serverless_a_range_is_deployed_submitted_and_reported_back_over_the_volume(tmp_path, monkeypatch,
-                                                                                    connect_url):
+def test_serverless_a_range_is_deployed_run_over_connect_and_reported_back_over_the_volume(
+        tmp_path, monkeypatch, connect_url):
+    """Over Spark Connect, the sales fact's contract failing on the cluster: every table but the
+    sales fact is published (the contracts are judged before publishing), the sales fact's check
+    fails in Dagster with its count, and the downstream assets do not run."""
+    failing = tmp_path / "failing" / "chain_task.py"
+    failing.parent.mkdir()
+    failing.write_text(SALES_CONTRACT_FAILING)
+    monkeypatch.setattr(databricks_module, "TASK_FILE", failing)
     fake = _workspace(tmp_path, monkeypatch, connect_url)
     result = _run(tmp_path, _resource(fake, tmp_path, compute="serverless"))
-    submitted = _assert_deployed_and_reported(fake, result, "2025-01-01", "2025-01-03", tmp_path)
+    submitted = _assert_deployed_and_reported(fake, result, "2025-01-01", "2025-01-03", tmp_path,
+                                              failed_contract="gold_sales_fact")
+    sales = next(e for e in result.get_asset_check_evaluations()
+                 if e.asset_key.to_user_string() == "gold_sales_fact" and e.check_name == CONTRACT_CHECK)
+    assert sales.metadata["failures_by_check"].value == {"injected: a line the contract refuses": 1}
+    assert not result.asset_materializations_for_node("rollups")  # downstream of a failed blocking check
     assert len(fake.jobs.submitted) == 1  # one job for the whole range
     (environment,) = submitted["environments"]
     assert environment.environment_key == submitted["task"].environment_key and environment.spec.client is None
@@ -143,10 +185,10 @@ def test_serverless_a_range_is_deployed_submitted_and_reported_back_over_the_vol
     assert environment.spec.dependencies == [submitted["wheel"]]
     lakehouse = Lakehouse(tmp_path / "lakehouse")
     assert lakehouse.date_keys("gold_sales_fact") == {20250101, 20250102, 20250103}
-    sales = {m.partition: m.metadata["dagster/row_count"].value
-             for m in result.asset_materializations_for_node("daily_chain")
-             if m.asset_key.to_user_string() == "gold_sales_fact"}  # each day its own rows
-    assert sum(sales.values()) == lakehouse.read("gold_sales_fact").num_rows
+    by_day = {m.partition: m.metadata["dagster/row_count"].value
+              for m in result.asset_materializations_for_node("daily_chain")
+              if m.asset_key.to_user_string() == "gold_sales_fact"}  # each day its own rows
+    assert len(by_day) == 3 and sum(by_day.values()) == lakehouse.read("gold_sales_fact").num_rows
 
 
 def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_local_engines_rows(
@@ -185,49 +227,6 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
     for name in registry.step_entries(CHAIN_STEP):
         assert canonical(Lakehouse(tmp_path / "lakehouse"), name.name).equals(
             canonical(Lakehouse(tmp_path / "local"), name.name)), name.name
-
-
-# The task as deployed, but the contract of the sales fact fails on the cluster.
-SALES_CONTRACT_FAILING = """
-from retail_assets.contracts import ledger
-from retail_assets.remote import chain_task
-
-judged = ledger.ContractLedger.verdict
-
-
-def verdict(self, name):
-    found = judged(self, name)
-    if name == "gold_sales_fact":
-        found.failures_by_check["injected: a line the contract refuses"] = 1
-        found.failures = max(found.failures, 1)
-    return found
-
-
-ledger.ContractLedger.verdict = verdict
-chain_task.main()
-"""
-
-
-def test_a_table_whose_contract_fails_on_the_cluster_is_not_published(tmp_path, monkeypatch):
-    """The contracts are judged before publishing: the sales fact, whose contract fails, stays out
-    of the catalog (the other tables are published), its check fails in Dagster with the count,
-    and the downstream assets do not run."""
-    failing = tmp_path / "failing" / "chain_task.py"
-    failing.parent.mkdir()
-    failing.write_text(SALES_CONTRACT_FAILING)
-    monkeypatch.setattr(databricks_module, "TASK_FILE", failing)
-    fake = _workspace(tmp_path, monkeypatch)
-    result = _run(tmp_path, _resource(fake, tmp_path), days=1)
-    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
-    sales = checks[("gold_sales_fact", CONTRACT_CHECK)]
-    assert not sales.passed
-    assert sales.metadata["failures_by_check"].value == {"injected: a line the contract refuses": 1}
-    assert checks[("gold_inventory_fact", CONTRACT_CHECK)].passed
-    assert not (tmp_path / "published" / "gold_sales_fact").exists()
-    assert DeltaTable(str(tmp_path / "published" / "gold_inventory_fact")).to_pyarrow_table().num_rows > 0
-    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("daily_chain")}
-    assert materialized["gold_sales_fact"].metadata["published"].value == "no: its contract failed"
-    assert not result.asset_materializations_for_node("rollups")  # downstream of a failed blocking check
 
 
 def test_a_failing_task_fails_the_step_with_the_tasks_own_error(tmp_path, monkeypatch):

@@ -313,7 +313,7 @@ def test_a_backfill_killed_while_spark_writes_a_batch_resumes_to_the_local_engin
     chain's facts written, the checkpoint's second part just committed): the batch is invisible;
     the README's resume command (`cli run --persist`, on the same instance) fails the dead run and
     completes the range with the very rows of an uninterrupted run of the local engine."""
-    days, home, on_spark = 6, tmp_path / "dagster_home", tmp_path / "spark"
+    days, home, on_spark = 3, tmp_path / "dagster_home", tmp_path / "spark"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPOSITORY / "dagster.yaml").read_text().replace(".dagster_home/", f"{home}/"))
     env = {**os.environ, "DAGSTER_HOME": str(home), "RETAIL_ENGINE": "spark", "RETAIL_PRESET": "tiny",
