@@ -72,6 +72,15 @@ def _run(tmp_path, databricks: DatabricksResource, days: int = 3) -> dg.ExecuteI
     return materialize_range(config, config.start_date, last, raise_on_error=False, defs=defs)
 
 
+def _deploy_task(patch: pytest.MonkeyPatch, tmp_path, text: str) -> Path:
+    """The resource deploys ``text`` as the task file (in its own folder, named as the real one)."""
+    task = tmp_path / "task" / "chain_task.py"
+    task.parent.mkdir(exist_ok=True)
+    task.write_text(text)
+    patch.setattr(databricks_module, "TASK_FILE", task)
+    return task
+
+
 def _deployed(fake: FakeWorkspace) -> list[str]:
     return [path for path in fake.api_client.uploads if f"/{DEPLOY_FOLDER}/" in path]
 
@@ -166,10 +175,7 @@ def test_serverless_a_range_is_deployed_run_over_connect_and_reported_back_over_
     """Over Spark Connect, the sales fact's contract failing on the cluster: every table but the
     sales fact is published (the contracts are judged before publishing), the sales fact's check
     fails in Dagster with its count, and the downstream assets do not run."""
-    failing = tmp_path / "failing" / "chain_task.py"
-    failing.parent.mkdir()
-    failing.write_text(SALES_CONTRACT_FAILING)
-    monkeypatch.setattr(databricks_module, "TASK_FILE", failing)
+    _deploy_task(monkeypatch, tmp_path, SALES_CONTRACT_FAILING)
     fake = _workspace(tmp_path, monkeypatch, connect_url)
     result = _run(tmp_path, _resource(fake, tmp_path, compute="serverless"))
     submitted = _assert_deployed_and_reported(fake, result, "2025-01-01", "2025-01-03", tmp_path,
@@ -197,16 +203,13 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
     as it committed them), the task publishes them once judged, and the step fails with the task's
     own error; materialising the missing day resumes from it and ends with the rows of an
     uninterrupted run of the local engine, in the lakehouse and in the catalog."""
-    failing = tmp_path / "failing" / "chain_task.py"
-    failing.parent.mkdir()
-    failing.write_text(FAILING_ON_THE_THIRD_DAY)
     fake = _workspace(tmp_path, monkeypatch)
     instance = dg.DagsterInstance.ephemeral()
     config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=14)
     defs = build_definitions(config, "databricks", _resource(fake, tmp_path))
     third = config.start_date + dt.timedelta(days=2)
     with monkeypatch.context() as patch:
-        patch.setattr(databricks_module, "TASK_FILE", failing)
+        _deploy_task(patch, tmp_path, FAILING_ON_THE_THIRD_DAY)
         failed = materialize_range(config, config.start_date, third, instance, raise_on_error=False, defs=defs)
     assert not failed.success and "RuntimeError: executor lost while writing 2025-01-03" in _failure(failed)
     for name in [*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"]:
@@ -230,9 +233,8 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
 
 
 def test_a_failing_task_fails_the_step_with_the_tasks_own_error(tmp_path, monkeypatch):
-    broken = tmp_path / "chain_task.py"
-    broken.write_text("def load():\n    raise RuntimeError('cluster ran out of disk on /local_disk0')\n\nload()\n")
-    monkeypatch.setattr(databricks_module, "TASK_FILE", broken)
+    _deploy_task(monkeypatch, tmp_path,
+                 "def load():\n    raise RuntimeError('cluster ran out of disk on /local_disk0')\n\nload()\n")
     fake = _workspace(tmp_path, monkeypatch)
     result = _run(tmp_path, _resource(fake, tmp_path), days=1)
     assert not result.success
@@ -244,9 +246,7 @@ def test_a_failing_task_fails_the_step_with_the_tasks_own_error(tmp_path, monkey
 
 def test_deploying_sends_each_file_once_and_a_changed_file_to_a_new_place(tmp_path, monkeypatch):
     fake = _workspace(tmp_path, monkeypatch)
-    task = tmp_path / "chain_task.py"
-    task.write_text(TASK_FILE.read_text())
-    monkeypatch.setattr(databricks_module, "TASK_FILE", task)
+    task = _deploy_task(monkeypatch, tmp_path, TASK_FILE.read_text())
     resource = _resource(fake, tmp_path)
     first = resource.deploy(fake)
     assert resource.deploy(fake) == first and len(_deployed(fake)) == 2  # already there: nothing sent
@@ -316,7 +316,7 @@ def test_the_task_is_refused_before_submission_where_the_workspace_would_refuse_
     settings = serverless.submit_args(deployment, "run", "2025-01-01", "2025-01-01")
     settings["environments"][0].spec = compute.Environment(client="2", dependencies=[deployment.wheel])
     with pytest.raises(Exception, match="needs environment_version"):
-        fake.jobs.submit([serverless.chain_task(deployment)], **settings)
+        fake.jobs.submit([serverless.chain_task(deployment, fake)], **settings)
     assert fake.jobs.submitted == []
 
 

@@ -159,14 +159,14 @@ def test_a_rerun_of_a_middle_range_replaces_its_days_in_the_delta_tables(spark, 
     rerun = SparkEngine(config, lakehouse, spark, publish)
     rerun.run_all(START + dt.timedelta(days=1), START + dt.timedelta(days=2))
     failed = "gold_lost_sales_fact"  # as if its contract had failed
-    rerun.publish_committed(START + dt.timedelta(days=1), START + dt.timedelta(days=2),
-                            [name for name in TABLES if name != failed])
+    published = rerun.publish_committed(START + dt.timedelta(days=1), START + dt.timedelta(days=2),
+                                        [name for name in TABLES if name != failed])
     assert table_digests(lakehouse) == digests
     for name in TABLES:
         assert DeltaTable(lakehouse.table_path(name)).version() == versions[name] + 1, name
         rows, version = _published(tmp_path / "published", name)
         assert sorted_rows(rows).equals(canonical(lakehouse, name)), name
-        assert (name not in rerun.published_versions) if name == failed else rerun.published_versions[name] == version
+        assert (name not in published) if name == failed else published[name] == version
     assert not (lakehouse.root / "_spark").exists()  # the block rows were scratch
 
 

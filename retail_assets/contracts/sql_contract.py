@@ -162,7 +162,8 @@ def stored_findings(queries: Queries, judged: Sequence[Judged], cases_per_check:
         shape = shape_cases(table.declared, queries.arrow_schema(name))
         if shape:  # the row checks would not compile: the shape is the finding
             days = day_predicate(table.keys, key_column=table.key_column)
-            found[name] = Findings(int(queries.one(f"SELECT count(*) FROM {name} WHERE {days}")[0]), dict(Counter(case["check"] for case in shape)), shape)
+            rows = int(queries.one(f"SELECT count(*) FROM {name} WHERE {days}")[0])
+            found[name] = Findings(rows, dict(Counter(case["check"] for case in shape)), shape)
         else:
             contracts.append(TableContract(table))
     if not contracts:

@@ -236,7 +236,7 @@ class DatabricksResource(dg.ConfigurableResource):
                                                                       **channel)
         return _with_task_errors(PipesDatabricksClient)(client=client, **channel)
 
-    def chain_task(self, deployment: Deployment, client: WorkspaceClient | None = None) -> jobs.SubmitTask:
+    def chain_task(self, deployment: Deployment, client: WorkspaceClient) -> jobs.SubmitTask:
         """The job's one task: the deployed task file, the wheel as its library (classic) or its
         environment's dependency (serverless). A new job cluster runs in dedicated access mode
         (Unity Catalog, every Spark API) as ``single_user_name`` (default: the token's user)."""
@@ -254,7 +254,7 @@ class DatabricksResource(dg.ConfigurableResource):
         if self.existing_cluster_id:
             task.existing_cluster_id = self.existing_cluster_id
             return task
-        user = self.single_user_name or (client.current_user.me().user_name if client is not None else None)
+        user = self.single_user_name or client.current_user.me().user_name
         task.new_cluster = compute.ClusterSpec(
             spark_version=self.spark_version, node_type_id=self.node_type_id, num_workers=self.num_workers,
             data_security_mode=compute.DataSecurityMode.SINGLE_USER, single_user_name=user)

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from retail_assets import registry
 from retail_assets.config import SimulationConfig
+from retail_assets.days import date_key, days_between
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.figures import DaySummary
 from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_PARTS, LocalEngine
@@ -93,7 +94,6 @@ class SparkEngine(LocalEngine):
         self.block_rows = str(self.lakehouse.root / BLOCK_ROWS_FOLDER)
         self.publish = publish
         self._location_blocks = location_blocks
-        self.published_versions: dict[str, int] = {}  # table -> the published Delta version of its newest days
         self.config_json = config.model_dump_json()
 
     @functools.cached_property
@@ -213,9 +213,8 @@ class SparkEngine(LocalEngine):
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        days = range(self.config.day_ordinal(first), self.config.day_ordinal(last) + 1)
-        keys = [self.context.calendar.date_key(day) for day in days]
-        committed = self.lakehouse.ledger_state().versions
+        keys = [date_key(day) for day in days_between(first, last)]
+        committed, chosen = self.lakehouse.ledger_state().versions, set(names)
 
         def publish(entry) -> int:
             column, schema = entry.declaration.partition_column, from_arrow_schema(tasks.write_schema(entry.name))
@@ -223,11 +222,9 @@ class SparkEngine(LocalEngine):
                     .where(F.col(column).isin(keys)).select(*schema.fieldNames()))
             return self.publish.write(rows, entry.name, schema, keys, column)[0]
 
-        chosen = [entry for entry in WRITTEN if entry.name in set(names)]
+        entries = [entry for entry in WRITTEN if entry.name in chosen]
         with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
-            versions = dict(zip([entry.name for entry in chosen], pool.map(publish, chosen)))
-        self.published_versions.update(versions)
-        return versions
+            return dict(zip([entry.name for entry in entries], pool.map(publish, entries)))
 
     def _commit_batch(self, first_day: int, last_day: int) -> list[DaySummary]:
         """Spark writes the batch's chain and checkpoint tables, several at once (each write is
