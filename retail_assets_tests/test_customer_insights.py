@@ -24,12 +24,12 @@ from retail_assets.analytics.customer_insights import (
     write_customer_insights,
 )
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.assets import build_assets
-from retail_assets.defs.location import resources
-from retail_assets.defs.rollups import (
+from retail_assets.defs.assets import (
+    build_assets,
     build_customer_insight_assets,
     build_rollup_assets,
 )
+from retail_assets.defs.location import resources
 from retail_assets.engine.local import LocalEngine
 from retail_assets.registry import Role
 from retail_assets.rollup_tables import AFFINITY_WINDOW_DAYS

@@ -2,9 +2,9 @@
 (``fake_workspace``): the real Pipes Databricks clients (classic and serverless) with the real
 Unity Catalog volumes injector, reader and task-side loaders over a Files API served from a local
 folder; the resource deploys the project's wheel and task file to the volume before it submits;
-the submitted payload is checked as the Jobs API would; the task runs on a classic local Spark
-session, or over a local Spark Connect server for serverless; a failed task's own error reaches the
-Dagster step."""
+the submitted payload is checked as the Jobs API would; each step's task runs on a classic local
+Spark session, or over a local Spark Connect server for serverless; a failed task's own error
+reaches the Dagster step. The Dagster process never opens the lakehouse: only the tasks do."""
 
 from __future__ import annotations
 
@@ -34,14 +34,16 @@ from retail_assets.defs.databricks import (
 )
 from retail_assets.defs.location import build_definitions, resources
 from retail_assets.engine.connect_server import local_connect_server
-from retail_assets.registry import CHAIN_STEP, CONTRACT_CHECK, Role
+from retail_assets.registry import CHAIN_STEP, CONTRACT_CHECK, DIMENSIONS_STEP, INSIGHTS_STEP, ROLLUPS_STEP, Role
 from retail_assets.remote import PIPES_IO_ARGUMENT
+from retail_assets.storage import delta
 from retail_assets.storage.delta import Lakehouse
 from retail_assets_tests.fake_workspace import FakeWorkspace
 from retail_assets_tests.helpers import REPOSITORY, canonical
 
 WHEELS = REPOSITORY / "dist"  # `make wheel` (a prerequisite of `make test`)
 USER = "data.engineer@example.com"  # the fake token's user
+STEPS = (DIMENSIONS_STEP, CHAIN_STEP, ROLLUPS_STEP, INSIGHTS_STEP)
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +74,15 @@ def _run(tmp_path, databricks: DatabricksResource, days: int = 3) -> dg.ExecuteI
     return materialize_range(config, config.start_date, last, raise_on_error=False, defs=defs)
 
 
+def _refuse_on_the_host(self, root, *args, **kwargs):
+    """In place of ``Lakehouse.__init__`` in the Dagster process: on a real workspace the lakehouse
+    lives on a volume only the cluster sees (the tasks, in their own processes, open it)."""
+    raise AssertionError(f"the Dagster process opened the lakehouse {root}")
+
+
 def _deploy_task(patch: pytest.MonkeyPatch, tmp_path, text: str) -> Path:
     """The resource deploys ``text`` as the task file (in its own folder, named as the real one)."""
-    task = tmp_path / "task" / "chain_task.py"
+    task = tmp_path / "task" / "step_task.py"
     task.parent.mkdir(exist_ok=True)
     task.write_text(text)
     patch.setattr(databricks_module, "TASK_FILE", task)
@@ -93,7 +101,7 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
 # The task as deployed, but Spark commits two days a batch and the batch of the third day fails.
 FAILING_ON_THE_THIRD_DAY = """
 from retail_assets.engine import spark
-from retail_assets.remote import chain_task
+from retail_assets.remote import step_task
 
 spark.BATCH_DAYS = 2
 commit = spark.SparkEngine._commit_batch
@@ -106,14 +114,14 @@ def commit_two_days(self, first_day, last_day):
 
 
 spark.SparkEngine._commit_batch = commit_two_days
-chain_task.main()
+step_task.main()
 """
 
 
 # The task as deployed, but the contract of the sales fact fails on the cluster.
 SALES_CONTRACT_FAILING = """
 from retail_assets.contracts import ledger
-from retail_assets.remote import chain_task
+from retail_assets.remote import step_task
 
 judged = ledger.ContractLedger.verdict
 
@@ -127,64 +135,77 @@ def verdict(self, name):
 
 
 ledger.ContractLedger.verdict = verdict
-chain_task.main()
+step_task.main()
 """
+
+
+def _chain_submission(fake: FakeWorkspace) -> dict:
+    return next(s for s in reversed(fake.jobs.submitted) if s["task"].task_key == f"retail_{CHAIN_STEP}")
 
 
 def _assert_deployed_and_reported(fake: FakeWorkspace, result: dg.ExecuteInProcessResult, first: str, last: str,
                                   tmp_path, failed_contract: str | None = None) -> dict:
-    """The last submission ran the deployed task file with the deployed wheel, named after its
-    range and run; what the task reported through the volume matches the lakehouse it wrote; the
-    tables whose contracts passed are published with the lakehouse's rows, ``failed_contract``'s
-    is not."""
+    """Each step ran the deployed task file with the deployed wheel, in a job named after its
+    step, range and run; what the tasks reported through the volume matches the lakehouse they
+    wrote; every table the run wrote whose contract passed is published with the lakehouse's
+    rows, ``failed_contract``'s is not. The chain's submission."""
     assert result.success == (failed_contract is None), _failure(result)
-    submitted = fake.jobs.submitted[-1]
-    task = submitted["task"]
     wheel = built_wheel(WHEELS)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
-    submitted["wheel"] = f"{fake.api_client.volume}/{DEPLOY_FOLDER}/{digest}/{wheel.name}"
-    assert {submitted["wheel"], task.spark_python_task.python_file} <= set(_deployed(fake))
-    assert Path(task.spark_python_task.python_file).read_bytes() == databricks_module.TASK_FILE.read_bytes()
-    assert f"{PIPES_IO_ARGUMENT}=volumes" in task.spark_python_task.parameters
+    deployed_wheel = f"{fake.api_client.volume}/{DEPLOY_FOLDER}/{digest}/{wheel.name}"
     run_id = result.run_id
-    assert submitted["idempotency_token"] == f"retail_assets-{run_id}" and submitted["timeout_seconds"] > 0
-    assert submitted["run_name"] == f"retail_assets daily chain {first}..{last} (dagster run {run_id})"
-    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("daily_chain")}
-    assert set(materialized) == {*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"}
+    ran = [step for step in STEPS if result.asset_materializations_for_node(step)]
+    for submitted in fake.jobs.submitted[-len(ran):]:
+        task = submitted["task"]
+        step = task.task_key.removeprefix("retail_")
+        submitted["wheel"] = deployed_wheel
+        assert {deployed_wheel, task.spark_python_task.python_file} <= set(_deployed(fake))
+        assert Path(task.spark_python_task.python_file).read_bytes() == databricks_module.TASK_FILE.read_bytes()
+        assert f"{PIPES_IO_ARGUMENT}=volumes" in task.spark_python_task.parameters
+        assert submitted["idempotency_token"] == f"retail_assets-{run_id}-{step}" and submitted["timeout_seconds"] > 0
+        assert submitted["run_name"] == f"retail_assets {step} {first}..{last} (dagster run {run_id})"
+    assert sorted(s["task"].task_key for s in fake.jobs.submitted[-len(ran):]) == sorted(f"retail_{step}" for step in ran)
+    chain = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node(CHAIN_STEP)}
+    assert set(chain) == {*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"}
     lakehouse = Lakehouse(tmp_path / "lakehouse")
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
     assert {name for name in registry.names(Role.CHAIN_FACT) if not checks[(name, CONTRACT_CHECK)].passed} == (
         {failed_contract} if failed_contract else set())
     assert checks[("gold_inventory_fact", "no_negative_available")].passed
     # Spark published the tables that passed with the lakehouse's rows (delta-spark; read with delta-rs).
-    for name in registry.names(Role.CHAIN_FACT):
-        metadata = materialized[name].metadata
-        if name == failed_contract:
-            assert not (tmp_path / "published" / name).exists() and metadata["published"].value == (
-                "no: its contract failed")
-            continue
-        published = DeltaTable(str(tmp_path / "published" / name))
-        assert published.to_pyarrow_table().num_rows == lakehouse.read(name).num_rows, name
-        assert metadata["published_delta_version"].value == published.version(), name
+    for step in ran:
+        for name, materialization in {m.asset_key.to_user_string(): m
+                                      for m in result.asset_materializations_for_node(step)}.items():
+            metadata = materialization.metadata
+            if name == failed_contract:
+                assert not (tmp_path / "published" / name).exists() and metadata["published"].value == (
+                    "no: its contract failed")
+                continue
+            published = DeltaTable(str(tmp_path / "published" / name))
+            assert published.to_pyarrow_table().num_rows == lakehouse.read(name).num_rows, name
+            assert metadata["published_delta_version"].value == published.version(), name
     assert not any((fake.api_client.volume / "retail_assets" / "pipes" / "tmp").iterdir())  # Pipes cleaned up
-    return submitted
+    return _chain_submission(fake)
 
 
 def test_serverless_a_range_is_deployed_run_over_connect_and_reported_back_over_the_volume(
         tmp_path, monkeypatch, connect_url):
-    """Over Spark Connect, the sales fact's contract failing on the cluster: every table but the
-    sales fact is published (the contracts are judged before publishing), the sales fact's check
-    fails in Dagster with its count, and the downstream assets do not run."""
+    """Over Spark Connect, the sales fact's contract failing on the cluster: the dimensions and
+    every chain table but the sales fact are published (the contracts are judged before
+    publishing), the sales fact's check fails in Dagster with its count, and the downstream
+    assets do not run. The Dagster process never opened the lakehouse."""
     _deploy_task(monkeypatch, tmp_path, SALES_CONTRACT_FAILING)
     fake = _workspace(tmp_path, monkeypatch, connect_url)
-    result = _run(tmp_path, _resource(fake, tmp_path, compute="serverless"))
+    with monkeypatch.context() as host:
+        host.setattr(delta.Lakehouse, "__init__", _refuse_on_the_host)
+        result = _run(tmp_path, _resource(fake, tmp_path, compute="serverless"))
     submitted = _assert_deployed_and_reported(fake, result, "2025-01-01", "2025-01-03", tmp_path,
                                               failed_contract="gold_sales_fact")
     sales = next(e for e in result.get_asset_check_evaluations()
                  if e.asset_key.to_user_string() == "gold_sales_fact" and e.check_name == CONTRACT_CHECK)
     assert sales.metadata["failures_by_check"].value == {"injected: a line the contract refuses": 1}
     assert not result.asset_materializations_for_node("rollups")  # downstream of a failed blocking check
-    assert len(fake.jobs.submitted) == 1  # one job for the whole range
+    assert len(fake.jobs.submitted) == 2  # one job per step for the whole range: dimensions, chain
     (environment,) = submitted["environments"]
     assert environment.environment_key == submitted["task"].environment_key and environment.spec.client is None
     assert environment.spec.environment_version == SERVERLESS_ENVIRONMENT
@@ -199,16 +220,18 @@ def test_serverless_a_range_is_deployed_run_over_connect_and_reported_back_over_
 
 def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_local_engines_rows(
         tmp_path, monkeypatch):
-    """The task commits days 1 and 2, then fails: Dagster records days 1-2 (the task reported them
-    as it committed them), the task publishes them once judged, and the step fails with the task's
-    own error; materialising the missing day resumes from it and ends with the rows of an
-    uninterrupted run of the local engine, in the lakehouse and in the catalog."""
+    """The chain's task commits days 1 and 2, then fails: Dagster records days 1-2 (the task
+    reported them as it committed them), the task publishes them once judged, and the step fails
+    with the task's own error; materialising the missing day resumes from it (dimensions, chain,
+    rollups and insights, each a job) and ends with the rows of an uninterrupted run of the local
+    engine, in the lakehouse and in the catalog."""
     fake = _workspace(tmp_path, monkeypatch)
     instance = dg.DagsterInstance.ephemeral()
     config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=14)
     defs = build_definitions(config, "databricks", _resource(fake, tmp_path))
     third = config.start_date + dt.timedelta(days=2)
     with monkeypatch.context() as patch:
+        patch.setattr(delta.Lakehouse, "__init__", _refuse_on_the_host)
         _deploy_task(patch, tmp_path, FAILING_ON_THE_THIRD_DAY)
         failed = materialize_range(config, config.start_date, third, instance, raise_on_error=False, defs=defs)
     assert not failed.success and "RuntimeError: executor lost while writing 2025-01-03" in _failure(failed)
@@ -216,7 +239,9 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
         assert instance.get_materialized_partitions(dg.AssetKey(name)) == {"2025-01-01", "2025-01-02"}, name
     published = DeltaTable(str(tmp_path / "published" / "gold_sales_fact")).to_pyarrow_table()
     assert set(published.column("date_key").to_pylist()) == {20250101, 20250102}  # judged and published
-    resumed = materialize_range(config, third, third, instance, raise_on_error=False, defs=defs)
+    with monkeypatch.context() as host:
+        host.setattr(delta.Lakehouse, "__init__", _refuse_on_the_host)
+        resumed = materialize_range(config, third, third, instance, raise_on_error=False, defs=defs)
     submitted = _assert_deployed_and_reported(fake, resumed, "2025-01-03", "2025-01-03", tmp_path)
     task = submitted["task"]
     assert [library.whl for library in task.libraries] == [submitted["wheel"]]
@@ -227,7 +252,7 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
         "2025-01-01", "2025-01-02", "2025-01-03"}
     reference = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "local", warmup_days=14)
     assert materialize_range(reference, config.start_date, third, defs=build_definitions(reference)).success
-    for name in registry.step_entries(CHAIN_STEP):
+    for name in [*registry.step_entries(DIMENSIONS_STEP), *registry.step_entries(CHAIN_STEP)]:
         assert canonical(Lakehouse(tmp_path / "lakehouse"), name.name).equals(
             canonical(Lakehouse(tmp_path / "local"), name.name)), name.name
 
@@ -296,7 +321,7 @@ def test_the_cluster_installs_a_slim_wheel_and_the_task_imports_no_dagster():
             for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line}
     assert "dagster-pipes" in base and "numpy" in base and "pyarrow" in base
     assert not base & {"dagster", "dagster-webserver", "dagster-dg-cli", "dagster-graphql"}, base
-    probe = ("import sys, retail_assets.remote.chain_task; "
+    probe = ("import sys, retail_assets.remote.step_task; "
              "print(sorted(m for m in sys.modules if m == 'dagster' or m.startswith('dagster.')))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPOSITORY)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
@@ -308,22 +333,22 @@ def test_the_task_is_refused_before_submission_where_the_workspace_would_refuse_
     fake = _workspace(tmp_path, monkeypatch)
     resource = _resource(fake, tmp_path)
     deployment = resource.deploy(fake)
-    task = resource.chain_task(deployment, fake)
+    task = resource.step_task(deployment, fake, CHAIN_STEP)
     task.new_cluster.data_security_mode = compute.DataSecurityMode.NONE
     with pytest.raises(Exception, match="cannot read Unity Catalog"):
         fake.jobs.submit([task])
     serverless = _resource(fake, tmp_path, compute="serverless")
-    settings = serverless.submit_args(deployment, "run", "2025-01-01", "2025-01-01")
+    settings = serverless.submit_args(deployment, "run", CHAIN_STEP, "2025-01-01", "2025-01-01")
     settings["environments"][0].spec = compute.Environment(client="2", dependencies=[deployment.wheel])
     with pytest.raises(Exception, match="needs environment_version"):
-        fake.jobs.submit([serverless.chain_task(deployment, fake)], **settings)
+        fake.jobs.submit([serverless.step_task(deployment, fake, CHAIN_STEP)], **settings)
     assert fake.jobs.submitted == []
 
 
 def test_an_existing_cluster_gets_the_wheel_and_no_cluster_spec(tmp_path, monkeypatch):
     fake = _workspace(tmp_path, monkeypatch)
     resource = _resource(fake, tmp_path, existing_cluster_id="0101-abc", single_user_name="someone@example.com")
-    task = resource.chain_task(resource.deploy(fake), fake)
+    task = resource.step_task(resource.deploy(fake), fake, CHAIN_STEP)
     assert task.existing_cluster_id == "0101-abc" and task.new_cluster is None
     assert task.libraries[0].whl.endswith(".whl")
     assert resource.extras()["publish"] == {"catalog": None, "schema": None, "path": str(tmp_path / "published")}

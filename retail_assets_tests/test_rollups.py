@@ -13,8 +13,8 @@ import pytest
 
 from retail_assets import registry, tables
 from retail_assets.analytics.rollups import (
-    SOURCE_SYSTEM,
     RATE_QUANTUM,
+    SOURCE_SYSTEM,
     UNKNOWN,
     inventory_daily_agg,
     month_starts,
@@ -25,9 +25,8 @@ from retail_assets.analytics.rollups import (
     write_rollups,
 )
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.assets import build_assets
+from retail_assets.defs.assets import build_assets, build_rollup_assets
 from retail_assets.defs.location import resources
-from retail_assets.defs.rollups import build_rollup_assets
 from retail_assets.engine.local import LocalEngine
 from retail_assets.registry import Role
 from retail_assets.storage.delta import Lakehouse

@@ -34,6 +34,7 @@ from retail_assets.config import SimulationConfig  # noqa: E402
 from retail_assets.contracts.reports import rule_reports  # noqa: E402
 from retail_assets.contracts.rules import Window, rules  # noqa: E402
 from retail_assets.defs.location import build_definitions  # noqa: E402
+from retail_assets.days import date_key, days_between  # noqa: E402
 from retail_assets.engine.local import LocalEngine  # noqa: E402
 from retail_assets.registry import CHAIN_STEP, CONTRACT_CHECK, Role  # noqa: E402
 from retail_assets.sim import dimensions  # noqa: E402
@@ -153,14 +154,14 @@ def test_a_rerun_of_a_middle_range_replaces_its_days_in_the_delta_tables(spark, 
     first_run = SparkEngine(config, lakehouse, spark, publish)
     first_run.run_all(START, START + dt.timedelta(days=3))
     assert not (tmp_path / "published").exists()  # nothing is published before the contracts are judged
-    first_run.publish_committed(START, START + dt.timedelta(days=3), TABLES)
+    first_run.publish_committed(_keys(START, START + dt.timedelta(days=3), TABLES))
     digests = table_digests(lakehouse)
     versions = {name: DeltaTable(lakehouse.table_path(name)).version() for name in TABLES}
     rerun = SparkEngine(config, lakehouse, spark, publish)
     rerun.run_all(START + dt.timedelta(days=1), START + dt.timedelta(days=2))
     failed = "gold_lost_sales_fact"  # as if its contract had failed
-    published = rerun.publish_committed(START + dt.timedelta(days=1), START + dt.timedelta(days=2),
-                                        [name for name in TABLES if name != failed])
+    published = rerun.publish_committed(_keys(START + dt.timedelta(days=1), START + dt.timedelta(days=2),
+                                              [name for name in TABLES if name != failed]))
     assert table_digests(lakehouse) == digests
     for name in TABLES:
         assert DeltaTable(lakehouse.table_path(name)).version() == versions[name] + 1, name
@@ -168,6 +169,10 @@ def test_a_rerun_of_a_middle_range_replaces_its_days_in_the_delta_tables(spark, 
         assert sorted_rows(rows).equals(canonical(lakehouse, name)), name
         assert (name not in published) if name == failed else published[name] == version
     assert not (lakehouse.root / "_spark").exists()  # the block rows were scratch
+
+
+def _keys(first: dt.date, last: dt.date, names) -> dict[str, list[int]]:
+    return {name: [date_key(day) for day in days_between(first, last)] for name in names}
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,20 @@
-"""Dagster assets: the world's dimensions and the daily inventory chain.
+"""Dagster assets: one daily-partitioned multi-asset per step (dimensions, daily chain, rollups,
+customer insights), each run by ``engine.steps.run_step`` on the configured engine.
 
-Both are daily-partitioned multi-assets with single-run backfills: a UI backfill of 365 days
-is one run that loops over the days (seconds), not 365 runs queued by the daemon (hours).
-Every spec of the chain, ``inventory_checkpoint`` included, depends on the dimensions of its day and
-on nothing else, so a backfill launched from the asset graph targets the same days for all of them
-(a non-subsettable multi-asset requires it) and runs dimensions, chain and downstream as one run.
-That day D needs the checkpoint of D-1 is deliberately not declared to Dagster: its asset backfills
-run a self-dependent asset in a run of its own, after its parents, and wait on missing earlier
+Each is a multi-asset with single-run backfills: a UI backfill of 365 days is one run that loops
+over the days (seconds), not 365 runs queued by the daemon (hours). Every spec of the chain,
+``inventory_checkpoint`` included, depends on the dimensions of its day and on nothing else, so a
+backfill launched from the asset graph targets the same days for all of them (a non-subsettable
+multi-asset requires it) and runs dimensions, chain and downstream as one run. That day D needs the
+checkpoint of D-1 is deliberately not declared to Dagster: its asset backfills run a
+self-dependent asset in a run of its own, after its parents, and wait on missing earlier
 partitions. The engine enforces it instead, before anything is written, naming the first missing
 day; the schedule always starts from that day.
 
 Metadata is per day: each partition's materialisation carries that day's own rows and figures
 (``context.add_asset_metadata`` per partition key), and the range's summary goes on the run as
-tags. A range that fails records the days it committed, so it resumes from the failed day.
+tags. A range that fails records the days it committed, so it resumes from the failed day. One
+adapter (``StepRecorder``) records all of it, whichever engine ran the step.
 """
 
 
@@ -20,34 +22,33 @@ import datetime as dt
 import os
 import re
 import socket
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 
 from retail_assets import registry
 from retail_assets.config import SimulationConfig
-from retail_assets.contracts.ledger import ContractLedger
-from retail_assets.contracts.rules import Window
-from retail_assets.days import (
-    date_key,
-    days_between,
-    month_starts,
-    partition_key,
-    week_starts,
-)
-from retail_assets.defs.checks import step_check_results, step_check_specs
+from retail_assets.days import partition_key
+from retail_assets.defs.checks import check_result, step_check_specs
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.engine.figures import DaySummary
-from retail_assets.engine.local import LocalEngine
+from retail_assets.engine.steps import (
+    CHAIN_ASSETS,
+    Committed,
+    DaysWritten,
+    Logged,
+    Published,
+    Refreshed,
+    StepEvent,
+    day_metadata,
+    run_step,
+)
 from retail_assets.registry import CHAIN_STEP, DIMENSIONS_STEP, Role
-from retail_assets.storage.queries import Queries
 from retail_assets.table_model import Column, Table
 
 WRITER_POOL = "retail_lakehouse_writer"  # dagster.yaml limits it to one op at a time
-CHAIN_ASSETS = registry.step_assets(CHAIN_STEP)  # the chain's facts and its checkpoint
 # The UI's asset groups, by step.
 GROUPS = {DIMENSIONS_STEP: "dimensions", CHAIN_STEP: "daily_chain", registry.ROLLUPS_STEP: "rollups",
           registry.INSIGHTS_STEP: "customer_insights"}
@@ -68,14 +69,6 @@ def step_kinds(step: str, engine: str) -> tuple[str, ...]:
 
 RUN_TAG_PREFIX = "retail_assets/"
 PID_TAG, HOST_TAG = RUN_TAG_PREFIX + "pid", RUN_TAG_PREFIX + "host"  # the process writing: see cli.fail_dead_runs
-# Partition columns that hold the start of a period (as the rollups define it): a day's partition
-# is its period's rows.
-PERIOD_START = {
-    "week_start_date_key": lambda day: week_starts(day, day)[0],
-    "month_key": lambda day: month_starts(day, day)[0],
-}
-
-
 def daily_partitions(config: SimulationConfig) -> dg.DailyPartitionsDefinition:
     """The configured range, start_date .. end_date (RETAIL_DAYS): the days the world is built
     for. Days still in the future appear as they pass (Dagster adds a day once it has ended)."""
@@ -168,52 +161,6 @@ def step_multi_asset(step: str, config: SimulationConfig, engine: str = "local")
     )
 
 
-def step_results(step: str, context: dg.AssetExecutionContext, ledger: ContractLedger, engine: LocalEngine,
-                 config: SimulationConfig) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """The end of a step's run: one result per asset (its per-day metadata was added with
-    ``record_days``), then its checks on the written range, on the store ``engine`` wrote."""
-    for name in registry.step_assets(step):
-        yield dg.MaterializeResult(asset_key=name, metadata={"dagster/column_schema": column_schema(name)})
-    with closing(engine.queries()) as queries:
-        yield from step_check_results(step, ledger, queries, config, Window(*partition_range(context)))
-
-
-def record_days(context: dg.AssetExecutionContext, name: str, by_day: dict[dt.date, dict[str, object]]) -> None:
-    """Each day's own metadata, on that partition's materialisation."""
-    for day, metadata in by_day.items():
-        context.add_asset_metadata(metadata, asset_key=name, partition_key=partition_key(day))
-
-
-def rows_by_day(queries: Queries, names: Iterable[str], first: dt.date, last: dt.date
-                ) -> dict[str, dict[dt.date, dict[str, object]]]:
-    """Per table, per day of first..last: the rows its partition holds (for weekly and monthly
-    tables, the rows of the day's period), counted by the store (one query for all the tables)."""
-    days, counts, periods, keys = days_between(first, last), [], {}, {}
-    for name in names:
-        column = registry.TABLES[name].partition_column
-        period = periods[name] = PERIOD_START.get(column)
-        keys[name] = {day: date_key(period(day) if period else day) for day in days}
-        counts.append(f"SELECT '{name}' AS table_name, {column} AS partition_key, count(*) AS row_count FROM {name}"
-                      f" WHERE {column} BETWEEN {min(keys[name].values())} AND {max(keys[name].values())}"
-                      f" GROUP BY {column}")
-    found = {(row["table_name"], row["partition_key"]): row["row_count"]
-             for row in queries.rows(" UNION ALL ".join(counts))} if counts else {}
-    return {
-        name: {day: {"dagster/row_count": found.get((name, key), 0),
-                     **({"period_start": str(periods[name](day))} if periods[name] else {})}
-               for day, key in by_day.items()}
-        for name, by_day in keys.items()
-    }
-
-
-def record_rows_by_day(context: dg.AssetExecutionContext, engine: LocalEngine, names: Iterable[str]) -> None:
-    """The written days' row counts, as each partition's metadata (counted where the engine wrote)."""
-    first, last = partition_range(context)
-    with closing(engine.queries()) as queries:
-        for name, by_day in rows_by_day(queries, names, first, last).items():
-            record_days(context, name, by_day)
-
-
 def tag_run_process(context: dg.AssetExecutionContext) -> None:
     """Name the process that writes on the run, so a run whose process was killed can be told
     from one still going, and failed (with its pool slot freed) instead of blocking the pool."""
@@ -225,96 +172,70 @@ def partition_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date
     return window.start.date(), (window.end - dt.timedelta(days=1)).date()
 
 
-def build_assets(config: SimulationConfig, engine: str = "local") -> list[dg.AssetsDefinition]:
-    @step_multi_asset(DIMENSIONS_STEP, config, engine)
-    def world_dimensions(context: dg.AssetExecutionContext, simulation: SimulationResource):
-        """Rows that become effective on each day (customers acquired, products launched, the
-        date row); the first partition also holds everything effective before it."""
-        first, last = partition_range(context)
-        tag_run_process(context)
-        ledger, lakehouse = simulation.checked_lakehouse()
-        with lakehouse.writing():  # one writer; another configuration is refused here, before any write
-            engine = simulation.engine(lakehouse)
-            engine.require_checkpoint_before(first)  # so is an out-of-order range
-            engine.write_dimensions(first, last)
-            record_rows_by_day(context, engine, registry.step_assets(DIMENSIONS_STEP))
-        yield from step_results(DIMENSIONS_STEP, context, ledger, engine, config)
 
-    @step_multi_asset(CHAIN_STEP, config, engine)
-    def daily_chain(context: dg.AssetExecutionContext, simulation: SimulationResource, databricks: DatabricksResource):
-        """Customers meet the shelves day by day: sales, lost demand, end-of-day inventory and
-        the checkpoint, committed every few days so a failed backfill resumes where it stopped.
-        Every batch is validated against its contracts just before it is committed; the business
-        rules run on the written range at the end."""
-        first, last = partition_range(context)
-        context.log.info(f"Simulating {first} .. {last} ({(last - first).days + 1} days) on {simulation.engine_name}")
-        days: list[DaySummary] = []
+class StepRecorder:
+    """The one adapter from a step's events (``engine.steps``) to Dagster, whichever engine ran
+    it: called with each event as it happens (in the asset's process, or as a Databricks task's
+    Pipes messages arrive), then ``results`` ends the step."""
 
-        def committed(batch: list[DaySummary]) -> None:
-            days.extend(batch)
-            context.log.info(f"Committed {batch[0].day} .. {batch[-1].day}")
+    def __init__(self, step: str, context: dg.AssetExecutionContext):
+        self.step, self.context = step, context
+        self.partitions = context.assets_def.partitions_def
+        self.committed: list[DaySummary] = []
+        self.published: dict[str, dict[str, object]] = {}
+        self.checks: list[dg.AssetCheckResult] = []
+
+    def __call__(self, event: StepEvent) -> None:
+        context = self.context
+        if isinstance(event, Committed):
+            self.committed.extend(event.days)
+            context.log.info(f"Committed {event.days[0].day} .. {event.days[-1].day}")
             context.instance.add_run_tags(context.run.run_id, {RUN_TAG_PREFIX + "committed_through":
-                                                           str(batch[-1].day)})
+                                                               str(event.days[-1].day)})
+        elif isinstance(event, DaysWritten):
+            for day, metadata in event.by_day.items():  # each day's own metadata, on its partition
+                context.add_asset_metadata(metadata, asset_key=event.table, partition_key=partition_key(day))
+        elif isinstance(event, Refreshed):
+            self._refreshed(event)
+        elif isinstance(event, Logged):
+            context.log.info(event.message)
+        elif isinstance(event, Published):
+            self.published[event.table] = event.metadata
+        else:
+            self.checks.append(check_result(event.report))
 
-        if simulation.engine_name == "databricks":  # the remote task reports the same results and checks
-            extras = {"config_json": simulation.config_json, "first_day": str(first), "last_day": str(last)}
-            with _committed_days_kept(context, days):
-                results = databricks.run_chain(context, extras, committed)
-            _record_committed_days(context, days)
-            yield from results
-            return
-        started = time.perf_counter()
-        tag_run_process(context)
-        ledger, lakehouse = simulation.checked_lakehouse()
-        engine = simulation.engine(lakehouse)
-        with _committed_days_kept(context, days), lakehouse.writing():
-            for batch in engine.run(first, last):
-                committed(batch)
-        _record_committed_days(context, days)
-        elapsed = time.perf_counter() - started
-        validating = sum(ledger.verdict(entry.name).seconds for entry in registry.step_entries(CHAIN_STEP))
-        context.log.info(f"Contracts: {validating:.1f} s validating, {validating / elapsed:.1%} of the "
-                         f"{elapsed:.1f} s the chain took")
-        yield from step_results(CHAIN_STEP, context, ledger, engine, config)
+    def _refreshed(self, event: Refreshed) -> None:
+        """Earlier partitions this run rewrote: recorded, so that their lineage shows it."""
+        keys = [key for key in map(partition_key, event.days) if self.partitions.has_partition_key(key)]
+        if keys:
+            self.context.log.info(f"{event.table}: rewrote {len(keys)} earlier day(s) {keys[0]} .. {keys[-1]} "
+                                  f"({event.metadata})")
+        for key in keys:
+            self.context.log_event(dg.AssetMaterialization(asset_key=event.table, partition=key,
+                                                           metadata=event.metadata))
 
-    return [world_dimensions, daily_chain]
+    @contextmanager
+    def keeping_committed_days(self) -> Iterator[None]:
+        """On failure, each day committed so far is recorded as a materialisation of its partition
+        (so the range resumes from the failed day), then the error goes on."""
+        try:
+            yield
+        except Exception:
+            for summary in self.committed:
+                for name in CHAIN_ASSETS:
+                    self.context.log_event(dg.AssetMaterialization(
+                        asset_key=name, partition=partition_key(summary.day), metadata=day_metadata(summary, name)))
+            raise
 
-
-@contextmanager
-def _committed_days_kept(context: dg.AssetExecutionContext, days: list[DaySummary]) -> Iterator[None]:
-    """On failure, each day committed so far is recorded as a materialisation of its partition
-    (so the range resumes from the failed day), then the error goes on."""
-    try:
-        yield
-    except Exception:
-        for summary in days:
-            for name in CHAIN_ASSETS:
-                context.log_event(dg.AssetMaterialization(asset_key=name, partition=partition_key(summary.day),
-                                                          metadata=_day_metadata(summary, name)))
-        raise
-
-
-def _record_committed_days(context: dg.AssetExecutionContext, days: list[DaySummary]) -> None:
-    """Each committed day's own metadata on its partition's materialisation; the range's totals
-    as run tags."""
-    for name in CHAIN_ASSETS:
-        record_days(context, name, {summary.day: _day_metadata(summary, name) for summary in days})
-    context.instance.add_run_tags(context.run.run_id, _run_summary(days))
-
-
-def _day_metadata(summary: DaySummary, name: str) -> dict[str, object]:
-    """The day's own figures: the table's rows (facts) and the day's headline behaviour."""
-    rows = {"dagster/row_count": summary.rows[name]} if name in summary.rows else {}
-    return {
-        **rows,
-        "units_sold": summary.units_sold,
-        "units_lost": summary.units_lost,
-        "lost_revenue": round(summary.lost_revenue, 2),
-        "net_sales": round(summary.net_sales, 2),
-        "stockout_rate": round(summary.stockout_rate, 4),
-        "constrained_lines": summary.constrained_lines,
-        **({} if summary.driver_bytes is None else {"driver_bytes": summary.driver_bytes}),
-    }
+    def results(self) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        """One result per asset of the step (its days' metadata were added as they came), then
+        its checks; a range's chain totals as run tags."""
+        if self.committed:
+            self.context.instance.add_run_tags(self.context.run.run_id, _run_summary(self.committed))
+        for name in registry.step_assets(self.step):
+            yield dg.MaterializeResult(asset_key=name, metadata={"dagster/column_schema": column_schema(name),
+                                                                 **self.published.get(name, {})})
+        yield from self.checks
 
 
 def _run_summary(days: list[DaySummary]) -> dict[str, str]:
@@ -330,3 +251,63 @@ def _run_summary(days: list[DaySummary]) -> dict[str, str]:
         "last_day_stockout_rate": round(days[-1].stockout_rate, 4),
     }
     return {RUN_TAG_PREFIX + key: str(value) for key, value in summary.items()}
+
+
+def run_in_dagster(step: str, context: dg.AssetExecutionContext, simulation: SimulationResource,
+                   databricks: DatabricksResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """A step's run on the configured engine, recorded by one ``StepRecorder``: in this process
+    (local, spark), or as a Databricks job whose task runs the same ``run_step`` on the cluster
+    and sends its events back through Pipes (the host touches no table: only the workspace API)."""
+    first, last = partition_range(context)
+    context.log.info(f"{step}: {first} .. {last} ({(last - first).days + 1} days) on {simulation.engine_name}")
+    recorder = StepRecorder(step, context)
+    with recorder.keeping_committed_days():
+        if simulation.engine_name == "databricks":
+            databricks.run_step(context, step, simulation.config_json, (first, last), recorder)
+        else:
+            tag_run_process(context)
+            ledger, lakehouse = simulation.checked_lakehouse()
+            for event in run_step(step, simulation.engine(lakehouse), ledger, first, last):
+                recorder(event)
+    yield from recorder.results()
+
+
+STEP_DESCRIPTIONS = {
+    DIMENSIONS_STEP: "Rows that become effective on each day (customers acquired, products launched, the date row); "
+                     "the first partition also holds everything effective before it.",
+    CHAIN_STEP: "Customers meet the shelves day by day: sales, lost demand, end-of-day inventory and the checkpoint, "
+                "committed every few days so a failed backfill resumes where it stopped. Every batch is validated "
+                "against its contracts just before it is committed; the business rules run on the written range "
+                "at the end.",
+    registry.ROLLUPS_STEP: "Daily sales and inventory aggs of the partition range, and the weekly / monthly sales aggs "
+                           "of every week and month it touches (recomputed from all their days in the lakehouse).",
+    registry.INSIGHTS_STEP: "Customer x product affinity of the partition range (trailing 90 days) and the size-fit "
+                            "bridge of its sale lines, plus the earlier sale days whose lines were returned in the "
+                            "range (recorded as materialisations of their partitions too).",
+}
+
+
+def step_asset(step: str, config: SimulationConfig, engine: str = "local") -> dg.AssetsDefinition:
+    """The multi-asset of ``step`` on ``engine``."""
+
+    def materialize(context: dg.AssetExecutionContext, simulation: SimulationResource,
+                    databricks: DatabricksResource):
+        yield from run_in_dagster(step, context, simulation, databricks)
+
+    materialize.__name__ = step
+    materialize.__doc__ = STEP_DESCRIPTIONS[step]
+    return step_multi_asset(step, config, engine)(materialize)
+
+
+def build_assets(config: SimulationConfig, engine: str = "local") -> list[dg.AssetsDefinition]:
+    """The dimensions and the daily chain."""
+    return [step_asset(DIMENSIONS_STEP, config, engine), step_asset(CHAIN_STEP, config, engine)]
+
+
+def build_rollup_assets(config: SimulationConfig, engine: str = "local") -> list[dg.AssetsDefinition]:
+    """Every step downstream of the facts: the rollups and the customer insights."""
+    return [step_asset(registry.ROLLUPS_STEP, config, engine), *build_customer_insight_assets(config, engine)]
+
+
+def build_customer_insight_assets(config: SimulationConfig, engine: str = "local") -> list[dg.AssetsDefinition]:
+    return [step_asset(registry.INSIGHTS_STEP, config, engine)]

@@ -1,12 +1,15 @@
-"""The Databricks resource: runs the daily chain as a one-time Databricks job through Dagster Pipes.
+"""The Databricks resource: runs each step (dimensions, daily chain, rollups, customer insights)
+as a one-time Databricks job through Dagster Pipes; the Dagster host uses only the workspace API.
 
 Before submitting, the resource **deploys**: it uploads the project's wheel (``make wheel``) and the
-task file ``retail_assets/remote/chain_task.py`` to the Unity Catalog volume ``volume_path``
+task file ``retail_assets/remote/step_task.py`` to the Unity Catalog volume ``volume_path``
 through the Files API, each under a folder named by its content's digest, skipping what is already
 there, and refuses to submit without them (or with a wheel built from other sources than this
-checkout). The task runs the Spark engine on the job's compute; Spark publishes the chain's tables
-as Delta tables ``catalog.schema_name.<table>``. The run's configuration, partition range and
-publishing target go in the Pipes extras; the task reports materialisations and checks back.
+checkout). The task runs the step with the Spark engine on the job's compute, against the
+lakehouse of the configuration (a folder on a volume, seen by the cluster only); Spark publishes
+the tables whose contracts passed as Delta tables ``catalog.schema_name.<table>``. The step, the
+run's configuration, partition range and publishing target go in the Pipes extras; the task sends
+the step's events back (``engine.steps``), which the asset records as on any engine.
 
 Compute: ``classic`` (a new job cluster in dedicated access mode on the current LTS runtime, or
 ``existing_cluster_id``) through ``PipesDatabricksClient``; ``serverless`` through
@@ -23,6 +26,7 @@ out makes them, falls back to the same variables.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import io
 import os
@@ -37,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from retail_assets.engine.figures import DaySummary
-from retail_assets.remote import COMMITTED_MESSAGE, PIPES_IO_ARGUMENT
+from retail_assets.engine.steps import StepEvent, from_message
+from retail_assets.remote import PIPES_IO_ARGUMENT, STEP_EVENT_MESSAGE
 from retail_assets.storage.spark_tables import SparkTables
 
 if TYPE_CHECKING:  # the databricks packages come with the `spark` extra; the embedded default needs none
@@ -53,7 +57,7 @@ SERVERLESS_ENVIRONMENT = "4"  # serverless environment 4: Python 3.12, Databrick
 DEPLOY_FOLDER = "retail_assets/deploy"  # under the volume: <digest>/<file name>
 PIPES_FOLDER = "retail_assets/pipes"  # under the volume: each run's Pipes context and messages
 PACKAGE = Path(__file__).resolve().parents[1]  # the retail_assets package of this checkout
-TASK_FILE = PACKAGE / "remote" / "chain_task.py"
+TASK_FILE = PACKAGE / "remote" / "step_task.py"
 WHEEL_NAME = re.compile(r"retail_assets-[^-]+-.+\.whl")
 
 
@@ -116,8 +120,8 @@ def task_error(client: WorkspaceClient, run_id: int) -> str:
 
 
 class DatabricksResource(dg.ConfigurableResource):
-    """A Databricks workspace, the compute the chain runs on, the volume it is deployed to, and
-    where Spark publishes its tables."""
+    """A Databricks workspace, the compute the steps run on, the volume they are deployed to, and
+    where Spark publishes their tables."""
 
     host: str = Field(default="", description="Workspace URL; empty: DATABRICKS_HOST.")
     token: str = Field(default="", description="Personal access token; empty: DATABRICKS_TOKEN.")
@@ -210,9 +214,9 @@ class DatabricksResource(dg.ConfigurableResource):
         return remote
 
     # ------------------------------------------------------------------ the job
-    def pipes_client(self, client: WorkspaceClient, on_committed: Callable[[list[DaySummary]], None]):
+    def pipes_client(self, client: WorkspaceClient, on_event: Callable[[StepEvent], None]):
         """The Pipes client of the compute, exchanging context and messages on the volume (or
-        DBFS); ``on_committed`` gets the days of each batch the task commits, as it reports them."""
+        DBFS); ``on_event`` gets each event of the task's step as it arrives."""
         from dagster_databricks.pipes import (
             PipesDatabricksClient,
             PipesDatabricksServerlessClient,
@@ -230,20 +234,20 @@ class DatabricksResource(dg.ConfigurableResource):
         else:
             injector, reader = PipesDbfsContextInjector(client=client), PipesDbfsMessageReader(client=client)
         channel = {"poll_interval_seconds": self.poll_interval_seconds, "context_injector": injector,
-                   "message_reader": CommittedDaysReader(reader, on_committed)}
+                   "message_reader": StepEventsReader(reader, on_event)}
         if self.serverless:
             return _with_task_errors(PipesDatabricksServerlessClient)(client=client, volume_path=pipes_folder,
                                                                       **channel)
         return _with_task_errors(PipesDatabricksClient)(client=client, **channel)
 
-    def chain_task(self, deployment: Deployment, client: WorkspaceClient) -> jobs.SubmitTask:
-        """The job's one task: the deployed task file, the wheel as its library (classic) or its
+    def step_task(self, deployment: Deployment, client: WorkspaceClient, step: str) -> jobs.SubmitTask:
+        """The job's one task, running ``step``: the deployed task file, the wheel as its library (classic) or its
         environment's dependency (serverless). A new job cluster runs in dedicated access mode
         (Unity Catalog, every Spark API) as ``single_user_name`` (default: the token's user)."""
         from databricks.sdk.service import compute, jobs
 
         task = jobs.SubmitTask(
-            task_key="retail_daily_chain",
+            task_key=f"retail_{step}",
             spark_python_task=jobs.SparkPythonTask(python_file=deployment.task_file,
                                                    parameters=[f"{PIPES_IO_ARGUMENT}={self.io}"]),
         )
@@ -260,31 +264,33 @@ class DatabricksResource(dg.ConfigurableResource):
             data_security_mode=compute.DataSecurityMode.SINGLE_USER, single_user_name=user)
         return task
 
-    def submit_args(self, deployment: Deployment, run_id: str, first: str, last: str) -> dict[str, Any]:
+    def submit_args(self, deployment: Deployment, run_id: str, step: str, first: str, last: str) -> dict[str, Any]:
         """The one-time run's settings: a name, a time limit, an idempotency token per Dagster run
         (a retried submission does not start a second job), and the serverless environment."""
         from databricks.sdk.service import compute, jobs
 
-        settings: dict[str, Any] = {"run_name": f"retail_assets daily chain {first}..{last} (dagster run {run_id})",
+        settings: dict[str, Any] = {"run_name": f"retail_assets {step} {first}..{last} (dagster run {run_id})",
                                     "timeout_seconds": self.timeout_seconds,
-                                    "idempotency_token": f"retail_assets-{run_id}"}
+                                    "idempotency_token": f"retail_assets-{run_id}-{step}"}
         if self.serverless:
             spec = compute.Environment(environment_version=self.environment_version, dependencies=[deployment.wheel])
             settings["environments"] = [jobs.JobEnvironment(environment_key=ENVIRONMENT_KEY, spec=spec)]
         return settings
 
-    def run_chain(self, context: dg.AssetExecutionContext, extras: dict[str, Any],
-                  on_committed: Callable[[list[DaySummary]], None]):
-        """Deploy, submit the chain task for the run's range; the results it reported.
-        ``on_committed``: the days of each batch the task commits, as they arrive."""
+    def run_step(self, context: dg.AssetExecutionContext, step: str, config_json: str,
+                 days: tuple[dt.date, dt.date], on_event: Callable[[StepEvent], None]) -> None:
+        """Deploy, then run ``step`` over ``days`` as a one-time job; ``on_event`` gets each of the
+        step's events as the task sends it. Raises with the task's own error when it fails."""
         target = self.extras()  # names checked before anything is sent
         client = self.workspace_client()
-        pipes = self.pipes_client(client, on_committed)
+        pipes = self.pipes_client(client, on_event)
         deployment = self.deploy(client)
         context.log.info(f"Deployed {deployment.wheel} and {deployment.task_file}")
-        submit = self.submit_args(deployment, context.run.run_id, extras["first_day"], extras["last_day"])
-        return pipes.run(context=context, task=self.chain_task(deployment, client), extras={**extras, **target},
-                         submit_args=submit).get_results()
+        first, last = (str(day) for day in days)
+        extras = {"step": step, "config_json": config_json, "first_day": first, "last_day": last, **target}
+        submit = self.submit_args(deployment, context.run.run_id, step, first, last)
+        pipes.run(context=context, task=self.step_task(deployment, client, step), extras=extras,
+                  submit_args=submit).get_results()  # the events came through on_event
 
 
 def _with_task_errors(client_class):
@@ -302,17 +308,17 @@ def _with_task_errors(client_class):
     return WithTaskErrors
 
 
-class CommittedDaysReader(dg.PipesMessageReader):
-    """A channel's message reader that also hands the days of each batch the task commits
-    (its ``COMMITTED_MESSAGE`` custom messages) to ``on_committed`` as they arrive, so that a
-    range failing later still records the days it committed."""
+class StepEventsReader(dg.PipesMessageReader):
+    """A channel's message reader that also hands each step event the task sends (its
+    ``STEP_EVENT_MESSAGE`` custom messages) to ``on_event`` as it arrives, so that a range failing
+    later still records the days it committed."""
 
-    def __init__(self, reader: dg.PipesMessageReader, on_committed: Callable[[list[DaySummary]], None]):
-        self.reader, self.on_committed = reader, on_committed
+    def __init__(self, reader: dg.PipesMessageReader, on_event: Callable[[StepEvent], None]):
+        self.reader, self.on_event = reader, on_event
 
     @contextmanager
     def read_messages(self, handler) -> Iterator[dict]:
-        with self.reader.read_messages(_CommittedDaysHandler(handler, self.on_committed)) as params:
+        with self.reader.read_messages(_StepEventsHandler(handler, self.on_event)) as params:
             yield params
 
     def on_opened(self, opened_payload) -> None:
@@ -325,16 +331,17 @@ class CommittedDaysReader(dg.PipesMessageReader):
         return self.reader.no_messages_debug_text()
 
 
-class _CommittedDaysHandler:
-    """The session's message handler, seeing the committed days go by."""
+class _StepEventsHandler:
+    """The session's message handler; step events go to ``on_event`` instead."""
 
-    def __init__(self, handler, on_committed: Callable[[list[DaySummary]], None]):
-        self._handler, self._on_committed = handler, on_committed
+    def __init__(self, handler, on_event: Callable[[StepEvent], None]):
+        self._handler, self._on_event = handler, on_event
 
     def handle_message(self, message) -> None:
         payload = message["params"].get("payload") if message["method"] == "report_custom_message" else None
-        if isinstance(payload, dict) and COMMITTED_MESSAGE in payload:
-            self._on_committed([DaySummary.from_message(day) for day in payload[COMMITTED_MESSAGE]])
+        if isinstance(payload, dict) and STEP_EVENT_MESSAGE in payload:
+            self._on_event(from_message(payload[STEP_EVENT_MESSAGE]))
+            return
         self._handler.handle_message(message)
 
     def __getattr__(self, name: str):

@@ -9,10 +9,9 @@ from __future__ import annotations
 import dagster as dg
 
 from retail_assets.config import SimulationConfig
-from retail_assets.defs.assets import build_assets
+from retail_assets.defs.assets import build_assets, build_rollup_assets
 from retail_assets.defs.databricks import DatabricksResource
 from retail_assets.defs.resources import SimulationResource
-from retail_assets.defs.rollups import build_rollup_assets
 from retail_assets.defs.schedule import build_catch_up_schedule
 
 DAILY_JOB = "daily_lakehouse"
@@ -21,7 +20,7 @@ DAILY_JOB = "daily_lakehouse"
 def resources(
     config: SimulationConfig, engine: str = "local", databricks: DatabricksResource | None = None
 ) -> dict[str, dg.ConfigurableResource]:
-    """The assets' resources. ``engine="databricks"`` runs the daily chain as a Databricks job,
+    """The assets' resources. ``engine="databricks"`` runs every step as a Databricks job,
     with host and token read from DATABRICKS_HOST / DATABRICKS_TOKEN at run time unless
     ``databricks`` is given."""
     if databricks is None:
@@ -46,7 +45,7 @@ def build_definitions(
     return dg.Definitions(
         assets=assets,
         jobs=[job],
-        schedules=[build_catch_up_schedule(job, config, asset_keys)],
+        schedules=[build_catch_up_schedule(job, config, asset_keys, engine)],
         resources=resources(config, engine, databricks),
         executor=dg.in_process_executor,
     )

@@ -11,7 +11,6 @@ from retail_assets.contracts.ledger import ContractLedger, checked_lakehouse
 from retail_assets.engine.local import LocalEngine
 from retail_assets.storage.delta import Lakehouse
 
-
 try:  # the spark extra: the spark engine's session is dagster-pyspark's resource
     from dagster_pyspark import LazyPySparkResource
 except ImportError:  # the base install (no PySpark) runs the local engine only
@@ -24,10 +23,10 @@ ENGINES = ("local", "spark", "databricks")
 
 class SimulationResource(dg.ConfigurableResource):
     """Runs the simulation. ``config_json`` is a validated SimulationConfig; ``engine_name``
-    selects where the daily chain runs: ``local`` (in-process numpy + delta-rs, the embedded
+    selects where every step runs: ``local`` (in-process numpy + delta-rs, the embedded
     default), ``spark`` (the same day step as Spark tasks writing the lakehouse's tables, on the
-    ``pyspark`` resource's session) or ``databricks`` (the Spark engine as a one-time job through
-    Pipes, see ``defs.databricks``)."""
+    ``pyspark`` resource's session) or ``databricks`` (the Spark engine on a cluster, one
+    one-time job per step through Pipes, see ``defs.databricks``)."""
 
     config_json: str
     engine_name: str = "local"
@@ -60,8 +59,8 @@ class SimulationResource(dg.ConfigurableResource):
 
     def engine(self, lakehouse: Lakehouse) -> LocalEngine:
         """The engine of every step on this machine: ``spark`` writes every table with Spark (on
-        the ``pyspark`` resource's session); otherwise the in-process engine (with ``databricks``
-        only the daily chain runs on the cluster)."""
+        the ``pyspark`` resource's session); otherwise the in-process engine (``databricks`` runs
+        every step on the cluster: this is never called there)."""
         if self.engine_name == "spark":
             from retail_assets.engine.spark import SparkEngine  # pyspark comes with the `spark` extra
             from retail_assets.storage.spark_tables import identifier

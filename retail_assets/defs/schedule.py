@@ -30,13 +30,16 @@ ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagste
           dg.DagsterRunStatus.STARTED]
 
 
-def first_missing_partition(instance: dg.DagsterInstance, asset_keys, lakehouse: Lakehouse,
+def first_missing_partition(instance: dg.DagsterInstance, asset_keys, lakehouse: Lakehouse | None,
                             start: dt.date, last: dt.date) -> dt.date | None:
     """The first day of start..last that the lakehouse (its commit ledger) or Dagster (any asset's
     materialisations) does not have; None when every day is there. A lakehouse that lost a
-    committed table fails the tick, naming it."""
-    lakehouse.verify()
-    missing = first_missing_day(lakehouse, start, last, EVERY_OPERATION)
+    committed table fails the tick, naming it. ``lakehouse`` None: one this process cannot read
+    (on Databricks, a volume only the cluster sees), Dagster's record alone."""
+    missing = None
+    if lakehouse is not None:
+        lakehouse.verify()
+        missing = first_missing_day(lakehouse, start, last, EVERY_OPERATION)
     days = days_between(start, last)
     for key in asset_keys:
         materialised = instance.get_materialized_partitions(key)
@@ -47,9 +50,9 @@ def first_missing_partition(instance: dg.DagsterInstance, asset_keys, lakehouse:
 
 
 def build_catch_up_schedule(job: dg.UnresolvedAssetJobDefinition, config: SimulationConfig,
-                            asset_keys: list[dg.AssetKey]) -> dg.ScheduleDefinition:
+                            asset_keys: list[dg.AssetKey], engine: str = "local") -> dg.ScheduleDefinition:
     partitions = daily_partitions(config)
-    lakehouse = Lakehouse(config.lakehouse_path)
+    lakehouse = None if engine == "databricks" else Lakehouse(config.lakehouse_path)
 
     @dg.schedule(
         name=f"{job.name}_schedule",

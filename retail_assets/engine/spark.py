@@ -41,7 +41,6 @@ from pathlib import Path
 
 from retail_assets import registry
 from retail_assets.config import SimulationConfig
-from retail_assets.days import date_key, days_between
 from retail_assets.engine import spark_tasks as tasks
 from retail_assets.engine.figures import DaySummary
 from retail_assets.engine.local import CHAIN_FACTS, CHAIN_OPERATION, CHECKPOINT_PARTS, LocalEngine
@@ -83,8 +82,8 @@ class SparkEngine(LocalEngine):
         publish: SparkTables | None = None, location_blocks: int | None = None,
         catalog: tuple[str, str] | None = None,
     ):
-        """``publish``: where Spark copies the chain's committed tables once their contracts
-        have passed (``publish_committed``; Unity Catalog on Databricks). ``location_blocks``:
+        """``publish``: where Spark copies the committed tables once their contracts have passed
+        (``publish_committed``; Unity Catalog on Databricks). ``location_blocks``:
         position-side tasks per day (default: the session's parallelism, at most one per
         location); the rows do not depend on it. ``catalog``: (catalog, schema) the lakehouse's
         tables are registered in as they are written."""
@@ -206,25 +205,25 @@ class SparkEngine(LocalEngine):
                          .mapInArrow(functools.partial(tasks.step_blocks, self.config_json, n_blocks, day, emit), schema),
                          day)
 
-    def publish_committed(self, first: dt.date, last: dt.date, names) -> dict[str, int]:
-        """Spark copies the committed days first..last of the chain's tables in ``names`` (those
-        whose contracts passed) from the lakehouse to ``publish``, replacing those days there;
-        the Delta versions written, by table."""
+    def publish_committed(self, keys: dict[str, list[int]]) -> dict[str, int]:
+        """Spark copies the committed partitions ``keys`` (values of each table's partition column)
+        of the tables named there, from the lakehouse to ``publish``, replacing those partitions
+        there; the Delta versions written, by table."""
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        keys = [date_key(day) for day in days_between(first, last)]
-        committed, chosen = self.lakehouse.ledger_state().versions, set(names)
+        committed = self.lakehouse.ledger_state().versions
 
-        def publish(entry) -> int:
-            column, schema = entry.declaration.partition_column, from_arrow_schema(tasks.write_schema(entry.name))
-            rows = (self.tables.read(self.spark, entry.name, committed[entry.name])
-                    .where(F.col(column).isin(keys)).select(*schema.fieldNames()))
-            return self.publish.write(rows, entry.name, schema, keys, column)[0]
+        def publish(name: str) -> int:
+            column = registry.ENTRIES[name].declaration.partition_column
+            schema = from_arrow_schema(tasks.write_schema(name))
+            rows = (self.tables.read(self.spark, name, committed[name])
+                    .where(F.col(column).isin(keys[name])).select(*schema.fieldNames()))
+            return self.publish.write(rows, name, schema, keys[name], column)[0]
 
-        entries = [entry for entry in WRITTEN if entry.name in chosen]
+        names = sorted(keys)
         with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
-            return dict(zip([entry.name for entry in entries], pool.map(publish, entries)))
+            return dict(zip(names, pool.map(publish, names)))
 
     def _commit_batch(self, first_day: int, last_day: int) -> list[DaySummary]:
         """Spark writes the batch's chain and checkpoint tables, several at once (each write is

@@ -2,4 +2,4 @@
 through Dagster Pipes. They import ``dagster_pipes`` and the core only, never ``dagster``."""
 
 PIPES_IO_ARGUMENT = "--retail-pipes-io"  # task parameter: which Pipes loader and writer the task uses
-COMMITTED_MESSAGE = "committed"  # custom message key: the summaries of the days a batch committed
+STEP_EVENT_MESSAGE = "retail_assets.step_event"  # custom message key: one event of the step (engine.steps)

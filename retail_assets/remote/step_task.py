@@ -1,0 +1,102 @@
+"""A step as a remote task: run it with the Spark engine over a range of days where the job runs
+(``engine.steps.run_step``, as the local and Spark engines do in the Dagster process), and send
+each of its events back to Dagster through Pipes; then publish the tables whose contracts passed.
+
+The Dagster run passes the step, the configuration, the partition range (Pipes does not pass a
+range itself) and where Spark publishes the tables in the Pipes extras: ``step``,
+``config_json``, ``first_day``, ``last_day``, ``publish``. The task parameter ``--retail-pipes-io`` selects the
+Pipes channel: Unity Catalog volume files (classic and serverless), or DBFS on request.
+The task checks the session's Spark version before anything else. No Dagster here: only
+``dagster-pipes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+
+from dagster_pipes import (
+    PipesCliArgsParamsLoader,
+    PipesContext,
+    PipesDbfsContextLoader,
+    PipesDbfsMessageWriter,
+    PipesEnvVarParamsLoader,
+    PipesUnityCatalogVolumesContextLoader,
+    PipesUnityCatalogVolumesMessageWriter,
+    open_dagster_pipes,
+)
+
+from retail_assets import registry
+from retail_assets.config import SimulationConfig
+from retail_assets.contracts.ledger import ContractLedger, checked_lakehouse
+from retail_assets.days import day_of_partition
+from retail_assets.engine.spark import SparkEngine
+from retail_assets.engine.spark_session import default_session, require_supported_spark
+from retail_assets.engine.steps import Published, StepEvent, as_message, run_step, written_keys
+from retail_assets.remote import PIPES_IO_ARGUMENT, STEP_EVENT_MESSAGE
+from retail_assets.storage.spark_tables import SparkTables
+
+
+def _open() -> PipesContext:
+    """Pipes over the channel the resource chose (``--retail-pipes-io``): Unity Catalog volume
+    files, or DBFS files."""
+    cli = any(argument.startswith("--dagster-pipes") for argument in sys.argv[1:])
+    params = PipesCliArgsParamsLoader() if cli else PipesEnvVarParamsLoader()
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(PIPES_IO_ARGUMENT, choices=("volumes", "dbfs"), required=True)
+    io = vars(parser.parse_known_args()[0])[PIPES_IO_ARGUMENT.lstrip("-").replace("-", "_")]
+    if io == "dbfs":
+        return open_dagster_pipes(params_loader=params, context_loader=PipesDbfsContextLoader(),
+                                  message_writer=PipesDbfsMessageWriter())
+    return open_dagster_pipes(params_loader=params, context_loader=PipesUnityCatalogVolumesContextLoader(),
+                              message_writer=PipesUnityCatalogVolumesMessageWriter())
+
+
+def run(pipes: PipesContext) -> None:
+    """Run the step of the extras over their range with the Spark engine, sending each event
+    of ``engine.steps.run_step`` back as it happens; then publish what was judged."""
+    spark = default_session()
+    require_supported_spark(spark.version)  # before the lakehouse is touched
+    config = SimulationConfig.build(**json.loads(pipes.get_extra("config_json")))
+    step = pipes.get_extra("step")
+    first, last = (day_of_partition(pipes.get_extra(name)) for name in ("first_day", "last_day"))
+    ledger, lakehouse = checked_lakehouse(config.lakehouse_path, config.world_fingerprint())
+    engine = SparkEngine(config, lakehouse, spark, publish=SparkTables(**pipes.get_extra("publish")))
+    written: dict[str, set[int]] = {}
+
+    def send(event: StepEvent) -> None:
+        pipes.report_custom_message({STEP_EVENT_MESSAGE: as_message(event)})
+
+    try:
+        for event in run_step(step, engine, ledger, first, last):
+            for name, keys in written_keys(event).items():
+                written.setdefault(name, set()).update(keys)
+            send(event)
+    finally:  # what was committed is published once judged, the range failing or not
+        if written:
+            for event in publish_judged(engine, ledger, step, written):
+                send(event)
+
+
+def publish_judged(engine: SparkEngine, ledger: ContractLedger, step: str, written: dict[str, set[int]]
+                   ) -> Iterator[Published]:
+    """The committed partitions ``written`` of the step's tables whose contracts passed, copied to
+    the catalog; a table that failed stays out, and says so on its asset."""
+    passed = {name: sorted(keys) for name, keys in written.items() if ledger.verdict(name).passed}
+    versions = engine.publish_committed(passed)
+    for entry in registry.step_entries(step):
+        if entry.name != entry.asset or entry.name not in written:
+            continue  # the checkpoint's parts publish with it; nothing written, nothing to say
+        yield Published(entry.name, {"published_delta_version": versions[entry.name]} if entry.name in versions
+                        else {"published": "no: its contract failed"})
+
+
+def main() -> None:
+    with _open() as pipes:
+        run(pipes)
+
+
+if __name__ == "__main__":
+    main()
