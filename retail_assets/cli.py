@@ -283,6 +283,19 @@ def _digest(args: argparse.Namespace) -> None:
         print(f"{name:<42} {rows:>12,} {digest}")
 
 
+def _deploy(args: argparse.Namespace) -> None:
+    """Upload the wheel (``make wheel``) and the task file to the volume of a run config's
+    ``databricks`` resource, as every Databricks run does before it submits."""
+    from retail_assets.defs.databricks import from_run_config
+
+    try:
+        resource = from_run_config(Path(args.config))
+        deployment = resource.deploy(resource.workspace_client())
+    except ValueError as error:  # a setting, the wheel or the credentials: named in the message
+        raise ConfigError(str(error)) from None
+    print(f"wheel      {deployment.wheel}\ntask file  {deployment.task_file}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m retail_assets.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -302,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             command.add_argument("--lakehouse", help="default: $RETAIL_LAKEHOUSE_PATH, else lakehouse")
             command.add_argument("--persist", action="store_true", help="record the run in $DAGSTER_HOME")
+    deploy = sub.add_parser("deploy", help="upload the wheel and the task file to the Databricks volume")
+    deploy.set_defaults(handler=_deploy)
+    deploy.add_argument("-c", "--config", required=True, help="a run config setting resources.databricks.config "
+                        "(see databricks.example.yaml)")
     digest = sub.add_parser("digest", help="one line per committed table: rows and a digest of them")
     digest.set_defaults(handler=_digest)
     digest.add_argument("--lakehouse", default="lakehouse")

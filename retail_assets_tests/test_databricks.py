@@ -17,10 +17,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from databricks.sdk.service import compute
 from deltalake import DeltaTable
 
 from retail_assets import registry
+from retail_assets import cli
 from retail_assets.cli import materialize_range
 from retail_assets.config import SimulationConfig
 from retail_assets.defs import databricks as databricks_module
@@ -62,7 +64,7 @@ def _workspace(tmp_path, monkeypatch, spark_remote: str | None = None) -> FakeWo
 def _resource(fake: FakeWorkspace, tmp_path, **fields) -> DatabricksResource:
     settings = {"host": "https://example.cloud.databricks.com", "token": "not-used", "wheel_path": str(WHEELS),
                 "volume_path": str(fake.api_client.volume), "poll_interval_seconds": 0.05,
-                "tables_path": str(tmp_path / "published")}
+                "tables_path": str(tmp_path / "published"), "store_path": str(tmp_path / "lakehouse")}
     return DatabricksResource(**{**settings, **fields})
 
 
@@ -352,7 +354,10 @@ def test_an_existing_cluster_gets_the_wheel_and_no_cluster_spec(tmp_path, monkey
     assert task.existing_cluster_id == "0101-abc" and task.new_cluster is None
     assert task.libraries[0].whl.endswith(".whl")
     assert resource.extras()["publish"] == {"catalog": None, "schema": None, "path": str(tmp_path / "published")}
-    assert DatabricksResource().extras()["publish"] == {"catalog": "main", "schema": "retail", "path": None}
+    defaults = DatabricksResource(volume_path="/Volumes/main/retail/artifacts").extras()
+    assert defaults["publish"] == {"catalog": "main", "schema": "retail", "path": None}
+    assert defaults["store"] == {"catalog": "main", "schema": "retail_store", "path": None}
+    assert defaults["scratch"].startswith("/Volumes/main/retail/artifacts/retail_assets/scratch/")
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -361,12 +366,36 @@ def test_an_existing_cluster_gets_the_wheel_and_no_cluster_spec(tmp_path, monkey
     ({"pipes_io": "local"}, "pipes_io='local'; allowed: volumes, dbfs"),
     ({"catalog": "main`; DROP SCHEMA retail; --", "tables_path": None}, "is not a plain identifier"),
     ({"schema_name": "retail.x", "tables_path": None}, "is not a plain identifier"),
+    ({"store_path": None, "tables_path": None, "store_schema": "retail"}, "store_schema='retail' is also where"),
 ])
 def test_bad_settings_are_named_before_anything_is_sent(tmp_path, monkeypatch, fields, message):
     fake = _workspace(tmp_path, monkeypatch)
     result = _run(tmp_path, _resource(fake, tmp_path, **fields), days=1)
     assert not result.success and message in _failure(result)
     assert fake.jobs.submitted == [] and fake.api_client.uploads == []
+
+
+def test_the_example_run_config_is_valid_and_deploys_from_the_cli(tmp_path, monkeypatch, capsys):
+    """The README's run config validates against the code location's job, takes host and token
+    from the environment only, and ``cli deploy -c`` sends the wheel and the task file with it."""
+    fake = _workspace(tmp_path, monkeypatch)
+    example = yaml.safe_load((REPOSITORY / "databricks.example.yaml").read_text())
+    fields = example["resources"]["databricks"]["config"]
+    assert fields["host"] == {"env": "DATABRICKS_HOST"} and fields["token"] == {"env": "DATABRICKS_TOKEN"}
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse")
+    job = build_definitions(config, "databricks").resolve_job_def("daily_lakehouse")
+    monkeypatch.setenv("DATABRICKS_HOST", "https://example.cloud.databricks.com")
+    run_config = tmp_path / "run.yaml"
+    run_config.write_text(yaml.safe_dump({"resources": {"databricks": {"config": {
+        **fields, "volume_path": str(fake.api_client.volume), "wheel_path": str(WHEELS)}}}}))
+    monkeypatch.setenv("DATABRICKS_TOKEN", "")
+    assert cli.main(["deploy", "-c", str(run_config)]) == 2  # the token's variable is empty
+    assert "databricks.token comes from $DATABRICKS_TOKEN, which is not set (or empty)" in capsys.readouterr().err
+    monkeypatch.setenv("DATABRICKS_TOKEN", "from-the-environment")
+    assert dg.validate_run_config(job, example)
+    assert cli.main(["deploy", "-c", str(run_config)]) == 0
+    printed = {line.split()[-1] for line in capsys.readouterr().out.splitlines()}
+    assert printed == set(_deployed(fake)) and len(printed) == 2
 
 
 def test_missing_credentials_are_named(monkeypatch):

@@ -31,6 +31,7 @@ from retail_assets.analytics.customer_insights import write_customer_insights  #
 from retail_assets.analytics.rollups import write_rollups  # noqa: E402
 from retail_assets.cli import materialize_range  # noqa: E402
 from retail_assets.config import SimulationConfig  # noqa: E402
+from retail_assets.contracts.ledger import checked  # noqa: E402
 from retail_assets.contracts.reports import rule_reports  # noqa: E402
 from retail_assets.contracts.rules import Window, rules  # noqa: E402
 from retail_assets.defs.location import build_definitions  # noqa: E402
@@ -51,6 +52,7 @@ from retail_assets.engine.spark_session import (  # noqa: E402
 from retail_assets.storage.delta import Lakehouse  # noqa: E402
 from retail_assets.storage.digest import table_digests  # noqa: E402
 from retail_assets.storage.queries import DuckDbQueries, SparkQueries  # noqa: E402
+from retail_assets.storage.spark_lakehouse import SparkLakehouse  # noqa: E402
 from retail_assets.storage.spark_tables import SparkTables  # noqa: E402
 from retail_assets_tests.helpers import (  # noqa: E402
     REPOSITORY,
@@ -143,6 +145,39 @@ def _published(folder, name: str) -> tuple[pa.Table, int]:
 
 
 @pytest.mark.spark4_only  # once, on 4.2: it calls nothing of Spark the parity tests do not (CI time)
+def test_a_lakehouse_spark_keeps_by_name_commits_resumes_and_recovers(spark, tmp_path):
+    """Unity Catalog's shape on the session's catalog: every table a managed table named
+    ``catalog.schema.table`` (no folder given), the commit ledger among them, written by Spark
+    alone. Days 1-2, a batch of day 3 cut short (the sales fact left ahead of the ledger, a table
+    no commit knows), then day 3 on a new writer: the cut batch is undone (``RESTORE TABLE``, the
+    stray table dropped) and the tables hold the local engine's rows."""
+    config = SimulationConfig.build(preset="tiny", warmup_days=WARMUP_DAYS)
+    third = START + dt.timedelta(days=2)
+    local = Lakehouse(tmp_path / "local")
+    LocalEngine(config, local).write_dimensions(START, third)
+    LocalEngine(config, local).run_all(START, third)
+    schema = f"retail_store_{os.getpid()}_{tmp_path.name}"
+    spark.sql(f"CREATE SCHEMA spark_catalog.{schema} LOCATION '{tmp_path / 'schema'}'")  # a warehouse of its own
+
+    def writer() -> SparkEngine:
+        store = SparkTables(catalog="spark_catalog", schema=schema)
+        return SparkEngine(config, checked(SparkLakehouse(tmp_path / "scratch", spark, store,
+                                                          fingerprint=config.world_fingerprint()))[1], spark)
+
+    first = writer()
+    first.write_dimensions(START, third)
+    first.run_all(START, START + dt.timedelta(days=1))
+    sales = first.tables.sql_name("gold_sales_fact")
+    spark.sql(f"DELETE FROM {sales} WHERE date_key = 20250101")  # a write the ledger never committed
+    spark.range(3).write.format("delta").saveAsTable(f"spark_catalog.{schema}.gold_stray")
+    resumed = writer()
+    resumed.run_all(third, third)
+    assert not resumed.tables.exists(spark, "gold_stray")
+    assert "_lakehouse_commits" in resumed.tables.names(spark)
+    # The schema's folder is a lakehouse delta-rs reads too: the same tables, at the ledger's versions.
+    _assert_same_rows(local, Lakehouse(tmp_path / "schema"), [*registry.names(Role.DIMENSION), *TABLES])
+
+
 def test_a_rerun_of_a_middle_range_replaces_its_days_in_the_delta_tables(spark, tmp_path):
     """Spark writes the lakehouse's tables (delta-rs reads them); re-running days 2-3 of 1-4
     makes one new Delta version of every chain table, whose rows (counts and digests) are

@@ -175,7 +175,11 @@ def checked_lakehouse(root, fingerprint: Mapping[str, str] | None = None) -> tup
     dimensions it checks references against through that lakehouse, so it sees the dimensions
     of the transaction being written); ``fingerprint``: the configuration the lakehouse must
     have been made with."""
-    lakehouse = Lakehouse(root, fingerprint=fingerprint)
+    return checked(Lakehouse(root, fingerprint=fingerprint))
+
+
+def checked(lakehouse: Lakehouse) -> tuple[ContractLedger, Lakehouse]:
+    """``lakehouse`` with every write validated by the returned ledger (``checked_lakehouse``)."""
     ledger = ContractLedger(lakehouse)
     lakehouse.on_write = ledger.validate
     return ledger, lakehouse

@@ -56,6 +56,7 @@ LTS_RUNTIME = "17.3.x-scala2.13"  # Databricks Runtime 17.3 LTS: Spark 4.0 (the 
 SERVERLESS_ENVIRONMENT = "4"  # serverless environment 4: Python 3.12, Databricks Connect 17.3 (Spark 4.0)
 DEPLOY_FOLDER = "retail_assets/deploy"  # under the volume: <digest>/<file name>
 PIPES_FOLDER = "retail_assets/pipes"  # under the volume: each run's Pipes context and messages
+SCRATCH_FOLDER = "retail_assets/scratch"  # under the volume: the Spark engine's block rows, per store
 PACKAGE = Path(__file__).resolve().parents[1]  # the retail_assets package of this checkout
 TASK_FILE = PACKAGE / "remote" / "step_task.py"
 WHEEL_NAME = re.compile(r"retail_assets-[^-]+-.+\.whl")
@@ -107,6 +108,29 @@ def _record_digest(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
+def from_run_config(path: Path) -> DatabricksResource:
+    """The resource a run config file sets (``resources: databricks: config:``, as the launchpad
+    and ``dagster asset materialize -c`` take it), ``{env: NAME}`` values read from the environment."""
+    import yaml
+
+    if not path.is_file():
+        raise ValueError(f"-c {path}: no such file; start from databricks.example.yaml")
+    document = yaml.safe_load(path.read_text()) or {}
+    fields = (((document.get("resources") or {}).get("databricks") or {}).get("config")) or {}
+    if not fields:
+        raise ValueError(f"-c {path}: it sets no resources.databricks.config; start from databricks.example.yaml")
+
+    def value(name: str, given: object) -> object:
+        if not isinstance(given, dict):
+            return given
+        variable = given.get("env")
+        if not os.environ.get(variable):
+            raise ValueError(f"-c {path}: databricks.{name} comes from ${variable}, which is not set (or empty)")
+        return os.environ[variable]
+
+    return DatabricksResource(**{name: value(name, given) for name, given in fields.items()})
+
+
 def task_error(client: WorkspaceClient, run_id: int) -> str:
     """The error and trace each task of the run reported (``get_run_output`` answers per task
     run, not for the job run)."""
@@ -142,6 +166,11 @@ class DatabricksResource(dg.ConfigurableResource):
     schema_name: str = Field(default="retail", description="Unity Catalog schema of the published tables.")
     tables_path: str | None = Field(
         default=None, description="Publish folders of tables under this path instead of catalog tables.")
+    store_schema: str = Field(
+        default="retail_store", description="Unity Catalog schema of the lakehouse of record: every table and its "
+        "commit ledger as the tasks write them, judged or not (the judged tables are published to schema_name).")
+    store_path: str | None = Field(
+        default=None, description="Keep the lakehouse of record in folders under this path instead of catalog tables.")
     pipes_io: str = Field(default="volumes", description="volumes (classic and serverless) or dbfs (classic).")
     poll_interval_seconds: float = 5.0
 
@@ -181,14 +210,26 @@ class DatabricksResource(dg.ConfigurableResource):
         return self.volume_path.rstrip("/")
 
     def publish_target(self) -> SparkTables:
-        """Where the task's Spark publishes the tables; names are checked here, before any run."""
+        """Where the task's Spark publishes the tables whose contracts passed."""
         if self.tables_path:
             return SparkTables(path=self.tables_path)
         return SparkTables(catalog=self.catalog, schema=self.schema_name)
 
+    def store(self) -> SparkTables:
+        """Where the tasks keep the lakehouse of record; never where they publish."""
+        store = (SparkTables(path=self.store_path) if self.store_path
+                 else SparkTables(catalog=self.catalog, schema=self.store_schema))
+        if store == self.publish_target():
+            raise ValueError(f"databricks.store_schema={self.store_schema!r} is also where the judged tables are "
+                             "published (schema_name): give the lakehouse of record a schema of its own")
+        return store
+
     def extras(self) -> dict[str, Any]:
-        target = self.publish_target()
-        return {"publish": {"catalog": target.catalog, "schema": target.schema, "path": target.path}}
+        """Where the task keeps and publishes the tables; names are checked here, before any run."""
+        store = self.store()
+        return {"scratch": f"{self.volume}/{SCRATCH_FOLDER}/{hashlib.sha256(store.describe().encode()).hexdigest()[:16]}",
+                **{role: {"catalog": tables.catalog, "schema": tables.schema, "path": tables.path}
+                   for role, tables in (("store", store), ("publish", self.publish_target()))}}
 
     # ------------------------------------------------------------------ deploy
     def deploy(self, client: WorkspaceClient) -> Deployment:

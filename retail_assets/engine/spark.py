@@ -48,6 +48,7 @@ from retail_assets.engine.spark_session import configured_parallelism, default_s
 from retail_assets.sim import blocks
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.storage.queries import SparkQueries, StoredDays
+from retail_assets.storage.spark_lakehouse import SparkLakehouse
 from retail_assets.storage.spark_tables import SparkTables
 from retail_assets.table_model import etl_now
 
@@ -86,10 +87,12 @@ class SparkEngine(LocalEngine):
         (``publish_committed``; Unity Catalog on Databricks). ``location_blocks``:
         position-side tasks per day (default: the session's parallelism, at most one per
         location); the rows do not depend on it. ``catalog``: (catalog, schema) the lakehouse's
-        tables are registered in as they are written."""
+        tables are registered in as they are written. A ``SparkLakehouse`` brings its own tables
+        (Unity Catalog on Databricks): ``catalog`` is not used."""
         super().__init__(config, lakehouse)
         self._spark = spark
-        self.tables = SparkTables(*(catalog or (None, None)), path=str(self.lakehouse.root))
+        self.tables = (self.lakehouse.tables if isinstance(self.lakehouse, SparkLakehouse)
+                       else SparkTables(*(catalog or (None, None)), path=str(self.lakehouse.root)))
         self.block_rows = str(self.lakehouse.root / BLOCK_ROWS_FOLDER)
         self.publish = publish
         self._location_blocks = location_blocks

@@ -3,8 +3,11 @@
 each of its events back to Dagster through Pipes; then publish the tables whose contracts passed.
 
 The Dagster run passes the step, the configuration, the partition range (Pipes does not pass a
-range itself) and where Spark publishes the tables in the Pipes extras: ``step``,
-``config_json``, ``first_day``, ``last_day``, ``publish``. The task parameter ``--retail-pipes-io`` selects the
+range itself), where the lakehouse of record is kept (its tables and commit ledger, as Spark
+writes them: ``storage.spark_lakehouse``) and where Spark publishes the judged tables in the
+Pipes extras: ``step``, ``config_json``, ``first_day``, ``last_day``, ``store``, ``publish``, and
+``scratch``, a folder on the volume for the engine's block rows (the configuration's lakehouse
+path is the Dagster host's and is not used there). The task parameter ``--retail-pipes-io`` selects the
 Pipes channel: Unity Catalog volume files (classic and serverless), or DBFS on request.
 The task checks the session's Spark version before anything else. No Dagster here: only
 ``dagster-pipes``.
@@ -30,12 +33,13 @@ from dagster_pipes import (
 
 from retail_assets import registry
 from retail_assets.config import SimulationConfig
-from retail_assets.contracts.ledger import ContractLedger, checked_lakehouse
+from retail_assets.contracts.ledger import ContractLedger, checked
 from retail_assets.days import day_of_partition
 from retail_assets.engine.spark import SparkEngine
 from retail_assets.engine.spark_session import default_session, require_supported_spark
 from retail_assets.engine.steps import Published, StepEvent, as_message, run_step, written_keys
 from retail_assets.remote import PIPES_IO_ARGUMENT, STEP_EVENT_MESSAGE
+from retail_assets.storage.spark_lakehouse import SparkLakehouse
 from retail_assets.storage.spark_tables import SparkTables
 
 
@@ -62,7 +66,9 @@ def run(pipes: PipesContext) -> None:
     config = SimulationConfig.build(**json.loads(pipes.get_extra("config_json")))
     step = pipes.get_extra("step")
     first, last = (day_of_partition(pipes.get_extra(name)) for name in ("first_day", "last_day"))
-    ledger, lakehouse = checked_lakehouse(config.lakehouse_path, config.world_fingerprint())
+    store = SparkTables(**pipes.get_extra("store"))  # the lakehouse of record: every table and its ledger
+    scratch = pipes.get_extra("scratch")  # the engine's block rows: a folder every executor reaches
+    ledger, lakehouse = checked(SparkLakehouse(scratch, spark, store, fingerprint=config.world_fingerprint()))
     engine = SparkEngine(config, lakehouse, spark, publish=SparkTables(**pipes.get_extra("publish")))
     written: dict[str, set[int]] = {}
 

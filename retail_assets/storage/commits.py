@@ -118,10 +118,29 @@ class CommitLedger:
             return LedgerState(ledger_version=-1)
         if self._state is not None and trust_cache:
             return self._state
-        table = self._handle = DeltaTable(str(self.path))
-        if self._state is None or self._state.ledger_version != table.version():
-            self._state = _read_state(table)
+        version = self._version()
+        if self._state is None or self._state.ledger_version != version:
+            self._state = _state_of(version, self._rows(version))
         return self._state
+
+    # The storage: a Delta table written with delta-rs (``SparkCommitLedger``: with Spark).
+    def _version(self) -> int:
+        """The ledger's newest version (through a handle kept for ``_rows`` and ``_append``)."""
+        self._handle = DeltaTable(str(self.path))
+        return self._handle.version()
+
+    def _rows(self, version: int) -> list[dict]:
+        """Every row of the ledger at ``version``, the one ``_version`` just answered."""
+        return self._handle.to_pyarrow_table().to_pylist()  # a few rows per batch: small
+
+    def _append(self, rows: pa.Table) -> int:
+        """Append ``rows`` in one commit; the ledger's new version."""
+        write_deltalake(str(self.path), rows, mode="append")
+        if self._handle is None:
+            self._handle = DeltaTable(str(self.path))
+        else:
+            self._handle.update_incremental()  # the appending writer holds the lock: no one else appended
+        return self._handle.version()
 
     def append(self, operation: str, first_date_key: int | None, last_date_key: int | None,
                versions: Mapping[str, int], configuration: Mapping[str, str] | None) -> None:
@@ -141,16 +160,12 @@ class CommitLedger:
             "configuration": [None if configuration is None else json.dumps(dict(configuration), sort_keys=True)] * count,
             "code_version": [code_version()] * count,
         }, schema=LEDGER_SCHEMA)
-        write_deltalake(str(self.path), rows, mode="append")
+        version = self._append(rows)
         tables = dict(state.tables)
         for name in names:
             tables[name] = CommitRecord(versions[name], commit_id, operation, first_date_key, last_date_key)
-        if self._handle is None:
-            self._handle = DeltaTable(str(self.path))
-        else:
-            self._handle.update_incremental()  # the appending writer holds the lock: no one else appended
         self._state = LedgerState(
-            ledger_version=self._handle.version(),
+            ledger_version=version,
             tables=tables,
             configuration=dict(configuration) if configuration is not None else state.configuration,
             commits=commit_id,
@@ -165,8 +180,8 @@ def _with_range(ranges: dict[str, frozenset[tuple[int, int]]], operation: str, f
     return {**ranges, operation: ranges.get(operation, frozenset()) | {(first, last)}}
 
 
-def _read_state(table: DeltaTable) -> LedgerState:
-    rows = table.to_pyarrow_table().sort_by("commit_id").to_pylist()  # a few rows per batch: small
+def _state_of(version: int, rows: list[dict]) -> LedgerState:
+    rows = sorted(rows, key=lambda row: row["commit_id"])
     tables: dict[str, CommitRecord] = {}
     ranges: dict[str, frozenset[tuple[int, int]]] = {}
     configuration = None
@@ -176,4 +191,4 @@ def _read_state(table: DeltaTable) -> LedgerState:
         ranges = _with_range(ranges, row["operation"], row["first_date_key"], row["last_date_key"])
         if row["configuration"] is not None:
             configuration = json.loads(row["configuration"])
-    return LedgerState(table.version(), tables, configuration, rows[-1]["commit_id"] if rows else 0, ranges)
+    return LedgerState(version, tables, configuration, rows[-1]["commit_id"] if rows else 0, ranges)

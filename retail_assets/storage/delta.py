@@ -397,9 +397,9 @@ class Lakehouse:
     def _open_for_writing(self) -> None:
         self._ledger.state()  # re-read: another writer may have committed since this handle last looked
         if not self._ledger.exists():
-            if any(self._delta_folders()):
+            if self._stored_tables():
                 raise LakehouseStateError(
-                    f"{self.root} holds Delta tables but no commit ledger ({LEDGER_TABLE}): it was written by an "
+                    f"{self.describe()} holds Delta tables but no commit ledger ({LEDGER_TABLE}): it was written by an "
                     "earlier version of retail-assets. Write into a new lakehouse folder, or delete this one "
                     "(make clean) and run again."
                 )
@@ -407,30 +407,45 @@ class Lakehouse:
         self.check_configuration()
         self._recover()
 
-    def _delta_folders(self) -> Iterator[Path]:
-        if self.root.is_dir():
-            for path in sorted(self.root.iterdir()):
-                if path.name != LEDGER_TABLE and _TABLE_NAME_RE.match(path.name) and (path / "_delta_log").is_dir():
-                    yield path
+    # The tables' storage: folders written with delta-rs (``SparkLakehouse``: tables Spark keeps).
+    def describe(self) -> str:
+        """Where the tables are, for messages."""
+        return str(self.root)
+
+    def _stored_tables(self) -> list[str]:
+        """The tables in storage, committed or not (the ledger excluded)."""
+        if not self.root.is_dir():
+            return []
+        return [path.name for path in sorted(self.root.iterdir())
+                if path.name != LEDGER_TABLE and _TABLE_NAME_RE.match(path.name) and (path / "_delta_log").is_dir()]
+
+    def _current_version(self, name: str) -> int:
+        return DeltaTable(self.table_path(name)).version()
+
+    def _remove(self, name: str) -> None:
+        shutil.rmtree(self.table_path(name))
+
+    def _restore(self, name: str, version: int) -> None:
+        DeltaTable(self.table_path(name)).restore(version)
 
     def verify(self) -> None:
         """Raise LakehouseStateError when a committed table, or its committed version, is lost."""
         self._compare(self.ledger_state())
 
-    def _compare(self, state: LedgerState) -> tuple[list[Path], dict[str, int]]:
-        """The folders of tables no commit knows, and the tables ahead of their committed version;
-        raises when a committed table or version is missing."""
-        found = {path.name: path for path in self._delta_folders()}
+    def _compare(self, state: LedgerState) -> tuple[list[str], dict[str, int]]:
+        """The tables no commit knows, and the tables ahead of their committed version; raises
+        when a committed table or version is missing."""
+        found = self._stored_tables()
         problems = [f"{name} (missing; committed by {record.describe()})"
                     for name, record in state.tables.items() if name not in found]
         unknown, ahead = [], {}
-        for name, path in found.items():
+        for name in found:
             record = state.tables.get(name)
             if record is None:
-                unknown.append(path)
+                unknown.append(name)
                 continue
             try:
-                current = DeltaTable(str(path)).version()
+                current = self._current_version(name)
             except Exception:  # noqa: BLE001 - its log is gone or unreadable: as lost as a missing table
                 current = -1
             if current < record.version:
@@ -439,8 +454,8 @@ class Lakehouse:
                 ahead[name] = record.version
         if problems:
             raise LakehouseStateError(
-                f"lakehouse {self.root}: the committed state of {', '.join(problems)} is lost (a deleted table or "
-                f"Delta log entry). {self._way_out()}"
+                f"lakehouse {self.describe()}: the committed state of {', '.join(problems)} is lost (a deleted table "
+                f"or Delta log entry). {self._way_out()}"
             )
         return unknown, ahead
 
@@ -449,13 +464,13 @@ class Lakehouse:
         tables the ledger does not know (created by such a batch) are removed; a table behind the
         ledger (its committed version lost) stops the writer before it writes anything."""
         unknown, ahead = self._compare(self._ledger.state(trust_cache=True))
-        for path in unknown:
-            log.warning("removing %s: created by a batch that was never committed", path)
-            shutil.rmtree(path)
+        for name in unknown:
+            log.warning("removing %s from %s: created by a batch that was never committed", name, self.describe())
+            self._remove(name)
         restored = {}
         for name, version in ahead.items():
             log.warning("restoring %s to its committed version %d (a batch was cut short)", name, version)
-            DeltaTable(self.table_path(name)).restore(version)
+            self._restore(name, version)
             restored[name] = self._newest_version(name)
         if restored:
             self._ledger.append("recover", None, None, restored, self.fingerprint)

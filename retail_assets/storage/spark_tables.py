@@ -42,6 +42,7 @@ class SparkTables:
     path: str | None = None
     _registered: set[str] = field(default_factory=set, compare=False, repr=False)  # tables registered by this object
     _created: set[str] = field(default_factory=set, compare=False, repr=False)  # tables known to exist
+    _schema_ready: set[str] = field(default_factory=set, compare=False, repr=False)  # the catalog's schema exists
 
     def __post_init__(self):
         if (self.catalog is None) != (self.schema is None):
@@ -51,6 +52,31 @@ class SparkTables:
         if self.catalog is not None:
             identifier(self.catalog, "catalog")
             identifier(self.schema, "schema")
+
+    def describe(self) -> str:
+        """Where the tables are, for messages."""
+        return self.path if self.path else f"{self.catalog}.{self.schema}"
+
+    def exists(self, spark, table: str) -> bool:
+        """Whether ``table`` exists: a Delta table in its folder, or the name in the catalog."""
+        if self.path:
+            return os.path.isdir(os.path.join(self.location(table), "_delta_log"))
+        return spark.catalog.tableExists(f"{self.catalog}.{self.schema}.{identifier(table, 'table')}")
+
+    def names(self, spark) -> list[str]:
+        """The tables there, sorted (the schema is created if missing)."""
+        if self.path:
+            return sorted(name for name in (os.listdir(self.path) if os.path.isdir(self.path) else [])
+                          if IDENTIFIER.fullmatch(name) and self.exists(spark, name))
+        self.create_schema(spark)
+        rows = spark.sql(f"SHOW TABLES IN `{self.catalog}`.`{self.schema}`").collect()
+        return sorted(row["tableName"] for row in rows if not row["isTemporary"])
+
+    def create_schema(self, spark) -> None:
+        """The catalog's schema, created if missing (catalog tables only), once per object."""
+        if self.path is None and not self._schema_ready:
+            spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.catalog}`.`{self.schema}`")
+            self._schema_ready.add(self.schema)
 
     def catalog_name(self, table: str) -> str:
         """``catalog.schema.table``, quoted."""
@@ -98,6 +124,7 @@ class SparkTables:
         columns = ", ".join(f"`{identifier(field.name, 'column')}` {field.dataType.simpleString()}"
                             f"{'' if field.nullable else ' NOT NULL'}" for field in schema.fields)
         settings = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
+        self.create_schema(spark)
         spark.sql(f"CREATE TABLE IF NOT EXISTS {self.sql_name(table)} ({columns}) USING DELTA"
                   + (f" TBLPROPERTIES ({settings})" if settings else ""))
         if self.path and self.catalog:
@@ -128,16 +155,24 @@ class SparkTables:
         self.create_if_missing(frame.sparkSession, table, schema, TABLE_CONFIGURATION)
         return self.replace_days(frame, table, keys, partition_column)
 
+    def append(self, frame, table: str) -> None:
+        """Append ``frame``'s rows to ``table`` (one Delta commit)."""
+        if self.path:
+            frame.write.format("delta").mode("append").save(self.location(table))
+        else:
+            frame.writeTo(self.location(table)).append()
+
     def replace_days(self, frame, table: str, keys: Sequence[int], partition_column: str) -> tuple[int, int]:
         """Replace exactly the partitions ``keys`` of ``table`` with ``frame``'s rows, written by
         the executors (``replaceWhere``: the lakehouse's own day predicate); the Delta version that
         holds them and the rows written."""
-        writer = (frame.write.format("delta").mode("overwrite")
-                  .option("replaceWhere", day_predicate(keys, key_column=identifier(partition_column, "column"))))
+        predicate = day_predicate(keys, key_column=identifier(partition_column, "column"))
         if self.path:
-            writer.save(self.location(table))
-        else:
-            writer.saveAsTable(self.location(table))
+            frame.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(self.location(table))
+        else:  # Spark 3.5 refuses saveAsTable's replaceWhere on a catalog table ("truncate in batch mode")
+            from pyspark.sql import functions as F
+
+            frame.writeTo(self.location(table)).overwrite(F.expr(predicate))
         return self.last_write(frame.sparkSession, table)
 
 
