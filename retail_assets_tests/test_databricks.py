@@ -100,12 +100,23 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
                .event_specific_data.error)
 
 
-# The task as deployed, but Spark commits two days a batch and the batch of the third day fails.
+# The task as deployed, but Spark commits two days a batch, the batch of the third day fails,
+# and the chain's job dies before it publishes what it committed (a cluster lost in between).
 FAILING_ON_THE_THIRD_DAY = """
 from retail_assets.engine import spark
 from retail_assets.remote import step_task
 
 spark.BATCH_DAYS = 2
+publish = step_task.publish_judged
+
+
+def killed_before_publishing(engine, ledger, step, written, days):
+    if step == "daily_chain":
+        raise RuntimeError("the job died before it published")
+    yield from publish(engine, ledger, step, written, days)
+
+
+step_task.publish_judged = killed_before_publishing
 commit = spark.SparkEngine._commit_batch
 
 
@@ -222,11 +233,11 @@ def test_serverless_a_range_is_deployed_run_over_connect_and_reported_back_over_
 
 def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_local_engines_rows(
         tmp_path, monkeypatch):
-    """The chain's task commits days 1 and 2, then fails: Dagster records days 1-2 (the task
-    reported them as it committed them), the task publishes them once judged, and the step fails
-    with the task's own error; materialising the missing day resumes from it (dimensions, chain,
-    rollups and insights, each a job) and ends with the rows of an uninterrupted run of the local
-    engine, in the lakehouse and in the catalog."""
+    """The chain's task commits days 1 and 2, then fails and dies before publishing them: Dagster
+    records days 1-2 (the task reported them as it committed them) and the step fails with the
+    task's own error. Materialising the missing day resumes from it (dimensions, chain, rollups and
+    insights, each a job); the chain's job first judges and publishes days 1-2, and the run ends
+    with the rows of an uninterrupted run of the local engine, in the lakehouse and in the catalog."""
     fake = _workspace(tmp_path, monkeypatch)
     instance = dg.DagsterInstance.ephemeral()
     config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=14)
@@ -239,12 +250,15 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
     assert not failed.success and "RuntimeError: executor lost while writing 2025-01-03" in _failure(failed)
     for name in [*registry.names(Role.CHAIN_FACT), "inventory_checkpoint"]:
         assert instance.get_materialized_partitions(dg.AssetKey(name)) == {"2025-01-01", "2025-01-02"}, name
-    published = DeltaTable(str(tmp_path / "published" / "gold_sales_fact")).to_pyarrow_table()
-    assert set(published.column("date_key").to_pylist()) == {20250101, 20250102}  # judged and published
+    assert not (tmp_path / "published" / "gold_sales_fact").exists()  # committed, never published
     with monkeypatch.context() as host:
         host.setattr(delta.Lakehouse, "__init__", _refuse_on_the_host)
         resumed = materialize_range(config, third, third, instance, raise_on_error=False, defs=defs)
     submitted = _assert_deployed_and_reported(fake, resumed, "2025-01-03", "2025-01-03", tmp_path)
+    published = DeltaTable(str(tmp_path / "published" / "gold_sales_fact")).to_pyarrow_table()
+    assert set(published.column("date_key").to_pylist()) == {20250101, 20250102, 20250103}
+    assert any("2 day(s) 2025-01-01 .. 2025-01-02 that an earlier job committed but did not publish"
+               in (entry.user_message or "") for entry in instance.all_logs(resumed.run_id))
     task = submitted["task"]
     assert [library.whl for library in task.libraries] == [submitted["wheel"]]
     cluster = task.new_cluster

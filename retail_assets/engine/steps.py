@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 from retail_assets import registry
 from retail_assets.analytics.customer_insights import (
+    INSIGHTS_OPERATION,
     size_fit_bridge_days,
     write_customer_insights,
 )
-from retail_assets.analytics.rollups import write_rollups
+from retail_assets.analytics.rollups import ROLLUPS_OPERATION, write_rollups
 from retail_assets.contracts.ledger import ContractLedger
 from retail_assets.contracts.reports import CheckReport, step_reports
 from retail_assets.contracts.rules import Window
@@ -35,7 +36,7 @@ from retail_assets.days import (
     week_starts,
 )
 from retail_assets.engine.figures import DaySummary
-from retail_assets.engine.local import LocalEngine
+from retail_assets.engine.local import CHAIN_OPERATION, DIMENSIONS_OPERATION, LocalEngine
 from retail_assets.registry import (
     CHAIN_STEP,
     DIMENSIONS_STEP,
@@ -46,6 +47,9 @@ from retail_assets.rollup_tables import GOLD_SIZE_FIT_BRIDGE
 from retail_assets.storage.queries import Queries
 
 CHAIN_ASSETS = registry.step_assets(CHAIN_STEP)  # the chain's facts and its checkpoint
+# The commit ledger's name of each step's transactions.
+STEP_OPERATIONS = {DIMENSIONS_STEP: DIMENSIONS_OPERATION, CHAIN_STEP: CHAIN_OPERATION,
+                   ROLLUPS_STEP: ROLLUPS_OPERATION, INSIGHTS_STEP: INSIGHTS_OPERATION}
 # Partition columns that hold the start of a period (as the rollups define it): a day's partition
 # is its period's rows.
 PERIOD_START = {
@@ -199,8 +203,8 @@ def rows_by_day(queries: Queries, names: Iterable[str], first: dt.date, last: dt
     days, counts, periods, keys = days_between(first, last), [], {}, {}
     for name in names:
         column = registry.TABLES[name].partition_column
-        period = periods[name] = PERIOD_START.get(column)
-        keys[name] = {day: date_key(period(day) if period else day) for day in days}
+        periods[name] = PERIOD_START.get(column)
+        keys[name] = {day: partition_value(name, day) for day in days}
         counts.append(f"SELECT '{name}' AS table_name, {column} AS partition_key, count(*) AS row_count FROM {name}"
                       f" WHERE {column} BETWEEN {min(keys[name].values())} AND {max(keys[name].values())}"
                       f" GROUP BY {column}")
@@ -211,6 +215,13 @@ def rows_by_day(queries: Queries, names: Iterable[str], first: dt.date, last: dt
                                        **({"period_start": str(periods[name](day))} if periods[name] else {})}
                                  for day, key in by_day.items()},
                           tuple(sorted(set(by_day.values()))))
+
+
+def partition_value(name: str, day: dt.date) -> int:
+    """The value of table ``name``'s partition column that holds ``day``'s rows (for weekly and
+    monthly tables, its period's start)."""
+    period = PERIOD_START.get(registry.ENTRIES[name].declaration.partition_column)
+    return date_key(period(day) if period else day)
 
 
 def day_metadata(summary: DaySummary, name: str) -> dict[str, object]:
@@ -226,6 +237,13 @@ def day_metadata(summary: DaySummary, name: str) -> dict[str, object]:
         "constrained_lines": summary.constrained_lines,
         **({} if summary.driver_bytes is None else {"driver_bytes": summary.driver_bytes}),
     }
+
+
+def written_days(event: StepEvent) -> set[dt.date]:
+    """The days of the step's range an event says were committed."""
+    if isinstance(event, Committed):
+        return {summary.day for summary in event.days}
+    return set(event.by_day) if isinstance(event, DaysWritten) else set()
 
 
 def written_keys(event: StepEvent) -> dict[str, set[int]]:

@@ -627,6 +627,13 @@ class Lakehouse:
                     metadata=prepared.metadata)
         return prepared.data.num_rows
 
+    def record(self, operation: str, date_keys: Iterable[int], versions: Mapping[str, int]) -> None:
+        """A ledger entry that writes no table: ``operation`` over ``date_keys`` used the tables at
+        ``versions``, their committed ones (what was published elsewhere, and from where)."""
+        keys = _normalise_keys(date_keys)
+        with self.writing():
+            self._ledger.append(operation, keys[0], keys[-1], dict(versions), self.fingerprint)
+
     def record_written(self, name: str, version: int, date_keys: Sequence[int], *, key_column: str = DATE_KEY,
                        rows: object = None) -> None:
         """Inside a transaction: table ``name`` was written up to ``version`` by another writer
