@@ -58,11 +58,10 @@ LOCAL_KINDS = {DIMENSIONS_STEP: ("delta", "numpy"), CHAIN_STEP: ("delta", "numpy
 
 
 def step_kinds(step: str, engine: str) -> tuple[str, ...]:
-    """The kinds of a step's assets: what computes and stores them on ``engine`` (on databricks
-    only the chain runs on the workspace)."""
+    """The kinds of a step's assets: what computes and stores them on ``engine``."""
     if engine == "spark":
         return ("delta", "spark")
-    if engine == "databricks" and step == CHAIN_STEP:
+    if engine == "databricks":
         return ("databricks", "spark", "delta")
     return LOCAL_KINDS[step]
 

@@ -91,18 +91,19 @@ def run(pipes: PipesContext) -> None:
     def send(event: StepEvent) -> None:
         pipes.report_custom_message({STEP_EVENT_MESSAGE: as_message(event)})
 
-    for event in publish_backlog(engine, step, first):
-        send(event)
-    try:
-        for event in run_step(step, engine, ledger, first, last):
-            for name, keys in written_keys(event).items():
-                written.setdefault(name, set()).update(keys)
-            days |= written_days(event)
+    with lakehouse.writing():  # the job is the writer throughout: the store is checked (and a cut batch undone) once
+        for event in publish_backlog(engine, step, first):
             send(event)
-    finally:  # what was committed is published once judged, the range failing or not
-        if written:
-            for event in publish_judged(engine, ledger, step, written, days):
+        try:
+            for event in run_step(step, engine, ledger, first, last):
+                for name, keys in written_keys(event).items():
+                    written.setdefault(name, set()).update(keys)
+                days |= written_days(event)
                 send(event)
+        finally:  # what was committed is published once judged, the range failing or not
+            if written:
+                for event in publish_judged(engine, ledger, step, written, days):
+                    send(event)
 
 
 def publish_judged(engine: SparkEngine, ledger: ContractLedger, step: str, written: dict[str, set[int]],
