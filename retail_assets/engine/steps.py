@@ -200,10 +200,10 @@ def _rows_written(engine: LocalEngine, names: Iterable[str], first: dt.date, las
 def rows_by_day(queries: Queries, names: Iterable[str], first: dt.date, last: dt.date) -> Iterator[DaysWritten]:
     """Per table, per day of first..last: the rows its partition holds (for weekly and monthly
     tables, the rows of the day's period), counted by the store (one query for all the tables)."""
-    days, counts, periods, keys = days_between(first, last), [], {}, {}
+    days, counts, starts, keys = days_between(first, last), [], {}, {}
     for name in names:
         column = registry.TABLES[name].partition_column
-        periods[name] = PERIOD_START.get(column)
+        starts[name] = {day: partition_start(name, day) for day in days} if column in PERIOD_START else None
         keys[name] = {day: partition_value(name, day) for day in days}
         counts.append(f"SELECT '{name}' AS table_name, {column} AS partition_key, count(*) AS row_count FROM {name}"
                       f" WHERE {column} BETWEEN {min(keys[name].values())} AND {max(keys[name].values())}"
@@ -212,16 +212,21 @@ def rows_by_day(queries: Queries, names: Iterable[str], first: dt.date, last: dt
              for row in queries.rows(" UNION ALL ".join(counts))} if counts else {}
     for name, by_day in keys.items():
         yield DaysWritten(name, {day: {"dagster/row_count": found.get((name, key), 0),
-                                       **({"period_start": str(periods[name](day))} if periods[name] else {})}
+                                       **({"period_start": str(starts[name][day])} if starts[name] else {})}
                                  for day, key in by_day.items()},
                           tuple(sorted(set(by_day.values()))))
 
 
+def partition_start(name: str, day: dt.date) -> dt.date:
+    """The first day of table ``name``'s partition that holds ``day``'s rows: the day itself, or
+    for weekly and monthly tables its period's start."""
+    period = PERIOD_START.get(registry.TABLES[name].partition_column)
+    return period(day) if period else day
+
+
 def partition_value(name: str, day: dt.date) -> int:
-    """The value of table ``name``'s partition column that holds ``day``'s rows (for weekly and
-    monthly tables, its period's start)."""
-    period = PERIOD_START.get(registry.ENTRIES[name].declaration.partition_column)
-    return date_key(period(day) if period else day)
+    """The value of table ``name``'s partition column that holds ``day``'s rows."""
+    return date_key(partition_start(name, day))
 
 
 def day_metadata(summary: DaySummary, name: str) -> dict[str, object]:
@@ -249,11 +254,11 @@ def written_days(event: StepEvent) -> set[dt.date]:
 def written_keys(event: StepEvent) -> dict[str, set[int]]:
     """The partition-column values of each table an event says were written (what a publisher
     copies): a committed batch's days for every table the chain writes, including the
-    checkpoint's parts."""
+    checkpoint's parts (the chain's closing ``DaysWritten`` repeats them: not counted again)."""
     if isinstance(event, Committed):
         keys = {summary.date_key for summary in event.days}
         return {entry.name: set(keys) for entry in registry.step_entries(CHAIN_STEP)}
-    if isinstance(event, DaysWritten):
+    if isinstance(event, DaysWritten) and event.table not in CHAIN_ASSETS:
         return {event.table: set(event.keys)}
     if isinstance(event, Refreshed):
         return {event.table: {date_key(day) for day in event.days}}

@@ -96,10 +96,11 @@ def _merged(ranges: frozenset[tuple[int, int]]) -> tuple[list[int], list[int]]:
 
 
 class CommitLedger:
-    """The ledger of the lakehouse at ``root``; cached by the ledger's own Delta version."""
+    """The ledger of the lakehouse at ``root``; cached by the ledger's own Delta version. A
+    subclass that keeps the ledger elsewhere passes no root and implements the storage hooks."""
 
-    def __init__(self, root: Path):
-        self.path = root / LEDGER_TABLE
+    def __init__(self, root: Path | None):
+        self.path = root / LEDGER_TABLE if root is not None else None
         self._state: LedgerState | None = None
         self._handle: DeltaTable | None = None  # the writer's, between appends
 

@@ -31,9 +31,9 @@ from retail_assets.storage.spark_tables import SparkTables
 class SparkCommitLedger(CommitLedger):
     """The commit ledger as a Delta table that Spark reads and appends to, beside the tables."""
 
-    def __init__(self, spark, tables: SparkTables):  # no folder of its own: its storage is the hooks below
+    def __init__(self, spark, tables: SparkTables):
+        super().__init__(root=None)  # no folder of its own: its storage is the hooks below
         self.spark, self.tables = spark, tables
-        self._state = self._handle = None
 
     def exists(self) -> bool:
         return self.tables.exists(self.spark, LEDGER_TABLE)
