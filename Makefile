@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: run dev test bench cost-model check-defs wheel clean
+.PHONY: run dev test bench profile cost-model check-defs wheel clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ test: $(VENV)/.dev $(SPARK35)/.ready $(CHROMIUM) dist/.built
 
 bench: $(VENV)/.core $(if $(filter local,$(ENGINE)),,$(VENV)/.spark)
 	$(BIN)/python -m retail_assets.cli bench --preset $(PRESET) --engine $(ENGINE) $(if $(DAYS),--days $(DAYS),)
+
+# The realism profile of ./lakehouse (after `make run`): the table and the charts into ./profile.
+profile: $(VENV)/.core
+	$(BIN)/python -m retail_assets.cli profile --lakehouse lakehouse --output profile
 
 cost-model: $(VENV)/.core
 	$(BIN)/python -m retail_assets.cost_model

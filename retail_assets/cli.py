@@ -1,4 +1,4 @@
-"""Command line: materialise a range through Dagster, summarise a lakehouse, benchmark.
+"""Command line: materialise a range through Dagster, summarise a lakehouse, benchmark, profile it.
 
 ``run`` and ``bench`` go through ``dagster.materialize`` with the partition-range tags, the
 same single-run path a UI backfill takes, so what they measure is what users run. ``run``
@@ -17,12 +17,14 @@ import socket
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
 
 from retail_assets import registry
-from retail_assets.config import ConfigError, SimulationConfig
+from retail_assets.analytics import realism
+from retail_assets.config import ENV_PREFIX, ConfigError, SimulationConfig
 from retail_assets.defs.assets import HOST_TAG, PID_TAG, range_tags
 from retail_assets.defs.location import build_definitions
 from retail_assets.defs.resources import ENGINES
@@ -36,6 +38,7 @@ from retail_assets.storage.delta import (
 )
 from retail_assets.storage.digest import table_digests
 from retail_assets.storage.lock import LakehouseBusyError
+from retail_assets.storage.queries import DuckDbQueries
 
 UNFINISHED = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 SUMMARY_TABLES = (
@@ -274,6 +277,34 @@ def _bench_run(args: argparse.Namespace, engine: str, label: str | None = None) 
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def recorded_config(lakehouse: Lakehouse) -> SimulationConfig:
+    """The configuration a lakehouse was made with, as its commit ledger records it."""
+    recorded = lakehouse.ledger_state().configuration
+    if recorded is None:
+        raise ConfigError(f"{lakehouse.root} holds no committed day: `make run` first, or give --lakehouse")
+    return SimulationConfig.from_env({ENV_PREFIX + name.upper(): value for name, value in recorded.items()},
+                                     lakehouse_path=lakehouse.root)
+
+
+def _profile(args: argparse.Namespace) -> None:
+    """Measure the lakehouse against the realism anchors (the controlled bands centred on the
+    rates it was made with) over the days it holds, or --first .. --last: print the table, write
+    it with the charts into --output. A report: figures out of band do not fail the command."""
+    lakehouse = Lakehouse(args.lakehouse or SimulationConfig.from_env().lakehouse_path)
+    config = recorded_config(lakehouse)
+    first, last = (dt.date.fromisoformat(day) if day else None for day in (args.first, args.last))
+    with closing(DuckDbQueries(lakehouse)) as queries:
+        result = realism.profile(queries, config, first, last)
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    text = realism.markdown(result)
+    (output / "realism.md").write_text(text)
+    for name, png in realism.charts(result).items():
+        (output / f"{name}.png").write_bytes(png)
+    print(text)
+    print(f"written to {output}/: realism.md and the charts")
+
+
 def _digest(args: argparse.Namespace) -> None:
     """Print each committed table's rows and digest: equal lines, equal rows (etl_timestamp aside)."""
     root = Path(args.lakehouse)
@@ -315,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             command.add_argument("--lakehouse", help="default: $RETAIL_LAKEHOUSE_PATH, else lakehouse")
             command.add_argument("--persist", action="store_true", help="record the run in $DAGSTER_HOME")
+    profile = sub.add_parser("profile", help="measure the lakehouse against published retail anchors")
+    profile.set_defaults(handler=_profile)
+    profile.add_argument("--lakehouse", help="default: $RETAIL_LAKEHOUSE_PATH, else lakehouse")
+    profile.add_argument("--first", help="first day profiled, YYYY-MM-DD (default: the lakehouse's first)")
+    profile.add_argument("--last", help="last day profiled, YYYY-MM-DD (default: the lakehouse's last)")
+    profile.add_argument("--output", default="profile", help="folder of realism.md and the charts")
     deploy = sub.add_parser("deploy", help="upload the wheel and the task file to the Databricks volume")
     deploy.set_defaults(handler=_deploy)
     deploy.add_argument("-c", "--config", required=True, help="a run config setting resources.databricks.config "

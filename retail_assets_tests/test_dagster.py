@@ -14,6 +14,7 @@ from retail_assets import registry
 from retail_assets.cli import materialize_range
 from retail_assets.config import ConfigError, SimulationConfig
 from retail_assets.defs.location import DAILY_JOB, build_definitions
+from retail_assets.defs.profile import PROFILE_ASSET
 from retail_assets.engine.local import MAX_BATCH_DAYS, LocalEngine
 from retail_assets.registry import Role
 from retail_assets.storage.delta import Lakehouse
@@ -35,9 +36,10 @@ def test_definitions_load_from_the_code_location():
 
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    expected = set(CHAIN) | set(DIMENSIONS) | set(ROLLUP_TABLES)
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == expected
-    assert defs.resolve_job_def(DAILY_JOB) is not None
+    daily = set(CHAIN) | set(DIMENSIONS) | set(ROLLUP_TABLES)
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == daily | {PROFILE_ASSET}
+    job_keys = defs.resolve_job_def(DAILY_JOB).asset_layer.asset_graph.executable_asset_keys
+    assert {key.to_user_string() for key in job_keys} == daily  # the profile is not in the daily job
 
 
 def test_the_chain_specs_share_their_upstreams(tmp_path):

@@ -11,6 +11,7 @@ import dagster as dg
 from retail_assets.config import SimulationConfig
 from retail_assets.defs.assets import build_assets, build_rollup_assets
 from retail_assets.defs.databricks import DatabricksResource
+from retail_assets.defs.profile import build_profile_assets
 from retail_assets.defs.resources import SimulationResource
 from retail_assets.defs.schedule import build_catch_up_schedule
 
@@ -43,7 +44,7 @@ def build_definitions(
     )
     asset_keys = [key for asset in assets for key in asset.keys]
     return dg.Definitions(
-        assets=assets,
+        assets=[*assets, *build_profile_assets(engine)],  # the profile: unpartitioned, not in the daily job
         jobs=[job],
         schedules=[build_catch_up_schedule(job, config, asset_keys, engine)],
         resources=resources(config, engine, databricks),
