@@ -50,12 +50,11 @@ class Column:
 
     def references(self, table: "Table") -> tuple[str, str] | None:
         """(dimension, key column) this column of ``table`` must exist in, if any: the conformed
-        dimension keys, and the day of the row (``date_key`` or the partition column) in the date
-        dimension. Other date keys may point past the written days (a retry, a restock): they are
-        checked for format only. A dimension's own key refers to nothing."""
+        dimension keys, and every date key in the date dimension (which holds a year ahead of its
+        partitions, so a restock or a retry resolves too). A dimension's own key refers to nothing."""
         if self.name in DIMENSION_KEYS:
             target = DIMENSION_KEYS[self.name]
-        elif self.name in ("date_key", table.partition_column) and self.is_date_key:
+        elif self.is_date_key:
             target = DATE_DIMENSION
         else:
             return None

@@ -31,6 +31,13 @@ MOVEMENT_TYPES, MOVEMENT_REASONS, MOVEMENT_REFERENCES = (
     tuple(sorted({kind[part] for kind in cat.MOVEMENT_KINDS.values()})) for part in range(3)
 )
 CHANNEL_CODES = tuple(channel.code for channel in cat.CHANNELS)
+
+
+def _or_unknown(values: tuple[str, ...]) -> tuple[str, ...]:
+    """A customer column's vocabulary plus the unknown member's label."""
+    return (*values, cat.UNKNOWN)
+
+
 CATEGORY_LEVEL_1, CATEGORY_LEVEL_2, CATEGORY_LEVEL_3 = (
     tuple(dict.fromkeys(level)) for level in (cat.CATEGORY_LEVEL_1, cat.CATEGORY_LEVEL_2, cat.CATEGORY_LEVEL_3)
 )
@@ -71,7 +78,8 @@ GOLD_SALES_FACT = Table(
         C("unit_cost", FLOAT64, "Product unit cost.", minimum=0),
         C("gross_margin", FLOAT64, "net_sales_amount - quantity_sold x unit_cost."),
         C("is_return", BOOL, "TRUE on return rows."),
-        C("original_sale_id", STRING, "On return rows, the sale_id of the returned line.", True),
+        C("original_sale_id", STRING, "On return rows, the sale_id of the returned line; NULL when the line was sold "
+          "before the lakehouse's first day (a receipt older than the history).", True),
         C("return_restocked_date_key", INT32, "On return rows, the day the units are back in stock.", True),
         C("is_inventory_constrained", BOOL, "The customer got fewer units than requested."),
         C(
@@ -131,9 +139,13 @@ GOLD_SALES_FACT = Table(
         ),
         RowRule(
             "return_fields",
-            "is_return = (original_sale_id IS NOT NULL AND return_reason IS NOT NULL"
-            " AND return_restocked_date_key IS NOT NULL)",
-            "Return rows, and only they, carry the original line, a reason and a restock day.",
+            "is_return = (return_reason IS NOT NULL AND return_restocked_date_key IS NOT NULL)",
+            "Return rows, and only they, carry a reason and a restock day.",
+        ),
+        RowRule(
+            "original_line_on_returns_only",
+            "original_sale_id IS NULL OR is_return",
+            "Only a return row names an original line.",
         ),
     ),
 )
@@ -491,18 +503,22 @@ def _effective_key(what: str = "the row") -> Column:
 
 GOLD_CUSTOMER_DIM = Table(
     "gold_customer_dim",
-    "One row per customer (SCD2 columns; every row is the current version), added on its acquisition day.",
+    "One row per loyalty member (SCD2 columns; every row is the current version), added on its acquisition day, "
+    "plus the unknown member (key 0, labels 'unknown') that anonymous orders and sessions carry.",
     (
-        C("customer_key", INT32, "Surrogate key, 1..n.", unique=True),
-        C("customer_id", STRING, "Business id CUST_<8 digits>.", unique=True),
-        C("email", STRING, "Lower-case email address first.last.<key>@<domain> (example domains only)."),
+        C("customer_key", INT32, "Surrogate key, 1..n; 0 is the unknown member.", unique=True),
+        C("customer_id", STRING, "Business id CUST_<8 digits> (CUST_00000000: the unknown member).", unique=True),
+        C("email", STRING, "Lower-case email address first.last.<key>@<domain> (example domains only); NULL for the "
+          "unknown member.", True),
         C("first_name", STRING, "Given name."),
         C("last_name", STRING, "Family name."),
-        C("segment", STRING, "vip, premium, loyal, regular or new.", allowed=cat.SEGMENTS),
+        C("segment", STRING, "vip, premium, loyal, regular or new.", allowed=_or_unknown(cat.SEGMENTS)),
         C(
             "lifetime_value",
             FLOAT64,
-            "Expected customer lifetime value in USD, drawn from the segment's range.",
+            "Predicted lifetime value in USD: the expected spend of the member's identified orders over "
+            f"{cat.CUSTOMER_LIFETIME_YEARS:g} years (their segment's order rate and basket, their activity), with the "
+            "estimate's noise.",
             minimum=0,
         ),
         C("acquisition_date", DATE, "Day the customer was acquired."),
@@ -510,27 +526,27 @@ GOLD_CUSTOMER_DIM = Table(
             "acquisition_channel",
             STRING,
             "Marketing channel that acquired the customer (organic_search, ...).",
-            allowed=cat.ACQUISITION_CHANNELS,
+            allowed=_or_unknown(cat.ACQUISITION_CHANNELS),
         ),
         C(
             "preferred_channel",
             STRING,
             "Channel code the customer shops most (gold_channel_dim.channel_code).",
-            allowed=CHANNEL_CODES,
+            allowed=_or_unknown(CHANNEL_CODES),
         ),
         C(
             "preferred_category",
             STRING,
             "Preferred level-2 product category (Tops, Bottoms, ..., Shoes).",
-            allowed=cat.PREFERENCE_CATEGORIES,
+            allowed=_or_unknown(cat.PREFERENCE_CATEGORIES),
         ),
-        C("size_profile_tops", STRING, "Usual tops size, XS..XXL.", allowed=cat.SIZES_TOPS),
-        C("size_profile_bottoms", STRING, "Usual bottoms waist size, 26..40 (even).", allowed=cat.SIZES_BOTTOMS),
+        C("size_profile_tops", STRING, "Usual tops size, XS..XXL.", allowed=_or_unknown(cat.SIZES_TOPS)),
+        C("size_profile_bottoms", STRING, "Usual bottoms waist size, 26..40 (even).", allowed=_or_unknown(cat.SIZES_BOTTOMS)),
         C("geo_region", STRING, "US region of the home city: Northeast, Southeast, Midwest, Southwest or West."),
         C("geo_city", STRING, "Home city."),
-        C("geo_state", STRING, "Two-letter state code of the home city (city names repeat across states)."),
-        C("nearest_store_id", INT32, "location_key of the store nearest the customer's home (FK gold_location_dim)."),
-        C("loyalty_tier", STRING, "platinum, gold, silver or bronze.", allowed=cat.LOYALTY_TIERS),
+        C("geo_state", STRING, "Two-letter state code of the home city (city names repeat across states).", True),
+        C("nearest_store_id", INT32, "location_key of the store nearest the customer's home (FK gold_location_dim).", True),
+        C("loyalty_tier", STRING, "platinum, gold, silver or bronze.", allowed=_or_unknown(cat.LOYALTY_TIERS)),
         C("email_subscribe_flag", BOOL, "Opted in to marketing email."),
         C("sms_subscribe_flag", BOOL, "Opted in to marketing SMS."),
         C("effective_date", DATE, "SCD2: first day this version is valid (the acquisition date)."),
@@ -650,7 +666,9 @@ GOLD_LOCATION_DIM = Table(
 
 GOLD_DATE_DIM = Table(
     "gold_date_dim",
-    "One row per calendar day: the range's days plus the year before it, with US retail holidays and sales.",
+    "One row per calendar day, with US retail holidays and sales: from January 1 of the year before the start to "
+    "a year after the last partition (partition D adds the day 365 days after D; the first partition holds "
+    "everything up to a year after it), so every date a fact points to, back or ahead, is there.",
     (
         C("date_key", INT32, "Surrogate key YYYYMMDD.", unique=True),
         C("calendar_date", DATE, "The day.", unique=True),

@@ -6,6 +6,7 @@ import pytest
 
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.rules import Bands
+from retail_assets.sim import catalog as cat
 
 ONLINE_CHANNEL_KEYS = (1, 2, 3, 4, 7, 8)  # web, apps, social, marketplace (not the store kiosk)
 
@@ -204,3 +205,33 @@ def test_warm_up_reaches_steady_state_so_the_first_weeks_pass_the_stockout_check
     outside = [(date_key, round(rate, 4)) for date_key, rate in rates if not low <= rate <= high]
     assert outside == []
     assert low <= sum(day.stockout_rate for day in result.days) / len(result.days) <= high
+
+
+def test_orders_carry_a_members_identity_at_their_channels_share_and_only_members_get_emails(sql):
+    by_channel = dict(sql.execute(
+        """SELECT channel_key, avg((customer_key <> 0)::INT) FROM (
+               SELECT DISTINCT order_id, channel_key, customer_key FROM gold_sales_fact
+               WHERE NOT is_return AND request_origin = 'new')
+           GROUP BY channel_key""").fetchall())
+    for key, share in by_channel.items():  # recovered carts are all identified: new orders only
+        assert abs(share - cat.IDENTIFIED_SHARE[key - 1]) < 0.03, (key, share)
+    per_order = sql.execute(
+        "SELECT count(*) FROM (SELECT order_id FROM gold_sales_fact GROUP BY order_id HAVING count(DISTINCT customer_key) > 1)"
+    ).fetchone()[0]
+    emails_to_strangers, recovered_anonymous = sql.execute(
+        """SELECT count(*) FILTER (WHERE customer_key = 0 AND recovery_email_sent),
+                  (SELECT count(*) FROM gold_sales_fact WHERE request_origin = 'recovered_cart' AND customer_key = 0)
+           FROM gold_cart_abandonment_fact""").fetchone()
+    assert per_order == 0 and emails_to_strangers == 0 and recovered_anonymous == 0
+
+
+def test_members_buy_a_few_times_a_year_and_spend_within_their_lifetime_value(sql):
+    days, orders_per_member, above_ltv = sql.execute(
+        """WITH spend AS (SELECT customer_key, count(DISTINCT order_id) AS orders, sum(net_sales_amount) AS spend
+                          FROM gold_sales_fact WHERE customer_key <> 0 GROUP BY customer_key)
+           SELECT (SELECT count(DISTINCT date_key) FROM gold_sales_fact),
+                  avg(coalesce(orders, 0)), avg((coalesce(spend, 0) > lifetime_value)::INT)
+           FROM gold_customer_dim LEFT JOIN spend USING (customer_key)
+           WHERE customer_key <> 0 AND acquisition_date < DATE '2025-01-01'""").fetchone()
+    yearly = orders_per_member * 365 / days
+    assert 2 <= yearly <= 8 and above_ltv < 0.02, (yearly, above_ltv)

@@ -61,6 +61,8 @@ def test_dimension_declarations():
     }
     assert nullable == {
         ("gold_customer_dim", "expiration_date"),
+        # the unknown member has no email, home state or nearest store
+        ("gold_customer_dim", "email"), ("gold_customer_dim", "geo_state"), ("gold_customer_dim", "nearest_store_id"),
         ("gold_date_dim", "holiday_name"),
         ("gold_date_dim", "sale_event_name"),
     }
@@ -124,9 +126,9 @@ def test_a_longer_range_keeps_the_world_and_the_rows_of_its_first_days(n):
 
 def test_row_counts_over_the_range(world, days):
     customers = pa.concat_tables(dims.customer_dim(world, d, d) for d in range(days))
-    assert customers.num_rows == int((world.customers.acquisition_day <= days - 1).sum())
+    assert customers.num_rows == int((world.customers.acquisition_day <= days - 1).sum()) + 1  # + the unknown member
     first = dims.customer_dim(world, 0, 0)
-    assert first.num_rows == int((world.customers.acquisition_day <= 0).sum())
+    assert first.num_rows == int((world.customers.acquisition_day <= 0).sum()) + 1
     products = pa.concat_tables(dims.product_dim(world, d, d) for d in range(days))
     assert products.num_rows == int((world.products.launch_day <= days - 1).sum())
     assert dims.location_dim(world, 0, 0).num_rows == len(world.locations)
@@ -136,7 +138,7 @@ def test_row_counts_over_the_range(world, days):
         assert dims.time_dim(world.config, later, later).num_rows == 0
         assert dims.date_dim(world.config, later, later).num_rows == 1
     dates = pa.concat_tables(dims.date_dim(world.config, d, d) for d in range(days))
-    assert dates.num_rows == days + dims.DATE_DIM_HISTORY_DAYS
+    assert dates.num_rows == 366 + days + dims.DATE_DIM_AHEAD_DAYS  # 2024 (leap year), the range, a year ahead
 
 
 def test_effective_date_key_is_the_partition_day(world, days):
@@ -153,8 +155,22 @@ def test_effective_date_key_is_the_partition_day(world, days):
 
 
 # --------------------------------------------------------------------------- customers
+def _members(customers: pa.Table) -> pa.Table:
+    return customers.filter(pc.not_equal(customers.column("customer_key"), cat.UNKNOWN_CUSTOMER_KEY))
+
+
+def test_the_unknown_member_is_in_the_first_partition_only_labelled_unknown(world, days):
+    unknown = [row for row in dims.customer_dim(world, 0, days - 1).to_pylist() if row["customer_key"] == 0]
+    assert len(unknown) == 1 and all(dims.customer_dim(world, d, d).column("customer_key").to_pylist().count(0) == 0
+                                     for d in (1, days - 1))
+    row = unknown[0]
+    assert row["customer_id"] == "CUST_00000000" and row["lifetime_value"] == 0
+    assert row["segment"] == row["loyalty_tier"] == row["preferred_channel"] == cat.UNKNOWN
+    assert row["email"] is None and row["nearest_store_id"] is None and row["is_current"]
+
+
 def test_customer_columns(world, days):
-    customers = dims.customer_dim(world, 0, days - 1).to_pylist()
+    customers = _members(dims.customer_dim(world, 0, days - 1)).to_pylist()
     for row in customers[:200]:
         key = row["customer_key"]
         assert row["customer_id"] == f"CUST_{key:08d}"
@@ -177,7 +193,7 @@ def test_customer_columns(world, days):
 
 
 def test_nearest_store_is_the_nearest_store(world, days):
-    customers = dims.customer_dim(world, 0, days - 1)
+    customers = _members(dims.customer_dim(world, 0, days - 1))
     locations = dims.location_dim(world, 0, 0)
     location_type = dict(
         zip(locations.column("location_key").to_pylist(), locations.column("location_type").to_pylist())
@@ -280,25 +296,27 @@ def test_location_count_is_honoured(count):
 # --------------------------------------------------------------------------- dates, channels, times
 def test_date_dim_marks_thanksgiving_and_black_friday(world):
     config = world.config
-    thanksgiving = config.day_ordinal(dt.date(2025, 11, 27))
-    table = dims.date_dim(config, thanksgiving - 3, thanksgiving + 4)
-    rows = {row["date_key"]: row for row in table.to_pylist()}
+    table = dims.date_dim(config, 0, 0)  # the first partition holds the year after the start
+    rows = {row["date_key"]: row for row in table.to_pylist() if 20251124 <= row["date_key"] <= 20251201}
     assert len(rows) == 8
     assert rows[20251127]["is_holiday"] and rows[20251127]["holiday_name"] == "Thanksgiving"
     assert rows[20251128]["is_holiday"] and rows[20251128]["holiday_name"] == "Black Friday"
     assert rows[20251128]["is_sale_period"] and rows[20251128]["sale_event_name"] == "Black Friday Weekend"
     assert rows[20251201]["holiday_name"] == "Cyber Monday"
     assert rows[20251126]["is_holiday"] is False and rows[20251126]["holiday_name"] is None
-    assert all(row["effective_date_key"] == key for key, row in rows.items())
     assert rows[20251127]["calendar_date"] == dt.date(2025, 11, 27) and rows[20251127]["day_name"] == "Thursday"
 
 
-def test_first_date_partition_holds_the_year_before(world):
-    table = dims.date_dim(world.config, 0, 0)
-    keys = table.column("date_key").to_pylist()
-    assert len(keys) == dims.DATE_DIM_HISTORY_DAYS + 1
-    assert keys[-1] == 20250101 and keys[0] == 20240102 and keys == sorted(keys)
-    assert set(table.column("effective_date_key").to_pylist()) == {20250101}
+def test_date_partitions_hold_the_year_before_and_a_year_ahead(world):
+    start_key = 20250101
+    first = dims.date_dim(world.config, 0, 0)
+    keys = first.column("date_key").to_pylist()
+    assert keys[0] == 20240101 and keys[-1] == 20260101 and keys == sorted(keys)
+    assert len(keys) == 366 + 1 + dims.DATE_DIM_AHEAD_DAYS
+    assert set(first.column("effective_date_key").to_pylist()) == {start_key}
+    later = dims.date_dim(world.config, 3, 4)
+    assert later.column("date_key").to_pylist() == [20260104, 20260105]
+    assert later.column("effective_date_key").to_pylist() == [20250104, 20250105]
     assert dims.date_dim(world.config, 3, 2).num_rows == 0
 
 

@@ -102,10 +102,13 @@ def test_returns_are_negative_rows_restocked_one_to_three_days_later(tiny_run):
     restock_day = pd_dates(returns.return_restocked_date_key)
     delay = (restock_day - return_day).dt.days
     assert delay.min() >= 1 and delay.max() <= 3
-    originals = set(sales.sale_id)
-    in_range = returns.original_sale_id.isin(originals)
-    assert in_range.any()
-    assert returns.original_sale_id.notna().all()
+    # every return names a written sale line, except those of lines sold in the unwritten warm-up
+    sold = sales[~sales.is_return].set_index("sale_id")
+    named = returns[returns.original_sale_id.notna()]
+    assert named.original_sale_id.isin(sold.index).all() and len(named) > 0
+    assert (named.product_key.to_numpy() == sold.loc[named.original_sale_id, "product_key"].to_numpy()).all()
+    unnamed_lag = pd_dates(returns.date_key[returns.original_sale_id.isna()]) - pd_dates(sales.date_key.min())
+    assert len(unnamed_lag) > 0 and unnamed_lag.dt.days.max() <= 60
 
 
 def pd_dates(keys):

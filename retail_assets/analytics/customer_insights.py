@@ -69,7 +69,7 @@ from retail_assets.rollup_tables import (
     GOLD_SIZE_FIT_BRIDGE,
     SIZE_RETURN_FIT_SCORE,
 )
-from retail_assets.sim.catalog import SIZES_BOTTOMS, SIZES_SHOES, SIZES_TOPS
+from retail_assets.sim.catalog import SIZES_BOTTOMS, SIZES_SHOES, SIZES_TOPS, UNKNOWN_CUSTOMER_KEY
 from retail_assets.storage.delta import Lakehouse
 from retail_assets.storage.queries import DuckDbQueries, Queries
 
@@ -112,7 +112,8 @@ def _keys(first: dt.date, last: dt.date) -> list[int]:
 
 
 def _pair_days_sql(lo: int, hi: int) -> str:
-    """One row per customer x product x day of lo..hi with any activity (a return alone included)."""
+    """One row per member x product x day of lo..hi with any activity (a return alone included);
+    the unknown member's anonymous orders and sessions are nobody's affinity."""
     return f"""
 WITH sales AS (
     SELECT date_key, customer_key, product_key,
@@ -121,7 +122,7 @@ WITH sales AS (
         count(*) FILTER (WHERE is_return) AS returns,
         0 AS product_views, 0 AS add_to_carts
     FROM gold_sales_fact
-    WHERE date_key BETWEEN {lo} AND {hi}
+    WHERE date_key BETWEEN {lo} AND {hi} AND customer_key <> {UNKNOWN_CUSTOMER_KEY}
     GROUP BY ALL
 ),
 events AS (
@@ -130,7 +131,7 @@ events AS (
         count(*) FILTER (WHERE event_type = 'product_view') AS product_views,
         count(*) FILTER (WHERE event_type = 'add_to_cart') AS add_to_carts
     FROM gold_customer_event_fact
-    WHERE date_key BETWEEN {lo} AND {hi}
+    WHERE date_key BETWEEN {lo} AND {hi} AND customer_key <> {UNKNOWN_CUSTOMER_KEY}
         AND event_type IN ('product_view', 'add_to_cart') AND product_key IS NOT NULL
     GROUP BY ALL
 )
@@ -294,6 +295,7 @@ product AS (
 customer AS (
     SELECT customer_key, size_profile_tops, size_profile_bottoms
     FROM gold_customer_dim
+    WHERE customer_key <> {UNKNOWN_CUSTOMER_KEY}  -- an anonymous order has no size profile
     QUALIFY row_number() OVER (
         PARTITION BY customer_key ORDER BY effective_date_key DESC, is_current DESC, effective_date DESC) = 1
 ),

@@ -16,7 +16,18 @@ SEGMENT_SHARE = np.array([0.05, 0.15, 0.25, 0.35, 0.20])
 # Expected orders per customer per average day, and basket size range (lines per order).
 SEGMENT_ORDER_RATE = np.array([0.30, 0.18, 0.14, 0.09, 0.06])
 SEGMENT_BASKET_RANGE = np.array([[2, 6], [1, 5], [1, 4], [1, 3], [1, 2]])
-SEGMENT_LTV_RANGE = np.array([[5_000, 25_000], [2_000, 8_000], [800, 3_000], [200, 1_200], [0, 300]])
+REQUESTED_QUANTITY_PROBS = np.array([0.80, 0.15, 0.05])  # 1, 2 or 3 units of a line
+# The customer dimension holds the loyalty programme's members; the population's orders are the
+# chain's whole traffic, and an order carries its member's identity only when the member shows it
+# (card scanned at the till, signed in online): otherwise it is the unknown member's (key 0, the
+# Kimball convention). Shares by channel (CHANNELS order): app users are signed in more often than
+# web shoppers, store receipts are mostly anonymous, a marketplace never passes the buyer on.
+# With the segments' order rates this gives members about 4-5 identified orders a year (VIPs 13).
+UNKNOWN_CUSTOMER_KEY = 0
+UNKNOWN = "unknown"  # the unknown member's value in the customer dimension's labelled columns
+IDENTIFIED_SHARE = np.array([0.15, 0.15, 0.25, 0.25, 0.05, 0.10, 0.05, 0.0])
+# A member's lifetime value: the expected spend of their identified orders over this many years.
+CUSTOMER_LIFETIME_YEARS = 4.0
 SEGMENT_EMAIL_OPT_IN = np.array([0.95, 0.85, 0.70, 0.50, 0.30])
 SEGMENT_SMS_OPT_IN = np.array([0.80, 0.60, 0.45, 0.30, 0.15])
 # Return propensity relative to the average customer (vip keep more, new return more).

@@ -32,6 +32,7 @@ from retail_assets.sim.demand import (
     ORIGIN_NEW,
     ORIGIN_RECOVERED_CART,
     SLOT_CUMULATIVE,
+    customer_keys,
     product_weights,
 )
 from retail_assets.sim.trading import Trading
@@ -87,7 +88,7 @@ class Sessions:
 
     n_cart: int
     ids: np.ndarray
-    customer: np.ndarray
+    customer_key: np.ndarray  # the member's, when the cart's order or the visitor is identified; else 0
     channel: np.ndarray  # online channel of the session (a store order's cart is browsed on the web)
     slot: np.ndarray  # the 15-minute slot the session ends in
     from_recovery_email: np.ndarray
@@ -159,12 +160,16 @@ def day_sessions(ctx: DayContext, trading: Trading, day: int) -> Sessions:
 
     channel = np.concatenate([requests.channel[first_line],
                               world.customers.preferred_channel[browse_customer]]).astype(np.int64)
+    channel = np.where(ONLINE_CHANNELS[channel], channel, 1)
     browsing = np.zeros(n_browse, dtype=bool)
+    browser_known = streams.uniform("browse_identified", day, browse_ids) < cat.IDENTIFIED_SHARE[channel[n_cart:]]
     return Sessions(
         n_cart=n_cart,
         ids=np.concatenate([sessions, (1 << 50) + browse_ids]),
-        customer=np.concatenate([requests.customer[first_line], browse_customer]),
-        channel=np.where(ONLINE_CHANNELS[channel], channel, 1),
+        customer_key=np.concatenate([
+            customer_keys(world, streams, requests.take(first_line)),
+            np.where(browser_known, world.customers.key[browse_customer], cat.UNKNOWN_CUSTOMER_KEY).astype(np.int32)]),
+        channel=channel,
         slot=np.concatenate([requests.time_slot[first_line],
                              streams.choice("browse_slot", day, browse_ids, SLOT_CUMULATIVE[False])]),
         from_recovery_email=np.concatenate([requests.origin[first_line] == ORIGIN_RECOVERED_CART, browsing]),
@@ -289,7 +294,7 @@ def event_rows(ctx: DayContext, trading: Trading, sessions: Sessions, events: Ev
     columns = {
         "event_id": join_text(session_id, "-", events.position),
         "session_id": session_id,
-        "customer_key": world.customers.key[sessions.customer[event_session]],
+        "customer_key": sessions.customer_key[event_session],
         "date_key": np.full(n_events, date_key, dtype=np.int32),
         "time_key": time_key_of(at // 900),
         "event_timestamp": pa.array(midnight_us + at * 10**6, pa.int64()).cast(tables.TIMESTAMP),

@@ -20,7 +20,6 @@ from retail_assets.sim.world import World
 
 MAX_ORDERS_PER_DAY = 15  # per customer; order ids reserve 4 bits for the order number
 MAX_LINES = 16  # per order; line ids reserve 4 bits for the line number
-REQUESTED_QUANTITY_PROBS = np.array([0.80, 0.15, 0.05])  # 1, 2 or 3 units of a line
 OTHER_STORE_SHARE = 0.12  # in-store orders placed away from the customer's nearest store
 CLEARANCE_MARKDOWN = 0.40
 CLEARANCE_DEMAND_BOOST = 1.5
@@ -164,7 +163,7 @@ def generate_requests(
 
     weights, clearance = product_weights(world, day, calendar)
     product = _line_products(world, streams, day, line_id, customers.preferred_group[order_customer[line_order]], weights)
-    quantity = 1 + streams.choice("quantity", day, line_id, np.cumsum(REQUESTED_QUANTITY_PROBS))
+    quantity = 1 + streams.choice("quantity", day, line_id, np.cumsum(cat.REQUESTED_QUANTITY_PROBS))
     is_clearance = clearance[product]
     unit_price = shelf_price(world, product, day)
     is_digital = np.array([c.is_digital for c in cat.CHANNELS])[channel]
@@ -218,6 +217,24 @@ def _ranks_within_runs(counts: np.ndarray) -> np.ndarray:
     total = int(counts.sum())
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     return np.arange(total, dtype=np.int64) - starts
+
+
+ORDER_DAY_SPAN = 1 << 13  # order ids fold the order's day in modulo this many days
+
+
+def order_identified(streams: Streams, channel: np.ndarray, order_day: np.ndarray,
+                     order_number: np.ndarray) -> np.ndarray:
+    """Whether each order carries its member's identity (``catalog.IDENTIFIED_SHARE`` of its
+    channel) rather than the unknown member's. A pure function of the order, so its lines, its
+    retries, its recovered cart, its pickup and its returns all agree."""
+    ids = np.asarray(order_number, dtype=np.int64) * ORDER_DAY_SPAN + np.mod(order_day, ORDER_DAY_SPAN)
+    return streams.uniform("identified", 0, ids) < cat.IDENTIFIED_SHARE[channel]
+
+
+def customer_keys(world: World, streams: Streams, requests: "Requests") -> np.ndarray:
+    """The customer_key each request's rows carry: its member's, or the unknown member's."""
+    identified = order_identified(streams, requests.channel, requests.order_day, requests.order_number)
+    return np.where(identified, world.customers.key[requests.customer], cat.UNKNOWN_CUSTOMER_KEY).astype(np.int32)
 
 
 def _online_share(preferred_channel: np.ndarray, segment: np.ndarray) -> np.ndarray:

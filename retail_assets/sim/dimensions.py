@@ -35,7 +35,7 @@ from retail_assets.sim.geography import STREET_NAMES, US_CITIES
 from retail_assets.sim.rng import Streams
 from retail_assets.sim.world import World
 
-DATE_DIM_HISTORY_DAYS = 365  # days before start_date written with the first partition
+DATE_DIM_AHEAD_DAYS = 365  # partition D holds the date this many days after D
 COUNTRY = "USA"
 SELLING_SHARE_RANGE = (0.70, 0.80)  # selling floor share of a store's total area
 STREET_NUMBER_RANGE = (100, 9_899)
@@ -154,7 +154,26 @@ def customer_dim(world: World, first_day: int, last_day: int) -> pa.Table:
         "is_current": np.ones(len(rows), dtype=bool),
         "effective_date_key": date_keys_of_ordinals(effective, config.start_date),
     }
-    return _assemble(tables.GOLD_CUSTOMER_DIM, columns, len(rows))
+    members = _assemble(tables.GOLD_CUSTOMER_DIM, columns, len(rows))
+    return pa.concat_tables([_unknown_member(config), members]) if first_day <= 0 <= last_day else members
+
+
+def _unknown_member(config: SimulationConfig) -> pa.Table:
+    """The row of the orders no member identified (key 0, "unknown" labels: the Kimball
+    convention, so every fact's customer_key joins), in the first partition."""
+    unknown = [cat.UNKNOWN]
+    start = date32_of_ordinals(np.zeros(1, dtype=np.int64), config.start_date)
+    columns = {
+        "customer_key": [cat.UNKNOWN_CUSTOMER_KEY], "customer_id": ["CUST_00000000"],
+        "email": pa.nulls(1, pa.string()), "first_name": ["Unknown"], "last_name": ["Customer"],
+        "segment": unknown, "lifetime_value": [0.0], "acquisition_date": start, "acquisition_channel": unknown,
+        "preferred_channel": unknown, "preferred_category": unknown, "size_profile_tops": unknown,
+        "size_profile_bottoms": unknown, "geo_region": unknown, "geo_city": unknown, "geo_state": pa.nulls(1, pa.string()),
+        "nearest_store_id": pa.nulls(1, pa.int32()), "loyalty_tier": unknown, "email_subscribe_flag": [False],
+        "sms_subscribe_flag": [False], "effective_date": start, "expiration_date": pa.nulls(1, pa.date32()),
+        "is_current": [True], "effective_date_key": date_keys_of_ordinals(np.zeros(1, dtype=np.int64), config.start_date),
+    }
+    return _assemble(tables.GOLD_CUSTOMER_DIM, columns, 1)
 
 
 # --------------------------------------------------------------------------- products
@@ -271,13 +290,17 @@ def location_dim(world: World, first_day: int, last_day: int) -> pa.Table:
 
 # --------------------------------------------------------------------------- dates
 def date_dim(config: SimulationConfig, first_day: int, last_day: int) -> pa.Table:
-    """One row per day of [first_day, last_day]; the first partition also holds the year before it."""
-    n_days = max(last_day - first_day + 1, 0)
-    history = DATE_DIM_HISTORY_DAYS if first_day == 0 and n_days > 0 else 0
-    calendar = calendar_columns(config.start_date + dt.timedelta(days=first_day - history), history + n_days)
+    """The dates of the partitions [first_day, last_day]. Partition D holds the date
+    DATE_DIM_AHEAD_DAYS after D, so every date a fact of day D points ahead to (a restock, a
+    retry, a recovery) already exists; the first partition also holds everything from the
+    calendar year before the start (warm-up orders, their pickups) up to that date."""
+    history = (config.start_date - dt.date(config.start_date.year - 1, 1, 1)).days
+    low = -history if first_day == 0 else first_day + DATE_DIM_AHEAD_DAYS
+    high = last_day + DATE_DIM_AHEAD_DAYS if last_day >= first_day else low - 1
+    ordinals = np.arange(low, high + 1, dtype=np.int64)
+    calendar = calendar_columns(config.start_date + dt.timedelta(days=low), len(ordinals))
     calendar.pop("demand_multiplier")
-    effective_key = calendar["date_key"].copy()
-    effective_key[:history] = date_keys_of_ordinals(np.zeros(1, dtype=np.int64), config.start_date)[0]
+    effective_key = date_keys_of_ordinals(np.maximum(ordinals - DATE_DIM_AHEAD_DAYS, 0), config.start_date)
     epoch_days = calendar["calendar_date"].astype("datetime64[D]").astype(np.int64).astype(np.int32)
     columns = {
         **calendar,
@@ -289,7 +312,7 @@ def date_dim(config: SimulationConfig, first_day: int, last_day: int) -> pa.Tabl
         "sale_event_name": pa.array(calendar["sale_event_name"], pa.string()),
         "effective_date_key": effective_key,
     }
-    return _assemble(tables.GOLD_DATE_DIM, columns, history + n_days)
+    return _assemble(tables.GOLD_DATE_DIM, columns, len(ordinals))
 
 
 # --------------------------------------------------------------------------- static dimensions

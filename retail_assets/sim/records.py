@@ -30,7 +30,7 @@ from retail_assets.sim.catalog import (
 from retail_assets.sim.clickstream import session_ids, session_number
 from retail_assets.sim.columns import as_text, join_text, money, time_key_of, vocab
 from retail_assets.sim.context import DayContext
-from retail_assets.sim.demand import SLOT_CUMULATIVE, Requests, shelf_price
+from retail_assets.sim.demand import SLOT_CUMULATIVE, Requests, customer_keys, shelf_price
 from retail_assets.sim.inventory import InventoryState
 from retail_assets.sim.replenishment import Transfers
 from retail_assets.sim.returns import Returns
@@ -86,7 +86,7 @@ def sale_rows(
         "transaction_id": join_text("T", transaction_day, "-", order_key, "-", order_number),
         "order_id": order_id,
         "line_item_id": as_text(line_number),
-        "customer_key": world.customers.key[requests.customer[keep]],
+        "customer_key": customer_keys(world, ctx.streams, requests)[keep],
         "product_key": world.products.key[product],
         "location_key": location_key,
         "date_key": transaction_day.astype(np.int32),
@@ -120,6 +120,7 @@ def sale_rows(
         "sales_associate_id": pc.if_else(pa.array(in_store), join_text("SA-", location_code, "-", associate), None),
         "source_system": pa.repeat(cat.SOURCE_SYSTEM, len(keep)),
         "line_id": line_id,
+        "customer": requests.customer[keep],
         "fit": requests.fit[keep],
         "due_day": np.where(is_pickup, day + 1, day).astype(np.int32),
         "restock_day": np.full(len(keep), -1, dtype=np.int32),
@@ -141,13 +142,14 @@ def return_rows(ctx: DayContext, sold: pa.Table, returns: Returns) -> pa.Table:
                  "tax_amount", "gross_margin"):
         columns[name] = pc.negate(original.column(name))
     original_id = original.column("sale_id")
+    sold_before_start = pc.less(original.column("date_key"), calendar.date_key(0))  # in the unwritten warm-up
     columns.update(
         sale_id=join_text("R", return_key, "-", original_id),
         transaction_id=join_text("RT", return_key, "-", original.column("order_id")),
         date_key=return_key,
         time_key=time_key_of(returns.time_slot),
         is_return=np.ones(n, dtype=bool),
-        original_sale_id=original_id,
+        original_sale_id=pc.if_else(sold_before_start, pa.scalar(None, pa.string()), original_id),
         return_restocked_date_key=calendar.date_keys(returns.restock_day),
         is_inventory_constrained=np.zeros(n, dtype=bool),
         inventory_at_purchase=pa.nulls(n, pa.int32()),
@@ -174,7 +176,7 @@ def lost_sales(ctx: DayContext, trading: Trading, day: int) -> pa.Table:
         "time_key": time_key_of(requests.time_slot),
         "order_id": join_text("O", calendar.date_keys(requests.order_day), "-", requests.order_number),
         "line_item_id": as_text(requests.line_number),
-        "customer_key": world.customers.key[requests.customer],
+        "customer_key": customer_keys(world, ctx.streams, requests),
         "product_key": world.products.key[requests.product],
         "location_key": world.locations.key[requests.location],
         "channel_key": (requests.channel + 1).astype(np.int32),
@@ -404,7 +406,6 @@ def abandoned_carts(ctx: DayContext, trading: Trading, day: int) -> pa.Table:
     value = requests.quantity * requests.unit_price
     cart_value = np.bincount(cart_of, weights=value, minlength=n)
     top_line = np.lexsort((value, cart_of))[np.cumsum(np.bincount(cart_of, minlength=n)) - 1]
-    customer = requests.customer[first]
     recovery = abandoned.recovery
     low = trading.cart_low[abandoned.lines][first]
     stage = abandoned.stage
@@ -419,7 +420,7 @@ def abandoned_carts(ctx: DayContext, trading: Trading, day: int) -> pa.Table:
         "abandonment_id": np.int64(date_key) * 1_000_000_000 + carts,
         "cart_id": join_text("C", np.full(n, date_key), "-", carts),
         "session_id": session_ids(date_key, session_number(carts, np.full(n, day), day)),
-        "customer_key": world.customers.key[customer],
+        "customer_key": customer_keys(world, streams, requests.take(first)),
         "date_key": np.full(n, date_key, dtype=np.int32),
         "time_key": time_key_of(requests.time_slot[first]),
         "channel_key": (requests.channel[first] + 1).astype(np.int32),

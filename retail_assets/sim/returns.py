@@ -47,7 +47,7 @@ def decide_returns(ctx: DayContext, sold: pa.Table, day: int) -> Returns:
     remote = pc.not_equal(sold.column("fulfillment_type"), "in_store").to_numpy(zero_copy_only=False)
     collected = pc.not_equal(sold.column("date_key"), sold.column("order_date_key")).to_numpy(zero_copy_only=False)
     ids = sold.column("line_id").to_numpy() * 2 + collected
-    segment = world.customers.segment[sold.column("customer_key").to_numpy() - 1]
+    segment = world.customers.segment[sold.column("customer").to_numpy()]
     channel_factor = np.where(remote, RETURN_CHANNEL_FACTOR[True], RETURN_CHANNEL_FACTOR[False])
     fit = sold.column("fit").to_numpy()
     fit_factor = np.where(fit == 0, RETURN_FIT_FACTOR[False], RETURN_FIT_FACTOR[True])

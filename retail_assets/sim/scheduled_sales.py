@@ -13,6 +13,7 @@ from retail_assets import tables
 
 INTERNAL_COLUMNS = (
     pa.field("line_id", pa.int64()),  # keys the line's random draws
+    pa.field("customer", pa.int64()),  # the shopper's profile (its segment drives returns), even when anonymous
     pa.field("fit", pa.int8()),  # -1 too small, 0 perfect, +1 too large: drives returns
     pa.field("due_day", pa.int32()),  # day ordinal the row is emitted
     pa.field("restock_day", pa.int32()),  # day ordinal a return goes back on the shelf

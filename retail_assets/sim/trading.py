@@ -32,6 +32,7 @@ from retail_assets.sim.demand import (
     SLOT_CUMULATIVE,
     Requests,
     generate_requests,
+    order_identified,
     shelf_price,
     split_due_requests,
 )
@@ -224,15 +225,18 @@ def abandoned_carts(ctx: DayContext, requests: Requests, abandoned: np.ndarray, 
     return AbandonedCarts(
         lines=lines, order_number=carts, first_line=first, cart_of=cart_of,
         stage=ctx.streams.choice("abandon_stage", day, carts, np.cumsum(ABANDONMENT_STAGE_PROBS)),
-        recovery=cart_recovery(ctx, carts, requests.customer[lines[first]], day),
+        recovery=cart_recovery(ctx, requests.take(lines[first]), day),
     )
 
 
-def cart_recovery(ctx: DayContext, carts: np.ndarray, customer: np.ndarray, day: int) -> CartRecovery:
-    """The recovery email funnel of abandoned carts (keyed by cart id)."""
-    streams = ctx.streams
+def cart_recovery(ctx: DayContext, first_lines: Requests, day: int) -> CartRecovery:
+    """The recovery email funnel of abandoned carts (given each cart's first line, keyed by cart
+    id): an email goes only to an identified member who opted in."""
+    streams, carts = ctx.streams, first_lines.order_number
     sent_p, open_p, click_p, buy_p = RECOVERY_FUNNEL
-    sent = ctx.world.customers.email_opt_in[customer] & (streams.uniform("recovery_sent", day, carts) < sent_p)
+    reachable = ctx.world.customers.email_opt_in[first_lines.customer] & order_identified(
+        streams, first_lines.channel, first_lines.order_day, first_lines.order_number)
+    sent = reachable & (streams.uniform("recovery_sent", day, carts) < sent_p)
     opened = sent & (streams.uniform("recovery_open", day, carts) < open_p)
     clicked = opened & (streams.uniform("recovery_click", day, carts) < click_p)
     recovered = clicked & (streams.uniform("recovery_buy", day, carts) < buy_p)

@@ -148,11 +148,13 @@ def build_world(config: SimulationConfig) -> World:
     streams = Streams(config.seed)
     scale = config.scale
     locations = _build_locations(streams, scale.locations)
+    products = _build_products(streams, scale.products, config.horizon)
+    typical_price = float(products.base_price.mean())
     return World(
         config=config,
         locations=locations,
-        customers=_build_customers(streams, scale.customers, config.horizon, locations),
-        products=_build_products(streams, scale.products, config.horizon),
+        customers=_build_customers(streams, scale.customers, config.horizon, locations, typical_price),
+        products=products,
     )
 
 
@@ -238,7 +240,22 @@ def _min_distance(lat_a, lon_a, lat_b, lon_b) -> np.ndarray:
     return haversine_km(lat_a[:, None], lon_a[:, None], lat_b[None, :], lon_b[None, :]).min(axis=1)
 
 
-def _build_customers(streams: Streams, n: int, horizon_days: int, locations: Locations) -> Customers:
+def _lifetime_value(streams: Streams, ids: np.ndarray, segment: np.ndarray, activity: np.ndarray,
+                    typical_price: float) -> np.ndarray:
+    """A member's expected spend over CUSTOMER_LIFETIME_YEARS of identified orders (their order
+    rate x activity x the share of orders their channels identify x an order's expected value),
+    with the estimate's noise: consistent with what the member is then seen to buy."""
+    identified_share = cat.SEGMENT_CHANNEL_PROBS @ cat.IDENTIFIED_SHARE
+    low, high = cat.SEGMENT_BASKET_RANGE.T
+    units_per_line = np.arange(1, len(cat.REQUESTED_QUANTITY_PROBS) + 1) @ cat.REQUESTED_QUANTITY_PROBS
+    order_value = (low + high) / 2 * units_per_line * typical_price * (1 - cat.SEGMENT_LOYALTY_DISCOUNT)
+    yearly = 365 * cat.SEGMENT_ORDER_RATE * identified_share * order_value
+    noise = np.exp(0.35 * streams.normal("world/ltv", 0, ids) - 0.35**2 / 2)
+    return np.round(yearly[segment] * activity * cat.CUSTOMER_LIFETIME_YEARS * noise, 2)
+
+
+def _build_customers(streams: Streams, n: int, horizon_days: int, locations: Locations,
+                     typical_price: float) -> Customers:
     ids = np.arange(n)
     segment = _draw(streams, "world/segment", ids, cat.SEGMENT_SHARE).astype(np.int8)
 
@@ -259,8 +276,7 @@ def _build_customers(streams: Streams, n: int, horizon_days: int, locations: Loc
     nearest_store = stores[nearest(latitude, longitude, locations.latitude[stores], locations.longitude[stores])]
     nearest_node = nodes[nearest(latitude, longitude, locations.latitude[nodes], locations.longitude[nodes])]
 
-    ltv = cat.SEGMENT_LTV_RANGE[segment]
-    lifetime_value = np.round(ltv[:, 0] + (ltv[:, 1] - ltv[:, 0]) * streams.uniform("world/ltv", 0, ids), 2)
+    activity = np.exp(0.5 * streams.normal("world/activity", 0, ids) - 0.125)
     return Customers(
         key=(ids + 1).astype(np.int32),
         segment=segment,
@@ -281,12 +297,12 @@ def _build_customers(streams: Streams, n: int, horizon_days: int, locations: Loc
         size_bottoms=_draw(streams, "world/size_bottoms", ids, cat.SIZES_BOTTOMS_PROBS).astype(np.int8),
         size_shoes=_draw(streams, "world/size_shoes", ids, cat.SIZES_SHOES_PROBS).astype(np.int8),
         loyalty_tier=_draw_rows(streams, "world/tier", ids, cat.SEGMENT_TIER_PROBS, segment).astype(np.int8),
-        lifetime_value=lifetime_value,
+        lifetime_value=_lifetime_value(streams, ids, segment, activity, typical_price),
         email_opt_in=streams.uniform("world/email", 0, ids) < cat.SEGMENT_EMAIL_OPT_IN[segment],
         sms_opt_in=streams.uniform("world/sms", 0, ids) < cat.SEGMENT_SMS_OPT_IN[segment],
         first_name=streams.integers("world/first_name", 0, ids, 0, len(cat.FIRST_NAMES) - 1).astype(np.int16),
         last_name=streams.integers("world/last_name", 0, ids, 0, len(cat.LAST_NAMES) - 1).astype(np.int16),
-        activity=np.exp(0.5 * streams.normal("world/activity", 0, ids) - 0.125),
+        activity=activity,
     )
 
 
