@@ -19,6 +19,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from retail_assets.cli import main
 from retail_assets.defs.assets import PID_TAG
+from retail_assets.defs.profile import PROFILE_ASSET
 from retail_assets.storage.delta import Lakehouse
 from retail_assets_tests.dagster_server import REPOSITORY, DagsterServer
 from retail_assets_tests.helpers import assert_same_tables
@@ -66,6 +67,16 @@ def _runs(server: DagsterServer) -> list[dict]:
     return server.graphql(RUNS)["runsOrError"]["results"]
 
 
+def _assert_the_range_in_one_run_then_the_profile(server: DagsterServer, backfill: dict) -> None:
+    """A backfill of the whole graph: the days in one run, then the unpartitioned realism profile
+    in a run of its own (the only run without a partition range)."""
+    assert backfill["status"] == "COMPLETED_SUCCESS" and len(backfill["runs"]) == 2, backfill
+    ranges = {run["runId"] for run in _runs(server)
+              if any(tag["key"] == "dagster/asset_partition_range_start" for tag in run["tags"])}
+    assert len(ranges & {run["runId"] for run in backfill["runs"]}) == 1, backfill
+    assert _materialisations(server, PROFILE_ASSET), "the profile was not materialised"
+
+
 def _materialisations(server: DagsterServer, name: str) -> list[dict]:
     events = server.graphql(MATERIALISATIONS, {"path": [name]})["assetOrError"]["assetMaterializations"]
     for event in events:
@@ -98,13 +109,14 @@ def _launch_backfill(server: DagsterServer, days: list[str]) -> str:
 
 
 def test_a_backfill_launched_like_the_asset_graph_runs_as_one_run(server, tmp_path):
-    """The UI's launchPartitionBackfill on the whole asset selection, three days: one run, every
-    partition materialised once with that day's own rows, the range's summary on the run."""
+    """The UI's launchPartitionBackfill on the whole asset selection, three days: one run of the
+    range (then the profile's), every partition materialised once with that day's own rows, the
+    range's summary on the run."""
     days = ["2025-01-01", "2025-01-02", "2025-01-03"]
     backfill = _finished_backfill(server, _launch_backfill(server, days))
-    assert backfill["status"] == "COMPLETED_SUCCESS" and len(backfill["runs"]) == 1, backfill
+    _assert_the_range_in_one_run_then_the_profile(server, backfill)
     _assert_each_day_once_with_its_rows(server, tmp_path / "lakehouse", days)
-    (run,) = _runs(server)
+    (run,) = [run for run in _runs(server) if any(tag["key"] == "retail_assets/range" for tag in run["tags"])]
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     assert tags["retail_assets/range"] == "2025-01-01 .. 2025-01-03" and tags["retail_assets/days"] == "3"
 
@@ -171,8 +183,7 @@ def test_the_asset_graph_in_a_browser_materialises_a_day_then_backfills_three(se
             (backfill_id,) = _wait(lambda: [b["id"] for b in server.graphql(
                 "{ partitionBackfillsOrError { ... on PartitionBackfills { results { id } } } }")
                 ["partitionBackfillsOrError"]["results"]], "the backfill's launch")
-            backfill = _finished_backfill(server, backfill_id)
-            assert backfill["status"] == "COMPLETED_SUCCESS" and len(backfill["runs"]) == 1, backfill
+            _assert_the_range_in_one_run_then_the_profile(server, _finished_backfill(server, backfill_id))
             _assert_each_day_once_with_its_rows(server, lakehouse, ["2025-01-01", "2025-01-02", "2025-01-03",
                                                                     "2025-01-04"])
 

@@ -134,7 +134,9 @@ def _latest(table: str, key: str, columns: str) -> str:
 
 
 def _share(condition: str) -> str:
-    return f"avg(CASE WHEN {condition} THEN 1.0 ELSE 0.0 END)"
+    """The share of rows meeting ``condition`` (an average of integers: a double on both stores;
+    Spark averages 1.0 / 0.0 literals as decimals of five places)."""
+    return f"avg(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
 def _ratio(numerator: str, denominator: str) -> str:
@@ -547,10 +549,11 @@ def measure(queries: Queries, first: dt.date, last: dt.date, config: SimulationC
     """Every figure of first..last, judged against its band (``config``: the rates the lakehouse
     was made with, which the controlled bands are centred on)."""
     span = Span(first, last, config)
-    return [_measure(queries, figure, span) for figure in FIGURES]
+    return [measure_figure(queries, figure, span) for figure in FIGURES]
 
 
-def _measure(queries: Queries, figure: Figure, span: Span) -> Measured:
+def measure_figure(queries: Queries, figure: Figure, span: Span) -> Measured:
+    """One figure of the span, judged; n/a, saying why, when the span cannot measure it."""
     band = figure.band_for(span.config)
     why_not = figure.unmeasurable(span)
     if why_not:
