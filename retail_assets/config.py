@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retail_assets import days
 
@@ -28,20 +28,21 @@ class ScalePreset(BaseModel):
     products: int
     locations: int
     days: int
-    events_per_day: int
 
 
 PRESETS: dict[str, ScalePreset] = {
-    "tiny": ScalePreset(customers=1_500, products=80, locations=13, days=21, events_per_day=200),
-    "small": ScalePreset(customers=5_000, products=500, locations=13, days=90, events_per_day=1_000),
-    "mid_market": ScalePreset(customers=50_000, products=2_000, locations=25, days=365, events_per_day=10_000),
-    "enterprise": ScalePreset(customers=500_000, products=10_000, locations=50, days=730, events_per_day=100_000),
-    "ecommerce": ScalePreset(
-        customers=2_000_000, products=50_000, locations=100, days=730, events_per_day=1_000_000
-    ),
+    "tiny": ScalePreset(customers=1_500, products=80, locations=13, days=21),
+    "small": ScalePreset(customers=5_000, products=500, locations=13, days=90),
+    "mid_market": ScalePreset(customers=50_000, products=2_000, locations=25, days=365),
+    "enterprise": ScalePreset(customers=500_000, products=10_000, locations=50, days=730),
+    "ecommerce": ScalePreset(customers=2_000_000, products=50_000, locations=100, days=730),
 }
 
 ENV_PREFIX = "RETAIL_"
+REMOVED_FIELDS = {
+    "events_per_day": "web traffic follows from the online orders and web_conversion_rate "
+                      "(RETAIL_WEB_CONVERSION_RATE, default 0.03); unset it",
+}
 TUPLE_FIELDS = ("return_delay_days", "stockout_response_shares")  # comma-separated in the environment
 
 
@@ -63,7 +64,11 @@ class SimulationConfig(BaseModel):
     locations: int | None = Field(
         None, ge=3, le=500, description="Override of the preset's locations (at least 1 store, 1 warehouse, 1 DC)."
     )
-    events_per_day: int | None = Field(None, ge=0, description="Override of the preset's clickstream volume.")
+    web_conversion_rate: float = Field(
+        0.03, gt=0.0, le=1.0,
+        description="Share of online sessions that end in an order (2-4% is typical in fashion e-commerce): "
+                    "browse-only sessions join the carts' sessions until orders / sessions is this rate.",
+    )
     horizon_days: int | None = Field(
         None, ge=1, le=3660,
         description="Days over which customers are acquired and products launched (default: the preset's own "
@@ -91,6 +96,15 @@ class SimulationConfig(BaseModel):
     warmup_days: int = Field(56, ge=0, le=730, description="Days simulated before start_date, not written.")
 
     lakehouse_path: Path = Field(Path("lakehouse"), description="Folder holding the Delta tables.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_removed_fields(cls, values: object) -> object:
+        """A field this version no longer has is named with what replaced it (not just 'extra')."""
+        removed = sorted(set(values) & set(REMOVED_FIELDS)) if isinstance(values, dict) else []
+        if removed:
+            raise ValueError("; ".join(f"{name} was removed: {REMOVED_FIELDS[name]}" for name in removed))
+        return values
 
     @field_validator("return_delay_days")
     @classmethod
@@ -129,7 +143,7 @@ class SimulationConfig(BaseModel):
         base = PRESETS[self.preset]
         overrides = {
             name: getattr(self, name)
-            for name in ("customers", "products", "locations", "days", "events_per_day")
+            for name in ("customers", "products", "locations", "days")
             if getattr(self, name) is not None
         }
         return base.model_copy(update=overrides)
@@ -175,7 +189,7 @@ class SimulationConfig(BaseModel):
         defaults; ``overrides`` (e.g. a command's flags) win over both."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for name in cls.model_fields:
+        for name in [*cls.model_fields, *REMOVED_FIELDS]:
             raw = environ.get(ENV_PREFIX + name.upper())
             if raw is None or raw == "":
                 continue

@@ -20,7 +20,7 @@ CHANGED = {
     "customers": 4_000,
     "products": 300,
     "locations": 20,
-    "events_per_day": 500,
+    "web_conversion_rate": 0.05,
     "horizon_days": 120,
     "target_stockout_rate": 0.05,
     "cart_abandonment_increase": 0.2,
@@ -39,6 +39,13 @@ def test_the_stockout_target_is_strictly_between_0_and_1(rate):
     with pytest.raises(ConfigError, match="target_stockout_rate") as error:
         SimulationConfig.build(target_stockout_rate=rate)
     assert "strictly between 0 and 1" in str(error.value)
+
+
+def test_a_removed_field_is_named_with_what_replaced_it_from_the_environment_too():
+    with pytest.raises(ConfigError, match="events_per_day was removed: .*web_conversion_rate"):
+        SimulationConfig.from_env({"RETAIL_EVENTS_PER_DAY": "1000"})
+    with pytest.raises(ConfigError, match="events_per_day was removed"):
+        SimulationConfig.build(events_per_day=1000)
 
 
 def test_a_lakehouse_under_a_file_names_the_file(tmp_path):

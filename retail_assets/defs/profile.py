@@ -43,8 +43,11 @@ def build_profile_assets(engine: str = "local") -> list[dg.AssetsDefinition]:
     if engine == "databricks":
         return []
 
+    # single_run: `dagster asset materialize --select '*' --partition-range` takes a range only when
+    # every selected asset has this policy (the profile runs once, after the range's run).
     @dg.asset(name=PROFILE_ASSET, group_name=PROFILE_GROUP, kinds={"duckdb", "matplotlib"},
-              deps=list(UPSTREAM), tags={"retail_assets/layer": PROFILE_GROUP})
+              deps=list(UPSTREAM), tags={"retail_assets/layer": PROFILE_GROUP},
+              backfill_policy=dg.BackfillPolicy.single_run())
     def realism_profile(context: dg.AssetExecutionContext, simulation: SimulationResource) -> dg.MaterializeResult:
         """Every day the lakehouse holds measured against published retail anchors (stockouts,
         conversion, abandonment, returns, frequency, seasonality, turnover, forecasts, distance):

@@ -2,7 +2,7 @@
 
 Every online cart (checked out or abandoned) and every recovered cart has a session whose
 funnel ends where the cart did; browse-only sessions add the traffic that never reaches a
-cart (``events_per_day`` of it). Events of a session are laid out by funnel step counts and
+cart: as many as make the day's expected online orders ``web_conversion_rate`` of all sessions. Events of a session are laid out by funnel step counts and
 expanded with ``np.repeat``: no per-event Python.
 """
 
@@ -32,6 +32,7 @@ from retail_assets.sim.demand import (
     ORIGIN_NEW,
     ORIGIN_RECOVERED_CART,
     SLOT_CUMULATIVE,
+    carts_per_order,
     customer_keys,
     product_weights,
 )
@@ -40,8 +41,8 @@ from retail_assets.sim.world import World
 
 (PAGE_VIEW, SEARCH, FILTER, PRODUCT_VIEW, SIZE_GUIDE, ADD_TO_CART, REMOVE, CHECKOUT_START,
  CHECKOUT_COMPLETE) = range(len(EVENT_TYPES))
-BROWSE_EVENTS_PER_SESSION = 3.5  # mean events of a browse-only session (bounces included)
-BOUNCE_SHARE = 0.35
+BROWSE_NOISE = 0.05  # day-to-day spread of the browse-only traffic around its expectation
+BOUNCE_SHARE = 0.40  # browse-only sessions that leave after the landing page
 TIME_ON_PAGE_MEDIAN = 40.0  # seconds
 # Device, browser and operating system by channel (index into the tuples below).
 # Traffic sources: (referrer, utm_source, utm_medium, utm_campaign or None), with shares.
@@ -114,7 +115,7 @@ class Events:
     position: np.ndarray  # rank within the session
     ids: np.ndarray  # keys the event's draws
     session_first_event: np.ndarray  # per session
-    bounce: np.ndarray  # per session
+    bounce: np.ndarray  # per session: one event only
 
     @property
     def n(self) -> int:
@@ -150,8 +151,7 @@ def day_sessions(ctx: DayContext, trading: Trading, day: int) -> Sessions:
     left_at[~converted] = carts.stage[np.searchsorted(carts.order_number, abandoned_order)]
 
     # Browse-only web traffic belongs to no location: the block holding location 0 makes it.
-    makes_browsing = bool(ctx.positions.in_block[0])
-    n_browse = int(ctx.config.scale.events_per_day / BROWSE_EVENTS_PER_SESSION) if makes_browsing else 0
+    n_browse = browse_sessions(ctx, day) if ctx.positions.in_block[0] else 0
     browse_ids = np.arange(n_browse, dtype=np.int64)
     browse_customer = streams.integers("browse_customer", day, browse_ids, 0, len(world.customers) - 1)
     browse_customer = browse_customer[world.customers.acquisition_day[browse_customer] <= day]
@@ -182,14 +182,25 @@ def day_sessions(ctx: DayContext, trading: Trading, day: int) -> Sessions:
     )
 
 
+def browse_sessions(ctx: DayContext, day: int) -> int:
+    """Browse-only sessions of ``day``: the sessions that the expected online orders make at the
+    configured conversion rate, less the carts' own sessions (so conversion cannot exceed the
+    carts' own, 1 - the abandonment rate)."""
+    config = ctx.config
+    orders = ctx.online_demand.expected(ctx.calendar, day)
+    sessions = orders / config.web_conversion_rate - orders * carts_per_order(config.cart_abandonment_base_rate)
+    noise = 1 + BROWSE_NOISE * ctx.streams.normal("browse_sessions", day, np.zeros(1, dtype=np.int64))[0]
+    return max(int(round(sessions * noise)), 0)
+
+
 def funnel_events(ctx: DayContext, sessions: Sessions, day: int) -> Events:
     """Funnel step counts per session (columns in EVENT_TYPES order), expanded into events."""
     streams, ids, n, n_cart = ctx.streams, sessions.ids, sessions.n, sessions.n_cart
     counts = np.zeros((n, len(EVENT_TYPES)), dtype=np.int64)
-    bounce = np.zeros(n, dtype=bool)
-    bounce[n_cart:] = streams.uniform("bounce", day, ids[n_cart:]) < BOUNCE_SHARE
-    counts[:, PAGE_VIEW] = np.where(bounce, 1, 1 + streams.integers("pages", day, ids, 0, 3))
-    engaged = ~bounce
+    leaves = np.zeros(n, dtype=bool)
+    leaves[n_cart:] = streams.uniform("bounce", day, ids[n_cart:]) < BOUNCE_SHARE
+    counts[:, PAGE_VIEW] = np.where(leaves, 1, 1 + streams.integers("pages", day, ids, 0, 3))
+    engaged = ~leaves
     counts[:, SEARCH] = engaged & (streams.uniform("search", day, ids) < 0.45)
     counts[:, FILTER] = engaged & (streams.uniform("filter", day, ids) < 0.3)
     cart_lines = sessions.cart_lines
@@ -214,7 +225,7 @@ def funnel_events(ctx: DayContext, sessions: Sessions, day: int) -> Events:
         position=position,
         ids=ids[event_session] * 64 + position,
         session_first_event=session_first_event,
-        bounce=bounce,
+        bounce=per_session == 1,  # a single-page visit, whether it left at once or did nothing else
     )
 
 

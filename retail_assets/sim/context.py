@@ -11,6 +11,7 @@ import numpy as np
 
 from retail_assets.config import SimulationConfig
 from retail_assets.sim import catalog as cat
+from retail_assets.sim.demand import OnlineDemand
 from retail_assets.sim.geography import US_CITIES
 from retail_assets.sim.planning import PlanningProfile
 from retail_assets.sim.positions import PositionIndex
@@ -31,6 +32,7 @@ class DayContext:
     positions: PositionIndex
     planning: PlanningProfile
     tax_rate: np.ndarray  # per location: its state's sales tax
+    online_demand: OnlineDemand  # what the day's web traffic is derived from
 
     @classmethod
     def build(cls, world: World, block: np.ndarray | None = None) -> "DayContext":
@@ -46,6 +48,7 @@ class DayContext:
             positions=PositionIndex.build(len(world.products), len(world.locations), block),
             planning=PlanningProfile.build(world, calendar),
             tax_rate=np.array([cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in state_codes]),
+            online_demand=OnlineDemand.of(world),
         )
 
     def for_block(self, block: np.ndarray) -> "DayContext":

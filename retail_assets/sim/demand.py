@@ -135,7 +135,7 @@ def generate_requests(
     rate = np.where(customers.acquisition_day[idx] <= day, rate, 0.0)
     online_share = _online_share(customers.preferred_channel[idx], segment)
     n_visits = streams.poisson("visits", day, keys, rate * (1 - online_share))
-    n_carts = streams.poisson("carts", day, keys, rate * online_share / max(1 - cart_abandonment_rate, 0.05))
+    n_carts = streams.poisson("carts", day, keys, rate * online_share * carts_per_order(cart_abandonment_rate))
     n_visits = np.minimum(n_visits, MAX_ORDERS_PER_DAY)
     n_carts = np.minimum(n_carts, MAX_ORDERS_PER_DAY - n_visits)
     n_orders = n_visits + n_carts
@@ -210,6 +210,33 @@ def _sizes(world, streams, day, line_id, customer, product) -> dict[str, np.ndar
     one_size = system == len(cat.SIZE_SYSTEMS) - 1
     fit = np.where(one_size, 0, np.clip(ordered - own + world.products.sizing[product], -1, 1))
     return {"size": (cat.SIZE_SYSTEM_OFFSET[system] + ordered).astype(np.int16), "fit": fit.astype(np.int8)}
+
+
+def carts_per_order(cart_abandonment_rate: float) -> float:
+    """Online carts filled per online order placed: the abandoned ones come on top."""
+    return 1 / max(1 - cart_abandonment_rate, 0.05)
+
+
+@dataclass(frozen=True)
+class OnlineDemand:
+    """The customers' expected online orders on an average day, by the day they were acquired:
+    what web traffic is derived from, in any block (it reads the world, not the day's draws)."""
+
+    acquired_by: np.ndarray  # acquisition days, sorted
+    cumulative_orders: np.ndarray  # expected online orders of the customers acquired by each of them
+
+    @classmethod
+    def of(cls, world: World) -> "OnlineDemand":
+        customers = world.customers
+        orders = (cat.SEGMENT_ORDER_RATE[customers.segment] * customers.activity
+                  * _online_share(customers.preferred_channel, customers.segment))
+        order = np.argsort(customers.acquisition_day, kind="stable")
+        return cls(customers.acquisition_day[order], np.cumsum(orders[order]))
+
+    def expected(self, calendar: DayCalendar, day: int) -> float:
+        """Expected online orders on ``day``: the acquired customers' rates x the day's calendar."""
+        acquired = int(np.searchsorted(self.acquired_by, day, side="right"))
+        return float(self.cumulative_orders[acquired - 1]) * calendar.demand_multiplier(day) if acquired else 0.0
 
 
 def _ranks_within_runs(counts: np.ndarray) -> np.ndarray:
