@@ -7,6 +7,7 @@ import pytest
 from retail_assets.config import SimulationConfig
 from retail_assets.contracts.rules import Bands
 from retail_assets.sim import catalog as cat
+from retail_assets.sim.world import build_world
 
 ONLINE_CHANNEL_KEYS = (1, 2, 3, 4, 7, 8)  # web, apps, social, marketplace (not the store kiosk)
 
@@ -235,3 +236,14 @@ def test_members_buy_a_few_times_a_year_and_spend_within_their_lifetime_value(sq
            WHERE customer_key <> 0 AND acquisition_date < DATE '2025-01-01'""").fetchone()
     yearly = orders_per_member * 365 / days
     assert 2 <= yearly <= 8 and above_ltv < 0.02, (yearly, above_ltv)
+
+
+def test_store_visits_fall_with_distance_and_far_customers_never_pick_up(sql):
+    world = build_world(SimulationConfig.build(preset="small"))
+    sql.register("distance", {"customer_key": world.customers.key, "store_km": world.customers.store_km})
+    near, far, far_pickups = sql.execute(
+        """SELECT avg((fulfillment_type = 'in_store')::INT) FILTER (WHERE store_km < 25),
+                  avg((fulfillment_type = 'in_store')::INT) FILTER (WHERE store_km > 100),
+                  count(*) FILTER (WHERE store_km > 100 AND fulfillment_type IN ('pickup', 'same_day'))
+           FROM gold_sales_fact JOIN distance USING (customer_key) WHERE NOT is_return""").fetchone()
+    assert near > 0.05 and far < near / 20 and far_pickups == 0, (near, far)

@@ -146,3 +146,11 @@ def test_nearest_edge_cases():
     assert nearest([], [], [1.0], [1.0]).shape == (0,)
     with pytest.raises(ValueError):
         nearest([1.0], [1.0], [], [])
+
+
+def test_a_second_nearest_search_skips_the_nearest():
+    to_lat, to_lon = np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 3.0])
+    from_lat, from_lon = np.array([0.0, 0.0]), np.array([0.9, 2.9])
+    first = nearest(from_lat, from_lon, to_lat, to_lon)
+    assert first.tolist() == [1, 2]
+    assert nearest(from_lat, from_lon, to_lat, to_lon, skip=first).tolist() == [0, 1]

@@ -539,7 +539,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("store_share_far_over_near", f"In-store order share of customers >= {DISTANCE_BUCKETS_KM[-1]} km from "
            f"a store over that of customers < {DISTANCE_BUCKETS_KM[0]} km (by distance)",
            _store_orders_by_distance, (0.0, 0.5), "distance decay of store patronage (Huff 1964): far customers "
-           "shop online", controlled=False, unit="ratio", breakdown_unit="share"),
+           "shop online", controlled=True, unit="ratio", breakdown_unit="share"),
 )
 
 

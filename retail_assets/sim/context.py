@@ -15,6 +15,7 @@ from retail_assets.sim.demand import OnlineDemand
 from retail_assets.sim.geography import US_CITIES
 from retail_assets.sim.planning import PlanningProfile
 from retail_assets.sim.positions import PositionIndex
+from retail_assets.sim.return_odds import mean_return_factor
 from retail_assets.sim.rng import Streams
 from retail_assets.sim.timeline import DayCalendar
 from retail_assets.sim.world import World
@@ -33,6 +34,7 @@ class DayContext:
     planning: PlanningProfile
     tax_rate: np.ndarray  # per location: its state's sales tax
     online_demand: OnlineDemand  # what the day's web traffic is derived from
+    mean_return_factor: float  # what the returns' odds are divided by (return_odds)
 
     @classmethod
     def build(cls, world: World, block: np.ndarray | None = None) -> "DayContext":
@@ -41,14 +43,16 @@ class DayContext:
         first_day = -config.warmup_days - DEMAND_SCAN_DAYS
         calendar = DayCalendar(config.start_date, first_day, config.scale.days + CALENDAR_HORIZON_DAYS)
         state_codes = US_CITIES.state_code[world.locations.city]
+        streams = Streams(config.seed)
         return cls(
             world=world,
             calendar=calendar,
-            streams=Streams(config.seed),
+            streams=streams,
             positions=PositionIndex.build(len(world.products), len(world.locations), block),
             planning=PlanningProfile.build(world, calendar),
             tax_rate=np.array([cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in state_codes]),
             online_demand=OnlineDemand.of(world),
+            mean_return_factor=mean_return_factor(world, streams, calendar, config.cart_abandonment_base_rate),
         )
 
     def for_block(self, block: np.ndarray) -> "DayContext":

@@ -20,7 +20,9 @@ from retail_assets.sim.world import World
 
 MAX_ORDERS_PER_DAY = 15  # per customer; order ids reserve 4 bits for the order number
 MAX_LINES = 16  # per order; line ids reserve 4 bits for the line number
-OTHER_STORE_SHARE = 0.12  # in-store orders placed away from the customer's nearest store
+OTHER_STORE_SHARE = 0.12  # in-store orders placed at the customer's second nearest store
+STORE_REACH_KM = 40.0  # distance to the nearest store at which store visits halve
+PICKUP_REACH_KM = 60.0  # beyond it an online order is shipped, never picked up in store
 CLEARANCE_MARKDOWN = 0.40
 CLEARANCE_DEMAND_BOOST = 1.5
 SALE_PROMO_SHARE, SALE_PROMO_DISCOUNT = 0.55, 0.20  # orders using the sale event's code
@@ -133,9 +135,9 @@ def generate_requests(
     # customers not yet acquired do not shop.
     rate = cat.SEGMENT_ORDER_RATE[segment] * customers.activity[idx] * calendar.demand_multiplier(day)
     rate = np.where(customers.acquisition_day[idx] <= day, rate, 0.0)
-    online_share = _online_share(customers.preferred_channel[idx], segment)
-    n_visits = streams.poisson("visits", day, keys, rate * (1 - online_share))
-    n_carts = streams.poisson("carts", day, keys, rate * online_share * carts_per_order(cart_abandonment_rate))
+    online = online_share(customers.preferred_channel[idx], segment, customers.store_km[idx])
+    n_visits = streams.poisson("visits", day, keys, rate * (1 - online))
+    n_carts = streams.poisson("carts", day, keys, rate * online * carts_per_order(cart_abandonment_rate))
     n_visits = np.minimum(n_visits, MAX_ORDERS_PER_DAY)
     n_carts = np.minimum(n_carts, MAX_ORDERS_PER_DAY - n_visits)
     n_orders = n_visits + n_carts
@@ -229,7 +231,7 @@ class OnlineDemand:
     def of(cls, world: World) -> "OnlineDemand":
         customers = world.customers
         orders = (cat.SEGMENT_ORDER_RATE[customers.segment] * customers.activity
-                  * _online_share(customers.preferred_channel, customers.segment))
+                  * online_share(customers.preferred_channel, customers.segment, customers.store_km))
         order = np.argsort(customers.acquisition_day, kind="stable")
         return cls(customers.acquisition_day[order], np.cumsum(orders[order]))
 
@@ -264,11 +266,19 @@ def customer_keys(world: World, streams: Streams, requests: "Requests") -> np.nd
     return np.where(identified, world.customers.key[requests.customer], cat.UNKNOWN_CUSTOMER_KEY).astype(np.int32)
 
 
-def _online_share(preferred_channel: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """Probability that a customer's order is placed online: preferred channel or segment mix."""
+def online_share(preferred_channel: np.ndarray, segment: np.ndarray, store_km: np.ndarray) -> np.ndarray:
+    """Probability that a customer's order is placed online: preferred channel or segment mix,
+    and the store visits among the rest falling with the distance to the nearest store (halved
+    at STORE_REACH_KM): a customer far from every store shops online."""
     segment_online = (cat.SEGMENT_CHANNEL_PROBS * ONLINE_CHANNELS).sum(axis=1)[segment]
     loyal = cat.PREFERRED_CHANNEL_LOYALTY
-    return loyal * ONLINE_CHANNELS[preferred_channel] + (1 - loyal) * segment_online
+    online = loyal * ONLINE_CHANNELS[preferred_channel] + (1 - loyal) * segment_online
+    return 1 - (1 - online) * store_pull(store_km)
+
+
+def store_pull(store_km: np.ndarray) -> np.ndarray:
+    """Share of a next-door customer's store visits a customer this far from a store still makes."""
+    return 1 / (1 + (np.asarray(store_km) / STORE_REACH_KM) ** 2)
 
 
 def _order_channel(world, streams, day, order_number, order_customer, order_segment, online) -> np.ndarray:
@@ -286,16 +296,16 @@ def _order_channel(world, streams, day, order_number, order_customer, order_segm
 
 
 def _order_fulfillment(world, streams, day, order_number, order_customer, channel):
-    """Store orders are served in a store; digital ones ship from a node or go to a store."""
-    customers, stores = world.customers, world.locations.stores
+    """Store orders are served in a store (a share at the second nearest); digital ones ship
+    from a node, or go to the nearest store when it is within reach."""
+    customers = world.customers
     at_store = channel == cat.CHANNEL_STORE_POS
     digital_mode = streams.choice("fulfillment", day, order_number, np.cumsum(cat.DIGITAL_FULFILLMENT_PROBS))
     digital_mode = np.where(channel == cat.CHANNEL_KIOSK, cat.FULFILL_SHIP, digital_mode)
+    digital_mode = np.where(customers.store_km[order_customer] > PICKUP_REACH_KM, cat.FULFILL_SHIP, digital_mode)
     fulfillment = np.where(at_store, cat.FULFILL_IN_STORE, digital_mode)
-    home_store = customers.nearest_store[order_customer]
     away = streams.uniform("away", day, order_number) < OTHER_STORE_SHARE
-    other_store = stores[streams.integers("other_store", day, order_number, 0, len(stores) - 1)]
-    store = np.where(at_store & away, other_store, home_store)
+    store = np.where(at_store & away, customers.second_store[order_customer], customers.nearest_store[order_customer])
     location = np.where(fulfillment == cat.FULFILL_SHIP, customers.nearest_fulfilment[order_customer], store)
     return fulfillment, location
 

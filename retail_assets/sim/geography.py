@@ -285,8 +285,10 @@ def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndar
     return cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)
 
 
-def nearest(from_lat, from_lon, to_lat, to_lon, chunk_rows: int = NEAREST_CHUNK_ROWS) -> np.ndarray:
-    """Index of the nearest "to" point for every "from" point (lowest index on ties).
+def nearest(from_lat, from_lon, to_lat, to_lon, chunk_rows: int = NEAREST_CHUNK_ROWS,
+            skip: np.ndarray | None = None) -> np.ndarray:
+    """Index of the nearest "to" point for every "from" point (lowest index on ties), passing over
+    the "to" point ``skip`` names for each "from" point, if given (a second-nearest search).
 
     Ranks by squared chord length between unit vectors: it grows monotonically with great-circle
     distance, stays precise down to metres and needs no trigonometry per pair (several times
@@ -310,5 +312,7 @@ def nearest(from_lat, from_lon, to_lat, to_lon, chunk_rows: int = NEAREST_CHUNK_
         chord2 = (fx[:, None] - tx) ** 2
         chord2 += (fy[:, None] - ty) ** 2
         chord2 += (fz[:, None] - tz) ** 2
+        if skip is not None:
+            chord2[np.arange(len(chord2)), skip[lo:lo + chunk_rows]] = np.inf
         out[lo:lo + chunk_rows] = np.argmin(chord2, axis=1)
     return out

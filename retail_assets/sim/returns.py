@@ -12,16 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_assets.sim import catalog as cat
 from retail_assets.sim.context import DayContext
 from retail_assets.sim.demand import SLOT_CUMULATIVE
+from retail_assets.sim.return_odds import line_factor
 
-# Returns: digital orders come back more often and later than store purchases.
-RETURN_CHANNEL_FACTOR = {True: 1.45, False: 0.6}  # keyed by "was it fulfilled remotely"
-RETURN_FIT_FACTOR = {True: 2.6, False: 0.5}  # keyed by "the size does not fit"
-# Average of the channel x fit x segment factors over the sales mix (measured on the small preset),
-# so that returned units / sold units comes out at the configured return_rate.
-RETURN_MIX_NORMALISER = 1.46
+# Returns: digital orders come back more often (return_odds) and later than store purchases.
 OTHER_RETURN_REASON_PROBS = np.array([0.4, 0.25, 0.2, 0.15])  # reasons of returns that fit
 RETURN_LAG_DAYS = {True: (5, 24), False: (1, 14)}
 EXCHANGE_SHARE = 0.2  # in-store returns swapped for another size
@@ -48,11 +43,8 @@ def decide_returns(ctx: DayContext, sold: pa.Table, day: int) -> Returns:
     collected = pc.not_equal(sold.column("date_key"), sold.column("order_date_key")).to_numpy(zero_copy_only=False)
     ids = sold.column("line_id").to_numpy() * 2 + collected
     segment = world.customers.segment[sold.column("customer").to_numpy()]
-    channel_factor = np.where(remote, RETURN_CHANNEL_FACTOR[True], RETURN_CHANNEL_FACTOR[False])
     fit = sold.column("fit").to_numpy()
-    fit_factor = np.where(fit == 0, RETURN_FIT_FACTOR[False], RETURN_FIT_FACTOR[True])
-    probability = (config.return_rate * channel_factor * fit_factor * cat.SEGMENT_RETURN_FACTOR[segment]
-                   / RETURN_MIX_NORMALISER)
+    probability = config.return_rate * line_factor(remote, fit, segment) / ctx.mean_return_factor
     returned = np.flatnonzero(streams.uniform("return", day, ids) < probability)
     ids, remote, fit = ids[returned], remote[returned], fit[returned]
     other_reason = streams.choice("return_reason", day, ids, np.cumsum(OTHER_RETURN_REASON_PROBS))

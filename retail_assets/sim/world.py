@@ -20,6 +20,8 @@ from retail_assets.sim.rng import Streams
 HISTORY_DAYS = 2_500  # how far back the oldest customers were acquired
 LAUNCHED_IN_RANGE_SHARE = 0.12  # products launched during the horizon (config.horizon days from day 0)
 ACQUIRED_IN_RANGE_SHARE = 0.15  # customers acquired during the horizon
+LOCAL_CUSTOMER_SHARE = 0.75  # members living in a store's trade area
+TRADE_AREA_KM = 60.0  # a city this close to a store is in its trade area
 CLEARANCE_DAYS = 45  # last days of a product's life: marked down, no more reorders
 DC_HUB_CITIES = ("Memphis", "Columbus", "Louisville", "Indianapolis", "Dallas", "Atlanta", "Reno", "Harrisburg")
 
@@ -82,6 +84,8 @@ class Customers:
     latitude: np.ndarray
     longitude: np.ndarray
     nearest_store: np.ndarray  # location index
+    second_store: np.ndarray  # location index of the next nearest store (itself when there is one store)
+    store_km: np.ndarray  # distance to the nearest store: store visits fall with it
     nearest_fulfilment: np.ndarray  # location index (warehouse or DC shipping online orders)
     preferred_channel: np.ndarray
     preferred_group: np.ndarray  # index into catalog.PREFERENCE_CATEGORIES
@@ -269,11 +273,20 @@ def _build_customers(streams: Streams, n: int, horizon_days: int, locations: Loc
         -streams.integers("world/acq_day_hist", 0, ids, 1, history),
     ).astype(np.int32)
 
-    city = _draw(streams, "world/city", ids, US_CITIES.population.astype(np.float64))
+    # Most members live in a store's trade area (where a chain recruits them); the rest anywhere
+    # in the country, shopping online.
+    stores, nodes = locations.stores, locations.fulfilment_nodes
+    population = US_CITIES.population.astype(np.float64)
+    city_store_km = _min_distance(US_CITIES.latitude, US_CITIES.longitude,
+                                  locations.latitude[stores], locations.longitude[stores])
+    local = streams.uniform("world/local", 0, ids) < LOCAL_CUSTOMER_SHARE
+    city = np.where(local, _draw(streams, "world/local_city", ids, np.where(city_store_km <= TRADE_AREA_KM, population, 0)),
+                    _draw(streams, "world/city", ids, population))
     latitude = US_CITIES.latitude[city] + 0.12 * streams.normal("world/lat", 0, ids)
     longitude = US_CITIES.longitude[city] + 0.15 * streams.normal("world/lon", 0, ids)
-    stores, nodes = locations.stores, locations.fulfilment_nodes
-    nearest_store = stores[nearest(latitude, longitude, locations.latitude[stores], locations.longitude[stores])]
+    store_lat, store_lon = locations.latitude[stores], locations.longitude[stores]
+    home = nearest(latitude, longitude, store_lat, store_lon)
+    nearest_store, second_store = stores[home], stores[nearest(latitude, longitude, store_lat, store_lon, skip=home)]
     nearest_node = nodes[nearest(latitude, longitude, locations.latitude[nodes], locations.longitude[nodes])]
 
     activity = np.exp(0.5 * streams.normal("world/activity", 0, ids) - 0.125)
@@ -286,6 +299,8 @@ def _build_customers(streams: Streams, n: int, horizon_days: int, locations: Loc
         latitude=latitude,
         longitude=longitude,
         nearest_store=nearest_store,
+        second_store=second_store,
+        store_km=haversine_km(latitude, longitude, locations.latitude[nearest_store], locations.longitude[nearest_store]),
         nearest_fulfilment=nearest_node,
         preferred_channel=_draw_rows(streams, "world/pref_channel", ids, cat.SEGMENT_CHANNEL_PROBS, segment).astype(
             np.int8
