@@ -46,6 +46,7 @@ from retail_assets_tests.helpers import REPOSITORY, canonical
 WHEELS = REPOSITORY / "dist"  # `make wheel` (a prerequisite of `make test`)
 USER = "data.engineer@example.com"  # the fake token's user
 STEPS = (DIMENSIONS_STEP, CHAIN_STEP, ROLLUPS_STEP, INSIGHTS_STEP)
+WARMUP_DAYS = 7  # on the Spark engine every warm-up day is a Spark day: a short warm-up keeps the jobs quick
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +70,7 @@ def _resource(fake: FakeWorkspace, tmp_path, **fields) -> DatabricksResource:
 
 
 def _run(tmp_path, databricks: DatabricksResource, days: int = 3) -> dg.ExecuteInProcessResult:
-    # A short warm-up: on the Spark engine every warm-up day is a Spark day.
-    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=14)
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=WARMUP_DAYS)
     defs = build_definitions(config, "databricks", databricks)
     last = config.start_date + dt.timedelta(days=days - 1)
     return materialize_range(config, config.start_date, last, raise_on_error=False, defs=defs)
@@ -240,7 +240,7 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
     with the rows of an uninterrupted run of the local engine, in the lakehouse and in the catalog."""
     fake = _workspace(tmp_path, monkeypatch)
     instance = dg.DagsterInstance.ephemeral()
-    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=14)
+    config = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "lakehouse", warmup_days=WARMUP_DAYS)
     defs = build_definitions(config, "databricks", _resource(fake, tmp_path))
     third = config.start_date + dt.timedelta(days=2)
     with monkeypatch.context() as patch:
@@ -266,7 +266,7 @@ def test_classic_a_range_failing_on_its_third_day_keeps_two_and_resumes_to_the_l
     assert cluster.data_security_mode is compute.DataSecurityMode.SINGLE_USER
     assert instance.get_materialized_partitions(dg.AssetKey("gold_sales_fact")) == {
         "2025-01-01", "2025-01-02", "2025-01-03"}
-    reference = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "local", warmup_days=14)
+    reference = SimulationConfig.build(preset="tiny", lakehouse_path=tmp_path / "local", warmup_days=WARMUP_DAYS)
     assert materialize_range(reference, config.start_date, third, defs=build_definitions(reference)).success
     for name in [*registry.step_entries(DIMENSIONS_STEP), *registry.step_entries(CHAIN_STEP)]:
         assert canonical(Lakehouse(tmp_path / "lakehouse"), name.name).equals(
