@@ -60,7 +60,8 @@ GOLD_SALES_FACT = Table(
         C("product_key", INT32, "FK gold_product_dim."),
         C("location_key", INT32, "FK gold_location_dim: the store or fulfilment node whose stock moved."),
         C("date_key", INT32, "FK gold_date_dim (YYYYMMDD): day the stock moved; the partition."),
-        C("order_date_key", INT32, "Day the order was placed (a pickup is collected a day later)."),
+        C("order_date_key", INT32, "Day the order was placed (a pickup is collected a day later; a recovered cart is "
+          "ordered the day it is checked out)."),
         C("time_key", INT32, "FK gold_time_dim (hhmm, 15-minute grain)."),
         C("channel_key", INT32, "FK gold_channel_dim."),
         C("quantity_sold", INT32, "Units sold (negative on return rows)."),
@@ -74,7 +75,8 @@ GOLD_SALES_FACT = Table(
         C("revenue", FLOAT64, "quantity_sold x unit_price."),
         C("discount_amount", FLOAT64, "Promotion and loyalty discounts of the line."),
         C("net_sales_amount", FLOAT64, "revenue - discount_amount."),
-        C("tax_amount", FLOAT64, "Sales tax on net_sales_amount at the location's state rate."),
+        C("tax_amount", FLOAT64, "Sales tax on net_sales_amount at the state rate where the order is delivered: "
+          "the customer's home state for a shipped order, the location's otherwise."),
         C("unit_cost", FLOAT64, "Product unit cost.", minimum=0),
         C("gross_margin", FLOAT64, "net_sales_amount - quantity_sold x unit_cost."),
         C("is_return", BOOL, "TRUE on return rows."),
@@ -410,7 +412,8 @@ GOLD_CUSTOMER_EVENT_FACT = Table(
         C("customer_key", INT32, "FK gold_customer_dim."),
         C("date_key", INT32, "Day of the event; the partition."),
         C("time_key", INT32, "FK gold_time_dim (hhmm)."),
-        C("event_timestamp", TIMESTAMP, "When the event happened (UTC)."),
+        C("event_timestamp", TIMESTAMP, "When the event happened, in UTC (date_key and time_key: the shopper's local "
+          "day and time at home)."),
         C("channel_key", INT32, "FK gold_channel_dim (web, app, social, marketplace)."),
         C(
             "event_type",
@@ -566,7 +569,8 @@ GOLD_PRODUCT_DIM = Table(
         C("product_key", INT32, "Surrogate key, 1..n.", unique=True),
         C("product_id", STRING, "Business id PRD<7 digits>.", unique=True),
         C("sku", STRING, "Stock keeping unit <brand>-<category>-<key 6 digits>-<colour>.", unique=True),
-        C("product_name", STRING, "Display name: brand, colour, material and item."),
+        C("product_name", STRING, "Display name: brand, colour, material and item (No. 2, 3 ... after the first "
+          "product of a name: names are unique).", unique=True),
         C("brand", STRING, "Brand (one of 8); the product name starts with it."),
         C("category_level_1", STRING, "Department: Apparel, Accessories or Footwear.", allowed=CATEGORY_LEVEL_1),
         C(

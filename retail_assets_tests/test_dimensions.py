@@ -214,6 +214,12 @@ def test_nearest_store_is_the_nearest_store(world, days):
 
 
 # --------------------------------------------------------------------------- products
+def test_product_names_are_unique_numbering_a_repeated_name():
+    products = dims.product_dim(build_world(SimulationConfig.build(preset="mid_market")), 0, 10_000)
+    names = products.column("product_name").to_pylist()
+    assert len(set(names)) == len(names) and any(name.endswith(" No. 2") for name in names)
+
+
 def test_product_columns(world, days):
     products = dims.product_dim(world, 0, days - 1)
     rows = products.to_pylist()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,6 +14,8 @@ from retail_assets.sim import catalog as cat
 from retail_assets.sim import inventory as inv
 from retail_assets.sim import day as day_step
 from retail_assets.sim.context import DayContext
+from retail_assets.sim.demand import generate_requests
+from retail_assets.sim.geography import US_CITIES
 from retail_assets.sim.rng import Streams
 from retail_assets.sim.world import build_world
 
@@ -317,3 +321,39 @@ def test_page_urls_hold_for_catalogs_beyond_int16_product_counts():
     urls = _page_urls(np.array([FILTER, PRODUCT_VIEW]), np.array([last, last]), world).to_pylist()
     category = cat.CATEGORY_LEVEL_3[world.products.category[last]].lower().replace(" ", "-")
     assert urls == [f"/c/{category}", f"/p/{world.products.key[last]}"]
+
+
+def test_stores_close_on_thanksgiving_and_christmas_day_while_the_web_trades(tiny_run):
+    context = tiny_run[0]
+    for closed in (dt.date(2025, 11, 27), dt.date(2025, 12, 25)):
+        day = context.config.day_ordinal(closed)
+        requests = generate_requests(context.world, context.streams, context.calendar, day, 0.68)
+        eve = generate_requests(context.world, context.streams, context.calendar, day - 1, 0.68)
+        assert len(requests) > 0 and not np.isin(requests.fulfillment, [cat.FULFILL_IN_STORE, cat.FULFILL_SAME_DAY]).any()
+        assert not (eve.fulfillment == cat.FULFILL_PICKUP).any()  # it would be collected on the closed day
+    usual = generate_requests(context.world, context.streams, context.calendar, context.config.day_ordinal(
+        dt.date(2025, 11, 20)), 0.68)
+    assert (usual.fulfillment == cat.FULFILL_IN_STORE).any() and (usual.fulfillment == cat.FULFILL_PICKUP).any()
+
+
+def test_shipped_orders_are_taxed_at_home_and_recovered_carts_are_ordered_when_checked_out(tiny_run):
+    context, sales, _, _, _ = tiny_run
+    world = context.world
+    shipped = sales[(sales.fulfillment_type == "ship") & ~sales.is_return & (sales.customer_key > 0)]
+    home_state = US_CITIES.state_code[world.customers.city[shipped.customer_key.to_numpy() - 1]]
+    home_rate = np.array([cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in home_state])
+    assert len(shipped) > 100
+    np.testing.assert_allclose(shipped.tax_amount, np.round(shipped.net_sales_amount * home_rate, 2), atol=0.011)
+    recovered = sales[(sales.request_origin == "recovered_cart") & ~sales.is_return]
+    collected_later = recovered.fulfillment_type == "pickup"
+    assert len(recovered) > 0
+    assert (recovered.order_date_key[~collected_later] == recovered.date_key[~collected_later]).all()
+
+
+def test_event_timestamps_are_utc_instants_of_the_shoppers_local_day(tiny_run):
+    """time_key is the shopper's local clock; event_timestamp the UTC instant: in January, 5 (New
+    York) to 10 (Honolulu) hours later."""
+    context = tiny_run[0]
+    events = day_step.step(context, day_step.state_at_start(context), 0).customer_events.to_pandas()
+    utc_hour = events.event_timestamp.dt.hour
+    assert ((utc_hour - events.time_key // 100) % 24).between(5, 10).all()

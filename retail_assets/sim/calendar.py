@@ -46,10 +46,12 @@ SALE_EVENTS = (
 
 # Demand index = month factor x weekday factor x event factor, then scaled so that every
 # calendar year averages exactly 1.0 (events shift demand between days, not the annual volume).
-MONTH_DEMAND_FACTORS = (0.85, 0.85, 0.95, 1.0, 1.0, 0.95, 0.9, 1.05, 0.95, 1.0, 1.15, 1.35)
+# November and December carry about 20% of a year's demand (NRF: the holiday season is about 19%
+# of annual retail sales), Black Friday about three average November days.
+MONTH_DEMAND_FACTORS = (0.85, 0.85, 0.95, 1.0, 1.0, 0.95, 0.9, 1.05, 0.95, 1.0, 1.0, 1.15)
 WEEKDAY_DEMAND_FACTORS = (0.85, 0.85, 0.9, 0.95, 1.1, 1.3, 1.05)  # Monday .. Sunday
 HOLIDAY_DEMAND_FACTORS = {
-    "Black Friday": 2.8,
+    "Black Friday": 3.2,
     "Cyber Monday": 2.0,
     "Thanksgiving": 0.6,
     "Christmas Day": 0.3,
@@ -57,6 +59,7 @@ HOLIDAY_DEMAND_FACTORS = {
     "New Year's Day": 0.6,
     "Easter Sunday": 0.7,
 }
+STORES_CLOSED = ("Thanksgiving", "Christmas Day")  # the online shop trades, the stores do not
 SALE_DEMAND_FACTOR = 1.25
 PRE_CHRISTMAS_DEMAND_FACTOR = 1.3
 PRE_CHRISTMAS_WINDOW = ((12, 15), (12, 23))

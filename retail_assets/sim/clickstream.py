@@ -36,6 +36,7 @@ from retail_assets.sim.demand import (
     customer_keys,
     product_weights,
 )
+from retail_assets.sim.geography import utc_offsets
 from retail_assets.sim.trading import Trading
 from retail_assets.sim.world import World
 
@@ -89,6 +90,7 @@ class Sessions:
 
     n_cart: int
     ids: np.ndarray
+    customer: np.ndarray  # the shopper's profile (home, hence time zone), identified or not
     customer_key: np.ndarray  # the member's, when the cart's order or the visitor is identified; else 0
     channel: np.ndarray  # online channel of the session (a store order's cart is browsed on the web)
     slot: np.ndarray  # the 15-minute slot the session ends in
@@ -166,6 +168,7 @@ def day_sessions(ctx: DayContext, trading: Trading, day: int) -> Sessions:
     return Sessions(
         n_cart=n_cart,
         ids=np.concatenate([sessions, (1 << 50) + browse_ids]),
+        customer=np.concatenate([requests.customer[first_line], browse_customer]),
         customer_key=np.concatenate([
             customer_keys(world, streams, requests.take(first_line)),
             np.where(browser_known, world.customers.key[browse_customer], cat.UNKNOWN_CUSTOMER_KEY).astype(np.int32)]),
@@ -285,7 +288,9 @@ def event_rows(ctx: DayContext, trading: Trading, sessions: Sessions, events: Ev
     source = np.where(sessions.from_recovery_email, len(TRAFFIC_SOURCES), source)
     device, browser, os_ = _device(sessions.channel, streams.uniform("device", day, sessions.ids))
     date_key = calendar.date_key(day)
-    midnight_us = int(dt.datetime.combine(calendar.date(day), dt.time(), tzinfo=dt.timezone.utc).timestamp()) * 10**6
+    # The shopper's local midnight as a UTC instant (their home's time zone that day).
+    midnight_us = (int(dt.datetime.combine(calendar.date(day), dt.time(), tzinfo=dt.timezone.utc).timestamp())
+                   - utc_offsets(calendar.date(day))[world.customers.city[sessions.customer]]) * 10**6
     session_id = session_ids(date_key, sessions.ids).take(pa.array(event_session))
     product_key = world.products.key[product]
     search_term = vocab(cat.CATEGORY_LEVEL_3, world.products.category[product], event_type == SEARCH)
@@ -308,7 +313,7 @@ def event_rows(ctx: DayContext, trading: Trading, sessions: Sessions, events: Ev
         "customer_key": sessions.customer_key[event_session],
         "date_key": np.full(n_events, date_key, dtype=np.int32),
         "time_key": time_key_of(at // 900),
-        "event_timestamp": pa.array(midnight_us + at * 10**6, pa.int64()).cast(tables.TIMESTAMP),
+        "event_timestamp": pa.array(midnight_us[event_session] + at * 10**6, pa.int64()).cast(tables.TIMESTAMP),
         "channel_key": (sessions.channel[event_session] + 1).astype(np.int32),
         "event_type": vocab(EVENT_TYPES, event_type),
         "event_category": vocab(EVENT_CATEGORY, event_type),

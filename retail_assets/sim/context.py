@@ -33,6 +33,7 @@ class DayContext:
     positions: PositionIndex
     planning: PlanningProfile
     tax_rate: np.ndarray  # per location: its state's sales tax
+    city_tax_rate: np.ndarray  # per US city: its state's sales tax (a shipped order's destination)
     online_demand: OnlineDemand  # what the day's web traffic is derived from
     mean_return_factor: float  # what the returns' odds are divided by (return_odds)
 
@@ -42,7 +43,7 @@ class DayContext:
         config = world.config
         first_day = -config.warmup_days - DEMAND_SCAN_DAYS
         calendar = DayCalendar(config.start_date, first_day, config.scale.days + CALENDAR_HORIZON_DAYS)
-        state_codes = US_CITIES.state_code[world.locations.city]
+        city_tax_rate = np.array([cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in US_CITIES.state_code])
         streams = Streams(config.seed)
         return cls(
             world=world,
@@ -50,7 +51,8 @@ class DayContext:
             streams=streams,
             positions=PositionIndex.build(len(world.products), len(world.locations), block),
             planning=PlanningProfile.build(world, calendar),
-            tax_rate=np.array([cat.STATE_SALES_TAX.get(code, cat.DEFAULT_SALES_TAX) for code in state_codes]),
+            tax_rate=city_tax_rate[world.locations.city],
+            city_tax_rate=city_tax_rate,
             online_demand=OnlineDemand.of(world),
             mean_return_factor=mean_return_factor(world, streams, calendar, config.cart_abandonment_base_rate),
         )

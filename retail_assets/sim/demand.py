@@ -136,7 +136,8 @@ def generate_requests(
     rate = cat.SEGMENT_ORDER_RATE[segment] * customers.activity[idx] * calendar.demand_multiplier(day)
     rate = np.where(customers.acquisition_day[idx] <= day, rate, 0.0)
     online = online_share(customers.preferred_channel[idx], segment, customers.store_km[idx])
-    n_visits = streams.poisson("visits", day, keys, rate * (1 - online))
+    store_rate = rate * (1 - online) if calendar.stores_open(day) else np.zeros(len(idx))
+    n_visits = streams.poisson("visits", day, keys, store_rate)
     n_carts = streams.poisson("carts", day, keys, rate * online * carts_per_order(cart_abandonment_rate))
     n_visits = np.minimum(n_visits, MAX_ORDERS_PER_DAY)
     n_carts = np.minimum(n_carts, MAX_ORDERS_PER_DAY - n_visits)
@@ -148,7 +149,7 @@ def generate_requests(
     online = order_index >= np.repeat(n_visits, n_orders)
 
     channel = _order_channel(world, streams, day, order_number, order_customer, order_segment, online)
-    fulfillment, location = _order_fulfillment(world, streams, day, order_number, order_customer, channel)
+    fulfillment, location = _order_fulfillment(world, streams, calendar, day, order_number, order_customer, channel)
     promotion, discount_rate = _order_promotion(streams, calendar, day, order_number, order_segment)
     in_store = fulfillment == cat.FULFILL_IN_STORE
     order_slot = np.where(
@@ -295,14 +296,17 @@ def _order_channel(world, streams, day, order_number, order_customer, order_segm
     return np.where(keep, preferred, drawn)
 
 
-def _order_fulfillment(world, streams, day, order_number, order_customer, channel):
+def _order_fulfillment(world, streams, calendar: DayCalendar, day, order_number, order_customer, channel):
     """Store orders are served in a store (a share at the second nearest); digital ones ship
-    from a node, or go to the nearest store when it is within reach."""
+    from a node, or go to the nearest store when it is within reach and open (today for a
+    same-day order, tomorrow for a pickup)."""
     customers = world.customers
     at_store = channel == cat.CHANNEL_STORE_POS
     digital_mode = streams.choice("fulfillment", day, order_number, np.cumsum(cat.DIGITAL_FULFILLMENT_PROBS))
-    digital_mode = np.where(channel == cat.CHANNEL_KIOSK, cat.FULFILL_SHIP, digital_mode)
-    digital_mode = np.where(customers.store_km[order_customer] > PICKUP_REACH_KM, cat.FULFILL_SHIP, digital_mode)
+    closed = ((digital_mode == cat.FULFILL_SAME_DAY) & (not calendar.stores_open(day))
+              | (digital_mode == cat.FULFILL_PICKUP) & (not calendar.stores_open(day + 1)))
+    far = customers.store_km[order_customer] > PICKUP_REACH_KM
+    digital_mode = np.where((channel == cat.CHANNEL_KIOSK) | far | closed, cat.FULFILL_SHIP, digital_mode)
     fulfillment = np.where(at_store, cat.FULFILL_IN_STORE, digital_mode)
     away = streams.uniform("away", day, order_number) < OTHER_STORE_SHARE
     store = np.where(at_store & away, customers.second_store[order_customer], customers.nearest_store[order_customer])

@@ -177,6 +177,23 @@ def _unknown_member(config: SimulationConfig) -> pa.Table:
 
 
 # --------------------------------------------------------------------------- products
+def _name_rank(products) -> np.ndarray:
+    """Per product: how many products with a lower key share its brand, colour, material and
+    item (over the whole world, so a partition's names never depend on the range)."""
+    attributes = np.stack([products.brand, products.color, products.material, products.category]).astype(np.int64)
+    _, group = np.unique(attributes, axis=1, return_inverse=True)
+    order = np.argsort(group, kind="stable")  # products are in key order
+    counts = np.bincount(group)
+    rank = np.empty(len(group), dtype=np.int64)
+    rank[order] = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rank
+
+
+def _name_suffix(rank: np.ndarray) -> pa.Array:
+    """"" for the first product of a name, " No. 2", " No. 3" ... for the next: names are unique."""
+    return pc.if_else(pa.array(rank > 0), pc.binary_join_element_wise(" No. ", _text(rank + 1), ""), "")
+
+
 def product_dim(world: World, first_day: int, last_day: int) -> pa.Table:
     """Products effective in the partitions [first_day, last_day] (launched then, or before day 0)."""
     config, products = world.config, world.products
@@ -202,7 +219,8 @@ def product_dim(world: World, first_day: int, last_day: int) -> pa.Table:
             "-",
         ),
         "product_name": pc.binary_join_element_wise(
-            brand, color_name, material_name, _take(cat.CATEGORY_ITEM_NAME, category), " "
+            pc.binary_join_element_wise(brand, color_name, material_name, _take(cat.CATEGORY_ITEM_NAME, category), " "),
+            _name_suffix(_name_rank(products)[rows]), ""
         ),
         "brand": brand,
         "category_level_1": _take(cat.CATEGORY_LEVEL_1, category),

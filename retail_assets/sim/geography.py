@@ -13,6 +13,9 @@ Louisiana, Southwest is AZ, NM, OK and TX, and West the remaining western states
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import zoneinfo
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -316,3 +319,15 @@ def nearest(from_lat, from_lon, to_lat, to_lon, chunk_rows: int = NEAREST_CHUNK_
             chord2[np.arange(len(chord2)), skip[lo:lo + chunk_rows]] = np.inf
         out[lo:lo + chunk_rows] = np.argmin(chord2, axis=1)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def utc_offsets(day: dt.date) -> np.ndarray:
+    """Per US city (``US_CITIES`` order): its UTC offset in seconds at noon of ``day`` (daylight
+    saving time included), from the time zone database the standard library ships."""
+    noon = dt.datetime.combine(day, dt.time(12))
+    by_zone = {zone: int(noon.replace(tzinfo=zoneinfo.ZoneInfo(zone)).utcoffset().total_seconds())
+               for zone in np.unique(US_CITIES.timezone)}
+    offsets = np.array([by_zone[zone] for zone in US_CITIES.timezone], dtype=np.int64)
+    offsets.flags.writeable = False
+    return offsets

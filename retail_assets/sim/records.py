@@ -30,7 +30,7 @@ from retail_assets.sim.catalog import (
 from retail_assets.sim.clickstream import session_ids, session_number
 from retail_assets.sim.columns import as_text, join_text, money, time_key_of, vocab
 from retail_assets.sim.context import DayContext
-from retail_assets.sim.demand import SLOT_CUMULATIVE, Requests, customer_keys, shelf_price
+from retail_assets.sim.demand import ORIGIN_RECOVERED_CART, SLOT_CUMULATIVE, Requests, customer_keys, shelf_price
 from retail_assets.sim.inventory import InventoryState
 from retail_assets.sim.replenishment import Transfers
 from retail_assets.sim.returns import Returns
@@ -90,7 +90,8 @@ def sale_rows(
         "product_key": world.products.key[product],
         "location_key": location_key,
         "date_key": transaction_day.astype(np.int32),
-        "order_date_key": order_key,
+        # a recovered cart is ordered on the day its customer comes back and checks out
+        "order_date_key": np.where(requests.origin[keep] == ORIGIN_RECOVERED_CART, date_key, order_key).astype(np.int32),
         "time_key": time_key_of(slot),
         "channel_key": (requests.channel[keep] + 1).astype(np.int32),
         "quantity_sold": quantity.astype(np.int32),
@@ -99,7 +100,9 @@ def sale_rows(
         "revenue": revenue,
         "discount_amount": discount,
         "net_sales_amount": net,
-        "tax_amount": money(net * ctx.tax_rate[location]),
+        "tax_amount": money(net * np.where(fulfillment == cat.FULFILL_SHIP,  # taxed where it is delivered
+                                           ctx.city_tax_rate[world.customers.city[requests.customer[keep]]],
+                                           ctx.tax_rate[location])),
         "unit_cost": unit_cost,
         "gross_margin": money(net - quantity * unit_cost),
         "is_return": np.zeros(len(keep), dtype=bool),

@@ -76,6 +76,10 @@ class DayCalendar:
         """Vectorised season_index of day ordinals."""
         return self._season[np.asarray(days) - self.first_day]
 
+    def stores_open(self, day: int) -> bool:
+        """Whether the stores trade on ``day`` (closed on Thanksgiving and Christmas Day)."""
+        return self.columns["holiday_name"][self._at(day)] not in calendar.STORES_CLOSED
+
     def promotion_index(self, day: int) -> int:
         """Index of the day's sale-event promotion code, -1 outside sale events."""
         return int(self._promotion[self._at(day)])
