@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 from retail_assets.config import SimulationConfig
 from retail_assets.days import date_key
-from retail_assets.sim.catalog import RESPONSES
-from retail_assets.sim.geography import US_CITIES
+from retail_assets.sim.calendar import holidays_for_year
+from retail_assets.sim.catalog import RESPONSES, UNKNOWN_CUSTOMER_KEY
+from retail_assets.sim.geography import EARTH_RADIUS_KM, US_CITIES
 from retail_assets.storage.queries import Queries
 
 IN_BAND, OUT_OF_BAND, NOT_MEASURED = "in band", "out of band", "n/a"
@@ -32,8 +33,6 @@ RETURN_WINDOW_DAYS = 30  # a sale's returns counted within the usual 30-day retu
 STOCKOUT_BAND = (0.05, 0.10)
 TURNOVER_BAND = (4.0, 8.0)
 DISTANCE_BUCKETS_KM = (50, 150, 400)  # near .. far customers, by distance to their nearest store
-EARTH_RADIUS_KM = 6371.0
-UNKNOWN_MEMBER_KEY = 0  # the customer dimension's row of anonymous orders (the Kimball convention)
 
 
 @dataclass(frozen=True)
@@ -83,9 +82,8 @@ class Span:
 
 
 def black_friday(year: int) -> dt.date:
-    """The day after the fourth Thursday of November."""
-    first_thursday = 1 + (3 - dt.date(year, 11, 1).weekday()) % 7
-    return dt.date(year, 11, first_thursday + 22)
+    """The Black Friday of the simulation's calendar."""
+    return next(day for day, name in holidays_for_year(year).items() if name == "Black Friday")
 
 
 Band = tuple[float, float]
@@ -281,7 +279,7 @@ UNION ALL SELECT response, measured FROM shares"""
 def _known_customers() -> str:
     """The customer dimension's members: the unknown member (an anonymous order's) excepted."""
     return f"""SELECT * FROM ({_latest('gold_customer_dim', 'customer_key', 'segment, lifetime_value, acquisition_date')})
-    WHERE customer_key <> {UNKNOWN_MEMBER_KEY}"""
+    WHERE customer_key <> {UNKNOWN_CUSTOMER_KEY}"""
 
 
 def _orders_per_customer_year(span: Span) -> str:
