@@ -38,8 +38,8 @@ CHAIN_FACTS = registry.entries(Role.CHAIN_FACT)  # written from the DayTables fi
 CHECKPOINT_PARTS = registry.entries(Role.CHECKPOINT_PART)  # written from the core's checkpoint part each names
 DIMENSIONS_OPERATION = "dimensions"  # the commit ledger's names of the engine's transactions
 CHAIN_OPERATION = "daily_chain"
-MAX_BATCH_DAYS = 7  # with two batches in flight: 60 mid_market days peak 1.5 GiB (14 days: 2.5 GiB)
-MAX_BATCH_ROWS = 4_000_000  # buffered fact rows before a commit; bounds memory
+MAX_BATCH_DAYS = 7
+MAX_BATCH_ROWS = 2_000_000  # buffered rows of every table before a commit: bounds memory (mid_market: 3-4 days)
 
 
 class MissingCheckpointError(RuntimeError):
@@ -87,7 +87,7 @@ class LocalEngine:
             for day_tables, day_checkpoint in self._simulate(first, last):
                 batch.append(day_tables)
                 checkpoints.append(day_checkpoint)
-                buffered += day_tables.sales.num_rows + day_tables.inventory.num_rows
+                buffered += day_tables.rows
                 if len(batch) >= MAX_BATCH_DAYS or buffered >= MAX_BATCH_ROWS or day_tables.day == last_day:
                     writes, summaries = self._prepare(batch, checkpoints)  # here: contracts run between steps
                     committed = writer.submit(self._commit, writes, summaries)

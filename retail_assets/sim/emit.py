@@ -30,6 +30,11 @@ class DayTables:
     cart_abandonments: pa.Table
     customer_events: pa.Table
 
+    @property
+    def rows(self) -> int:
+        """Rows of every table of the day (the clickstream is most of them)."""
+        return sum(value.num_rows for value in vars(self).values() if isinstance(value, pa.Table))
+
 
 def day_tables(ctx: DayContext, state: inv.InventoryState, day: int, morning: Morning, trading: Trading,
                evening: Evening) -> DayTables:
