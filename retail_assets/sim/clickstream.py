@@ -2,8 +2,9 @@
 
 Every online cart (checked out or abandoned) and every recovered cart has a session whose
 funnel ends where the cart did; browse-only sessions add the traffic that never reaches a
-cart: as many as make the day's expected online orders ``web_conversion_rate`` of all sessions. Events of a session are laid out by funnel step counts and
-expanded with ``np.repeat``: no per-event Python.
+cart: as many as make the day's expected online orders ``web_conversion_rate`` of all sessions.
+Events of a session are laid out by funnel step counts and expanded with ``np.repeat``: no
+per-event Python.
 """
 
 from __future__ import annotations
